@@ -1,0 +1,28 @@
+# One obvious command per job. `make test` is what CI runs (.ci/run).
+VENV := .venv
+BIN := $(VENV)/bin
+PYTEST_ARGS ?=
+
+.PHONY: bootstrap test lint pytest demo bench migrations fmt
+
+bootstrap:
+	@bash scripts/bootstrap.sh
+
+lint: bootstrap
+	$(BIN)/python scripts/gen_migration.py --check
+	$(BIN)/sqlfluff lint sql/ --disable-progress-bar
+	$(BIN)/ruff check client tests
+
+pytest: bootstrap
+	$(BIN)/python -m pytest -ra $(PYTEST_ARGS)
+
+test: lint pytest
+
+demo: bootstrap
+	$(BIN)/pgflow demo
+
+bench: bootstrap
+	$(BIN)/python -m pgflow.bench
+
+migrations: bootstrap
+	$(BIN)/python scripts/gen_migration.py

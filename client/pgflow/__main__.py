@@ -1,0 +1,5 @@
+import sys
+
+from pgflow.cli import main
+
+sys.exit(main())

@@ -1,0 +1,11 @@
+-- pgflow.schema_version(): the version of this schema, an integer that grows by one with every
+-- release that changes sql/. The Python client and worker refuse to run against a database whose
+-- schema is older (run `pgflow migrate`) or newer (upgrade pgflow-py) than they understand.
+create or replace function pgflow.schema_version()
+returns int
+language sql
+immutable
+set search_path = ''
+as $$
+    select 1;
+$$;

@@ -1,0 +1,105 @@
+-- pgflow.add_step(...): appends a step (a DAG node) and its dependencies (edges) to a flow.
+-- Called by users, compiled DSL output and _create_flow_from_shape.
+-- Steps must be added in topological order: every dependency must already exist (FK).
+-- Idempotent: re-adding an existing step with the same dependencies returns the existing row
+-- untouched (options are not updated). Re-adding it with other dependencies raises, so that no
+-- edge can be added after the fact (this is what keeps cycles out and deps_count true).
+-- Locks: the flows row (FOR UPDATE) so that concurrent add_step calls get distinct step_index.
+-- Raises: `Map step "<s>" can have at most one dependency, ...`; constraint violations named in
+-- the contract (steps_flow_slug_fkey, deps_flow_slug_dep_slug_fkey, deps_check,
+-- steps_step_slug_check, steps_step_type_check, when_unmet_is_valid, ...).
+create or replace function pgflow.add_step(
+    flow_slug text,
+    step_slug text,
+    deps_slugs text[] default '{}',
+    max_attempts int default null,
+    base_delay int default null,
+    timeout int default null,
+    start_delay int default null,
+    step_type text default 'single',
+    required_input_pattern jsonb default null,
+    forbidden_input_pattern jsonb default null,
+    when_unmet text default 'skip',
+    when_exhausted text default 'fail'
+)
+returns pgflow.steps
+language plpgsql
+volatile
+set search_path = ''
+as $$
+declare
+    v_step_type text := coalesce(add_step.step_type, 'single');
+    v_deps text[];
+    v_existing_deps text[];
+    v_step pgflow.steps;
+begin
+    -- GUARD: distinct, non-NULL dependency slugs, in the order given
+    select coalesce(array_agg(d.slug order by d.ord), '{}')
+    into v_deps
+    from (
+        select u.slug, min(u.ord) as ord
+        from unnest(add_step.deps_slugs) with ordinality as u (slug, ord)
+        where u.slug is not null
+        group by u.slug
+    ) as d;
+
+    if v_step_type = 'map' and cardinality(v_deps) > 1 then
+        raise exception 'Map step "%" can have at most one dependency, but % were provided: %',
+            add_step.step_slug, cardinality(v_deps), array_to_string(v_deps, ', ');
+    end if;
+
+    -- LOCKS: serialize step_index allocation per flow (no row: the insert raises the FK error)
+    perform 1 from pgflow.flows as f where f.flow_slug = add_step.flow_slug for update;
+
+    select * into v_step
+    from pgflow.steps as s
+    where s.flow_slug = add_step.flow_slug and s.step_slug = add_step.step_slug;
+
+    if v_step.step_slug is not null then
+        select coalesce(array_agg(d.dep_slug order by d.dep_slug), '{}') into v_existing_deps
+        from pgflow.deps as d
+        where d.flow_slug = add_step.flow_slug and d.step_slug = add_step.step_slug;
+
+        if v_existing_deps is distinct from (select coalesce(array_agg(x order by x), '{}') from unnest(v_deps) as x) then
+            raise exception 'Step "%" already exists in flow "%" with dependencies [%], not [%]',
+                add_step.step_slug, add_step.flow_slug,
+                array_to_string(v_existing_deps, ', '), array_to_string(v_deps, ', ')
+                using hint = 'Dependencies of an existing step cannot change: delete the flow '
+                || '(pgflow.delete_flow_and_data) or use a new flow slug.';
+        end if;
+        return v_step;
+    end if;
+
+    -- MAIN: the node, then its edges (the node first, so a self-dependency hits deps_check)
+    insert into pgflow.steps as s (
+        flow_slug, step_slug, step_type, step_index, deps_count,
+        opt_max_attempts, opt_base_delay, opt_timeout, opt_start_delay,
+        required_input_pattern, forbidden_input_pattern, when_unmet, when_exhausted
+    )
+    values (
+        add_step.flow_slug,
+        add_step.step_slug,
+        v_step_type,
+        coalesce(
+            (select max(s2.step_index) + 1 from pgflow.steps as s2 where s2.flow_slug = add_step.flow_slug), 0
+        ),
+        cardinality(v_deps),
+        add_step.max_attempts,
+        add_step.base_delay,
+        add_step.timeout,
+        add_step.start_delay,
+        add_step.required_input_pattern,
+        add_step.forbidden_input_pattern,
+        add_step.when_unmet,
+        add_step.when_exhausted
+    )
+    returning * into v_step;
+
+    insert into pgflow.deps (flow_slug, dep_slug, step_slug)
+    select add_step.flow_slug, d.slug, add_step.step_slug
+    from unnest(v_deps) as d (slug)
+    on conflict on constraint deps_pkey do nothing;
+
+    return v_step;
+end;
+$$;

@@ -1,0 +1,108 @@
+"""The migrator: idempotent, ordered, locked, and strict about history."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from pgflow import migrator
+from pgflow.errors import MigrationError, SchemaVersionError
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_migrate_installs_pgmq_then_applies_everything_once(empty_db_dsn: str) -> None:
+    notes: list[str] = []
+    applied = migrator.migrate(empty_db_dsn, progress=notes.append)
+    assert [m.path.name for m in applied] == [m.path.name for m in migrator.load_migrations()]
+    assert notes[0].startswith("installed pgmq")
+    assert migrator.migrate(empty_db_dsn) == []  # second run: nothing to do
+    with psycopg.connect(empty_db_dsn) as conn:
+        assert migrator.check_schema_version(conn) == migrator.SCHEMA_VERSION
+        st = migrator.status(conn)
+    assert st and all(s.applied_at is not None for s in st)
+
+
+def test_tampered_migration_is_refused(empty_db_dsn: str, tmp_path: Path) -> None:
+    mig = tmp_path / "migrations"
+    shutil.copytree(ROOT / "migrations", mig)
+    migrator.migrate(empty_db_dsn, directory=mig)
+    first = sorted(mig.glob("*.sql"))[0]
+    first.write_text(first.read_text() + "\n-- edited\n")
+    with pytest.raises(MigrationError, match="was edited after being applied"):
+        migrator.migrate(empty_db_dsn, directory=mig)
+
+
+def test_unknown_applied_migration_means_database_is_newer(empty_db_dsn: str, tmp_path: Path) -> None:
+    mig = tmp_path / "migrations"
+    shutil.copytree(ROOT / "migrations", mig)
+    (mig / "29990101000000_future.sql").write_text("select 1;\n")
+    migrator.migrate(empty_db_dsn, directory=mig)
+    (mig / "29990101000000_future.sql").unlink()
+    with pytest.raises(MigrationError, match="newer than this package"):
+        migrator.migrate(empty_db_dsn, directory=mig)
+
+
+def test_failed_migration_rolls_back_and_names_itself(empty_db_dsn: str, tmp_path: Path) -> None:
+    mig = tmp_path / "migrations"
+    shutil.copytree(ROOT / "migrations", mig)
+    (mig / "29990101000000_broken.sql").write_text("create table pgflow.half_done (x int);\nselect 1/0;\n")
+    with pytest.raises(MigrationError, match="29990101000000_broken failed: division by zero"):
+        migrator.migrate(empty_db_dsn, directory=mig)
+    with psycopg.connect(empty_db_dsn) as conn:
+        assert conn.execute("select to_regclass('pgflow.half_done')").fetchone() == (None,)
+        pending = [s.migration.name for s in migrator.status(conn, mig) if s.applied_at is None]
+    assert pending == ["broken"]
+
+
+def test_concurrent_migrations_apply_once(empty_db_dsn: str) -> None:
+    results: list[object] = []
+    barrier = threading.Barrier(3)
+
+    def run() -> None:
+        barrier.wait()
+        try:
+            results.append(len(migrator.migrate(empty_db_dsn)))
+        except Exception as exc:  # collected and asserted below
+            results.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results, key=repr) == sorted([len(migrator.load_migrations()), 0, 0], key=repr)
+
+
+def test_client_refuses_unmigrated_database(empty_db_dsn: str) -> None:
+    with psycopg.connect(empty_db_dsn) as conn, pytest.raises(SchemaVersionError, match="pgflow migrate"):
+        migrator.check_schema_version(conn)
+
+
+def test_migration_without_pgmq_says_how_to_install_it(empty_db_dsn: str) -> None:
+    with pytest.raises(MigrationError, match=r"pgflow migrate --dsn"):
+        migrator.migrate(empty_db_dsn, install_pgmq=False)
+
+
+def test_cli_migrate_twice_and_status(empty_db_dsn: str) -> None:
+    cli = [sys.executable, "-m", "pgflow"]
+    first = subprocess.run([*cli, "migrate", "--dsn", empty_db_dsn], capture_output=True, text=True)
+    assert first.returncode == 0, first.stderr
+    assert "applied 1 migration(s)" in first.stdout
+    second = subprocess.run([*cli, "migrate", "--dsn", empty_db_dsn], capture_output=True, text=True)
+    assert second.returncode == 0 and "nothing to do" in second.stdout
+    st = subprocess.run([*cli, "migrate", "--status", "--dsn", empty_db_dsn], capture_output=True, text=True)
+    assert st.returncode == 0 and "1 applied, 0 pending" in st.stdout
+
+
+def test_cli_without_dsn_says_what_to_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    env = {k: v for k, v in __import__("os").environ.items() if k != "DATABASE_URL"}
+    proc = subprocess.run([sys.executable, "-m", "pgflow", "migrate"], capture_output=True, text=True, env=env)
+    assert proc.returncode == 1
+    assert "--dsn" in proc.stderr and "DATABASE_URL" in proc.stderr

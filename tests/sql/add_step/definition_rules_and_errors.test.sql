@@ -1,0 +1,66 @@
+begin;
+select plan(12);
+
+select pgflow.create_flow('as_flow');
+select is(
+    (select s.step_index from pgflow.add_step('as_flow', 'a') as s), 0, 'first step gets step_index 0'
+);
+select is(
+    (select row(s.step_index, s.deps_count, s.step_type) from pgflow.add_step('as_flow', 'b', array['a']) as s),
+    row(1, 1, 'single'::text),
+    'second step: index 1, one dependency, single by default'
+);
+select is(
+    (select count(*)::int from pgflow.deps where flow_slug = 'as_flow' and step_slug = 'b' and dep_slug = 'a'),
+    1, 'the dependency edge is stored'
+);
+select is(
+    (select s.step_index from pgflow.add_step('as_flow', 'b', array['a'], max_attempts => 9) as s),
+    1, 're-adding a step returns the existing row'
+);
+select is(
+    (select opt_max_attempts from pgflow.steps where flow_slug = 'as_flow' and step_slug = 'b'),
+    null::int, 're-adding does not update options'
+);
+select throws_ok(
+    $$ select pgflow.add_step('as_flow', 'm', array['a', 'b'], step_type => 'map') $$,
+    'P0001',
+    'Map step "m" can have at most one dependency, but 2 were provided: a, b',
+    'a map step with two dependencies is refused'
+);
+select throws_ok(
+    $$ select pgflow.add_step('no_such_flow', 'x') $$,
+    '23503',
+    'insert or update on table "steps" violates foreign key constraint "steps_flow_slug_fkey"',
+    'unknown flow'
+);
+select throws_ok(
+    $$ select pgflow.add_step('as_flow', 'c', array['nope']) $$,
+    '23503',
+    'insert or update on table "deps" violates foreign key constraint "deps_flow_slug_dep_slug_fkey"',
+    'unknown dependency'
+);
+select throws_ok(
+    $$ select pgflow.add_step('as_flow', 'selfish', array['selfish']) $$,
+    '23514',
+    'new row for relation "deps" violates check constraint "deps_check"',
+    'self-dependency'
+);
+select throws_like(
+    $$ select pgflow.add_step('as_flow', 'a', array['b']) $$,
+    'Step "a" already exists in flow "as_flow" with dependencies [], not [b]',
+    'adding an edge to an existing step (a cycle here) is refused'
+);
+select throws_like(
+    $$ select pgflow.add_step('as_flow', 'bad_mode', when_unmet => 'ignore') $$,
+    '%when_unmet_is_valid%',
+    'an unknown when_unmet mode is refused'
+);
+select throws_like(
+    $$ select pgflow.add_step('as_flow', 'bad_type', step_type => 'loop') $$,
+    '%steps_step_type_check%',
+    'an unknown step type is refused'
+);
+
+select * from finish();
+rollback;
