@@ -1,34 +1,78 @@
 #!/usr/bin/env python3
 """Generates migrations/ from sql/ (the declarative source of truth).
 
-The current release's migration is sql/*.sql concatenated in name order, each file under a
-banner naming it. Earlier releases' migrations are frozen: they are never regenerated (the
-migrator refuses edited files). Usage:
+Released migrations are frozen (the migrator refuses edited files); they are listed in
+migrations/RELEASED, one file name a line. The migration under development, CURRENT, is generated:
+
+  * with no release yet, it is every sql/*.sql file concatenated in name order;
+  * after a release, it is every sql/ file whose text differs from its last appearance in the
+    released migrations (new files included), in name order. This replays cleanly only for files
+    that are idempotent by themselves (`create or replace function ...`, `create index if not
+    exists`, ...): a changed table, type or other non-replayable file stops the generator with a
+    message, because it needs a hand-written ALTER (put it in sql/ as its own `alter ...` file).
+
+Each file appears under a banner `-- ==== sql/<name> ====`, which is also how later runs find it.
 
     python scripts/gen_migration.py          # write the current migration
     python scripts/gen_migration.py --check  # exit 1 if it is out of date
 
-The real proof that sql/ and migrations/ agree is tests/migration/test_schema_sync.py, which
-builds a database from each and compares their catalogs.
+The proof that sql/ and migrations/ agree is tests/migration/test_schema_sync.py, which builds a
+database from each and compares their catalogs.
 """
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 SQL = ROOT / "sql"
-# The migration generated from sql/ for the release under development.
-CURRENT = ROOT / "migrations" / "20261122000000_pgflow_initial.sql"
+MIGRATIONS = ROOT / "migrations"
+CURRENT = MIGRATIONS / "20261122000000_pgflow_initial.sql"
 HEADER = "-- Generated from sql/ by scripts/gen_migration.py: edit sql/, then regenerate. Do not edit.\n"
+BANNER = re.compile(r"^-- ==== sql/(\S+) ====$", re.M)
+REPLAYABLE = re.compile(
+    r"^\s*(?:--[^\n]*\n\s*)*(create or replace function|create or replace view|create index if not exists|do \$\$|"
+    r"select |comment on|revoke |grant |alter )",
+    re.I,
+)
+
+
+def released() -> list[Path]:
+    listing = MIGRATIONS / "RELEASED"
+    if not listing.exists():
+        return []
+    names = [ln.strip() for ln in listing.read_text().splitlines() if ln.strip() and not ln.startswith("#")]
+    return [MIGRATIONS / n for n in names]
+
+
+def released_texts() -> dict[str, str]:
+    """sql/ file name -> its text as last shipped in a released migration."""
+    texts: dict[str, str] = {}
+    for path in released():
+        body = path.read_text(encoding="utf-8")
+        marks = list(BANNER.finditer(body))
+        for i, m in enumerate(marks):
+            end = marks[i + 1].start() if i + 1 < len(marks) else len(body)
+            texts[m.group(1)] = body[m.end() + 1:end].rstrip("\n") + "\n"
+    return texts
 
 
 def render() -> str:
+    shipped = released_texts()
     parts = [HEADER]
     for path in sorted(SQL.glob("*.sql")):
+        text = path.read_text(encoding="utf-8").rstrip("\n") + "\n"
+        if shipped and shipped.get(path.name) == text:
+            continue
+        if shipped and path.name in shipped and not REPLAYABLE.match(text):
+            raise SystemExit(
+                f"sql/{path.name} changed since the last release and cannot be replayed as it is: "
+                "write the change as its own `alter ...` file in sql/ and keep this file's new text"
+            )
         parts.append(f"\n-- ==== sql/{path.name} ====\n")
-        parts.append(path.read_text(encoding="utf-8").rstrip("\n") + "\n")
+        parts.append(text)
     return "".join(parts)
 
 
