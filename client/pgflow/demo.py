@@ -1,0 +1,167 @@
+"""``pgflow demo``: the whole engine end to end in a throwaway PostgreSQL server.
+
+Starts an embedded server, migrates it (pgmq included), compiles the example flow
+:mod:`pgflow.examples.article_digest`, runs a worker in this process, starts a run, prints every
+run/step event as it arrives on the ``pgflow`` NOTIFY channel, prints the output, and stops the
+worker and the server. Exit 0 when the run completed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import sys
+import time
+import uuid
+from typing import Any, TextIO
+
+from pgflow.errors import PgflowError
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+
+
+class _Printer:
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.t0: float | None = None
+
+    def __call__(self, msg: str = "") -> None:
+        print(msg, file=self.stream, flush=True)
+
+    def event(self, ev: dict[str, Any]) -> None:
+        now = time.monotonic()
+        if self.t0 is None:
+            self.t0 = now
+        name = str(ev.get("event", "?"))
+        status = str(ev.get("status", name.rsplit(":", 1)[-1]))
+        if "step_slug" in ev:
+            what = f"step {ev['step_slug']}"
+            detail = ""
+            if status == "started" and ev.get("remaining_tasks") not in (None, 1):
+                detail = f"({ev['remaining_tasks']} tasks)"
+            elif status == "completed" and "output" in ev:
+                detail = "-> " + _preview(ev["output"])
+            elif status == "failed":
+                detail = str(ev.get("error_message", ""))
+            elif status == "skipped":
+                detail = str(ev.get("skip_reason", ""))
+        else:
+            what = "run"
+            detail = str(ev.get("error_message", "")) if status == "failed" else ""
+        self(f"  {now - self.t0:+7.3f}s  {what:<24} {status:<10} {detail}".rstrip())
+
+
+def _preview(value: Any, width: int = 60) -> str:
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+async def _run(dsn: str, input_: dict[str, Any], timeout: float, out: _Printer) -> int:
+    import psycopg
+    from psycopg.types.json import Jsonb
+
+    from pgflow.examples.article_digest import flow
+    from pgflow.worker import Worker
+
+    async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
+        for stmt in flow.compile():
+            await conn.execute(stmt)  # our own compiled SQL, no parameters
+        names = [s.slug + (" (map)" if s.step_type == "map" else "") for s in flow.steps.values()]
+        out(f"compiled flow {flow.slug!r}: {len(names)} steps: {', '.join(names)}")
+
+        worker = Worker([flow], dsn)
+        worker_task = asyncio.create_task(worker.run(), name="pgflow-demo-worker")
+        out("worker started (in this process)")
+
+        await conn.execute("listen pgflow")
+        run_id = uuid.uuid4()
+        out(f"starting run {run_id} with input {json.dumps(input_)}")
+        out()
+        await conn.execute(
+            "select 1 from pgflow.start_flow(flow_slug => %s, input => %s, run_id => %s)",
+            (flow.slug, Jsonb(input_), run_id),
+        )
+
+        status = "started"
+        deadline = time.monotonic() + timeout
+        try:
+            while status == "started":
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                if worker_task.done():  # the worker died: say why instead of waiting out the timeout
+                    worker_task.result()
+                    raise PgflowError("the worker stopped before the run finished")
+                async for n in conn.notifies(timeout=min(left, 1.0)):
+                    try:
+                        ev = json.loads(n.payload)
+                    except ValueError:
+                        continue
+                    if ev.get("run_id") != str(run_id):
+                        continue
+                    out.event(ev)
+                    if ev.get("event") in ("run:completed", "run:failed"):
+                        status = str(ev["event"]).split(":")[1]
+                        break
+        finally:
+            stop = worker.stop()
+            if asyncio.iscoroutine(stop) or isinstance(stop, asyncio.Future):
+                await stop
+            try:
+                await asyncio.wait_for(worker_task, timeout=15)
+            except (TimeoutError, asyncio.CancelledError):
+                worker_task.cancel()
+                with contextlib.suppress(BaseException):
+                    await worker_task
+
+        cur = await conn.execute("select pgflow.get_run_with_states(run_id => %s)", (run_id,))
+        row = await cur.fetchone()
+        state: dict[str, Any] = row[0] if row else {}
+    out()
+    out("worker stopped")
+    run = state.get("run") or {}
+    if run.get("status") == "completed":
+        out("run completed; output:")
+        out(json.dumps(run.get("output"), indent=2, ensure_ascii=False))
+        return EXIT_OK
+    if run.get("status") == "failed":
+        out("run FAILED:")
+        for s in state.get("steps") or []:
+            if s.get("status") == "failed":
+                out(f"  step {s['step_slug']}: {s.get('error_message')}")
+        return EXIT_FAILED
+    out(f"run did not finish within {timeout:g}s (status {run.get('status')!r})")
+    return EXIT_FAILED
+
+
+def main(
+    *,
+    topic: str = "postgres",
+    limit: int = 4,
+    timeout: float = 60.0,
+    stream: TextIO | None = None,
+) -> int:
+    """Run the demo; returns the process exit code. Raises PgflowError when the server cannot be
+    started or migrated."""
+    from pgflow import migrator
+    from pgflow.embedded import EmbeddedPostgres
+
+    out = _Printer(stream or sys.stdout)
+    out("pgflow demo: article_digest (fetch -> summarise each | word counts | keywords -> digest)")
+    pg = EmbeddedPostgres()
+    try:
+        pg.start()
+        pg.wait_ready()
+        out(f"started a throwaway PostgreSQL on 127.0.0.1:{pg.port} ({pg.basedir})")
+        applied = migrator.migrate(pg.dsn)
+        out(f"migrated: pgmq + {len(applied)} pgflow migration(s)")
+        return asyncio.run(_run(pg.dsn, {"topic": topic, "limit": limit}, timeout, out))
+    finally:
+        pg.stop()
+        out("stopped PostgreSQL; removed its data directory")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
