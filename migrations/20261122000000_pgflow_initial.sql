@@ -1510,9 +1510,9 @@ begin
         set
             remaining_deps = cs.remaining_deps - 1,
             initial_tasks = case
-                when cs_step.step_type = 'map' and cs.initial_tasks is null
-                    and jsonb_typeof(v_state.output) = 'array'
-                    then jsonb_array_length(v_state.output)
+                when cs_step.step_type = 'map' and cs.initial_tasks is null then
+                    -- nested CASE: the planner folds constant arms, the array check must come first
+                    case when jsonb_typeof(v_state.output) = 'array' then jsonb_array_length(v_state.output) end
                 else cs.initial_tasks
             end
         from pgflow.deps as d, pgflow.steps as cs_step
@@ -2534,7 +2534,9 @@ begin
         s.step_slug,
         s.deps_count,
         case
-            when s.step_type = 'map' and s.deps_count = 0 then jsonb_array_length(v_run.input)
+            -- nested CASE: the planner folds constant arms, the array check must come first
+            when s.step_type = 'map' and s.deps_count = 0 then
+                case when jsonb_typeof(v_run.input) = 'array' then jsonb_array_length(v_run.input) end
             when s.step_type = 'map' then null
             else 1
         end

@@ -1,0 +1,248 @@
+-- pgflow.complete_task(run_id, step_slug, task_index, output): a worker reports a task's result.
+-- Returns the task row (empty when the task is unknown).
+-- Order of business (spec §8.5):
+--   * run failed -> return the row, nothing else (no archive);
+--   * step not started (late or duplicate callback) -> archive the task's message, return the row;
+--   * type violation: a single step whose output is not a JSON array (or is NULL) while a map
+--     child still waits for its length (initial_tasks NULL) fails the whole run at once, whatever
+--     the retry settings: run failed (run:failed, no error_message), every message of the run
+--     archived, the task failed with the offending output stored, the step failed
+--     (step:<slug>:failed with a [TYPE_VIOLATION] message). Checked before the task's own status.
+--   * otherwise the task completes only if it is started (compare-and-set); the step's
+--     remaining_tasks drops; the last task completes the step with its output (single: the task
+--     output; map: task outputs ordered by task_index, written once), dependents lose a
+--     remaining dep (a dependent map learns its task count), run.remaining_steps drops,
+--     step:<slug>:completed is broadcast before anything it unblocks; then
+--     cascade_resolve_conditions -> cascade_complete_taskless_steps -> (archive message) ->
+--     start_ready_steps -> maybe_complete_run.
+-- A bounded number of statements whatever the DAG width or map size.
+-- Called by workers.
+-- LOCKS: the run row, then the step_states row (FOR UPDATE), then the task row, then dependents'
+-- step_states rows. Every writer of a run takes the run row first, so sibling completions
+-- serialize instead of deadlocking.
+-- Raises nothing of its own (cascade functions may raise their safety-limit errors).
+create or replace function pgflow.complete_task(run_id uuid, step_slug text, task_index int, output jsonb)
+returns setof pgflow.step_tasks
+language plpgsql
+volatile
+set search_path = ''
+as $$
+declare
+    v_run pgflow.runs;
+    v_state pgflow.step_states;
+    v_step pgflow.steps;
+    v_task pgflow.step_tasks;
+    v_map_child text;
+    v_output_type text;
+begin
+    -- LOCKS: run, then step state
+    select * into v_run
+    from pgflow.runs as r
+    where r.run_id = complete_task.run_id
+    for update;
+
+    if v_run.run_id is null or v_run.status = 'failed' then
+        return query
+        select * from pgflow.step_tasks as st
+        where
+            st.run_id = complete_task.run_id
+            and st.step_slug = complete_task.step_slug
+            and st.task_index = complete_task.task_index;
+        return;
+    end if;
+
+    select * into v_state
+    from pgflow.step_states as ss
+    where ss.run_id = complete_task.run_id and ss.step_slug = complete_task.step_slug
+    for update;
+
+    -- GUARD: late or duplicate callback (step completed, failed or skipped): no state change
+    if v_state.run_id is null or v_state.status <> 'started' then
+        perform pgflow._archive_task_message(complete_task.run_id, complete_task.step_slug, complete_task.task_index);
+        return query
+        select * from pgflow.step_tasks as st
+        where
+            st.run_id = complete_task.run_id
+            and st.step_slug = complete_task.step_slug
+            and st.task_index = complete_task.task_index;
+        return;
+    end if;
+
+    select * into v_step
+    from pgflow.steps as s
+    where s.flow_slug = v_state.flow_slug and s.step_slug = v_state.step_slug;
+
+    -- GUARD: type violation (a map child needs an array from this single step)
+    if v_step.step_type = 'single' and coalesce(jsonb_typeof(complete_task.output), 'null') <> 'array' then
+        select cs.step_slug into v_map_child
+        from pgflow.deps as d
+        inner join pgflow.steps as cs on cs.flow_slug = d.flow_slug and cs.step_slug = d.step_slug
+        inner join pgflow.step_states as css on css.run_id = complete_task.run_id and css.step_slug = cs.step_slug
+        where
+            d.flow_slug = v_state.flow_slug
+            and d.dep_slug = complete_task.step_slug
+            and cs.step_type = 'map'
+            and css.initial_tasks is null
+        order by cs.step_index
+        limit 1;
+
+        if v_map_child is not null then
+            v_output_type := coalesce(jsonb_typeof(complete_task.output), 'null');
+
+            update pgflow.runs as r
+            set status = 'failed', failed_at = now()
+            where r.run_id = complete_task.run_id
+            returning r.* into v_run;
+
+            perform pgflow._emit_event(
+                'run:failed',
+                jsonb_build_object(
+                    'event_type', 'run:failed',
+                    'run_id', v_run.run_id,
+                    'flow_slug', v_run.flow_slug,
+                    'status', v_run.status,
+                    'failed_at', v_run.failed_at
+                )
+            );
+
+            perform pgflow._archive_run_messages(complete_task.run_id);
+
+            update pgflow.step_tasks as st
+            set
+                status = 'failed',
+                failed_at = now(),
+                output = complete_task.output,
+                error_message = '[TYPE_VIOLATION] Produced ' || v_output_type || ' instead of array'
+            where
+                st.run_id = complete_task.run_id
+                and st.step_slug = complete_task.step_slug
+                and st.task_index = complete_task.task_index;
+
+            update pgflow.step_states as ss
+            set
+                status = 'failed',
+                failed_at = now(),
+                error_message = '[TYPE_VIOLATION] Map step ' || v_map_child
+                || ' expects array input but dependency ' || complete_task.step_slug
+                || ' produced ' || v_output_type
+            where ss.run_id = complete_task.run_id and ss.step_slug = complete_task.step_slug
+            returning ss.* into v_state;
+
+            perform pgflow._emit_event(
+                'step:' || v_state.step_slug || ':failed',
+                jsonb_build_object(
+                    'event_type', 'step:failed',
+                    'run_id', v_state.run_id,
+                    'step_slug', v_state.step_slug,
+                    'status', v_state.status,
+                    'error_message', v_state.error_message,
+                    'failed_at', v_state.failed_at
+                )
+            );
+
+            perform pgflow._archive_task_message(complete_task.run_id, complete_task.step_slug, complete_task.task_index);
+
+            return query
+            select * from pgflow.step_tasks as st
+            where
+                st.run_id = complete_task.run_id
+                and st.step_slug = complete_task.step_slug
+                and st.task_index = complete_task.task_index;
+            return;
+        end if;
+    end if;
+
+    -- MAIN: the task (only a started task completes; a queued one is a stale attempt)
+    update pgflow.step_tasks as st
+    set status = 'completed', completed_at = now(), output = complete_task.output
+    where
+        st.run_id = complete_task.run_id
+        and st.step_slug = complete_task.step_slug
+        and st.task_index = complete_task.task_index
+        and st.status = 'started'
+    returning st.* into v_task;
+
+    if v_task.run_id is null then
+        return query
+        select * from pgflow.step_tasks as st
+        where
+            st.run_id = complete_task.run_id
+            and st.step_slug = complete_task.step_slug
+            and st.task_index = complete_task.task_index;
+        return;
+    end if;
+
+    -- The step: count down; the last task completes it and writes its output once
+    update pgflow.step_states as ss
+    set
+        remaining_tasks = ss.remaining_tasks - 1,
+        status = case when ss.remaining_tasks = 1 then 'completed' else ss.status end,
+        completed_at = case when ss.remaining_tasks = 1 then now() end,
+        output = case
+            when ss.remaining_tasks <> 1 then null
+            when v_step.step_type = 'map' then (
+                select coalesce(jsonb_agg(t.output order by t.task_index), '[]'::jsonb)
+                from pgflow.step_tasks as t
+                where
+                    t.run_id = complete_task.run_id
+                    and t.step_slug = complete_task.step_slug
+                    and t.status = 'completed'
+            )
+            else complete_task.output
+        end
+    where ss.run_id = complete_task.run_id and ss.step_slug = complete_task.step_slug
+    returning ss.* into v_state;
+
+    if v_state.status = 'completed' then
+        perform pgflow._emit_event(
+            'step:' || v_state.step_slug || ':completed',
+            jsonb_build_object(
+                'event_type', 'step:completed',
+                'run_id', v_state.run_id,
+                'step_slug', v_state.step_slug,
+                'status', v_state.status,
+                'output', v_state.output,
+                'completed_at', v_state.completed_at
+            )
+        );
+
+        -- Dependents: one dep fewer; a dependent map learns how many tasks it has
+        update pgflow.step_states as cs
+        set
+            remaining_deps = cs.remaining_deps - 1,
+            initial_tasks = case
+                when cs_step.step_type = 'map' and cs.initial_tasks is null then
+                    -- nested CASE: the planner folds constant arms, the array check must come first
+                    case when jsonb_typeof(v_state.output) = 'array' then jsonb_array_length(v_state.output) end
+                else cs.initial_tasks
+            end
+        from pgflow.deps as d, pgflow.steps as cs_step
+        where
+            d.flow_slug = v_state.flow_slug
+            and d.dep_slug = v_state.step_slug
+            and cs_step.flow_slug = d.flow_slug
+            and cs_step.step_slug = d.step_slug
+            and cs.run_id = v_state.run_id
+            and cs.step_slug = d.step_slug;
+
+        update pgflow.runs as r
+        set remaining_steps = r.remaining_steps - 1
+        where r.run_id = complete_task.run_id;
+
+        if not pgflow.cascade_resolve_conditions(complete_task.run_id) then
+            perform pgflow._archive_task_message(complete_task.run_id, complete_task.step_slug, complete_task.task_index);
+            return query select v_task.*;
+            return;
+        end if;
+
+        perform pgflow.cascade_complete_taskless_steps(complete_task.run_id);
+    end if;
+
+    perform pgflow._archive_task_message(complete_task.run_id, complete_task.step_slug, complete_task.task_index);
+
+    perform pgflow.start_ready_steps(complete_task.run_id);
+    perform pgflow.maybe_complete_run(complete_task.run_id);
+
+    return query select v_task.*;
+end;
+$$;

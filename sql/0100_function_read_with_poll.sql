@@ -1,0 +1,28 @@
+-- pgflow.read_with_poll(...): thin wrapper over pgmq.read_with_poll with the same parameters and
+-- defaults, for callers that only have access to schema pgflow. Current workers call pgmq's
+-- function directly (pgflow dropped its own copy in 0.8).
+-- Sleeps between polls: do not call it inside a transaction that holds locks.
+-- Locks the returned pgmq.q_<queue> rows (vt update). Raises pgmq's errors (unknown queue).
+create or replace function pgflow.read_with_poll(
+    queue_name text,
+    vt integer,
+    qty integer,
+    max_poll_seconds integer default 5,
+    poll_interval_ms integer default 100,
+    conditional jsonb default '{}'
+)
+returns setof pgmq.message_record
+language sql
+volatile
+set search_path = ''
+as $$
+    select m.*
+    from pgmq.read_with_poll(
+        read_with_poll.queue_name,
+        read_with_poll.vt,
+        read_with_poll.qty,
+        read_with_poll.max_poll_seconds,
+        read_with_poll.poll_interval_ms,
+        read_with_poll.conditional
+    ) as m;
+$$;
