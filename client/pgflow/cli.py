@@ -261,7 +261,7 @@ async def run_until_signalled(worker: Any) -> int:
 
 
 # --------------------------------------------------------------------------------------------
-# start / status / runs: minimal SQL until pgflow.client lands
+# start / status / runs
 # --------------------------------------------------------------------------------------------
 
 
@@ -277,16 +277,10 @@ def _connect(dsn: str) -> Iterator[psycopg.Connection[Any]]:
         yield conn
 
 
-def _sql_error(exc: Exception) -> PgflowError:
-    import psycopg
+def _sql_error(exc: psycopg.Error) -> PgflowError:
+    from pgflow.errors import map_sql_error
 
-    if not isinstance(exc, psycopg.Error):
-        raise exc
-    diag = getattr(exc, "diag", None)
-    primary = (diag.message_primary if diag is not None else None) or str(exc).strip()
-    if "pgflow." in primary and exc.sqlstate in ("42883", "3F000", "42P01"):
-        return PgflowError(f"{primary}: the database has no pgflow schema; run `pgflow migrate` first")
-    return PgflowError(primary)
+    return map_sql_error(exc)
 
 
 def _parse_json(text: str, what: str) -> Any:
@@ -310,86 +304,44 @@ def _parse_uuid(text: str) -> uuid.UUID:
         raise PgflowError(f"not a run id (uuid): {text!r}") from None
 
 
-def _fetch_run(conn: psycopg.Connection[Any], run_id: uuid.UUID) -> dict[str, Any] | None:
-    row = conn.execute("select pgflow.get_run_with_states(run_id => %s)", (run_id,)).fetchone()
-    return None if row is None or row[0] is None else dict(row[0])
-
-
-def _wait_for_run(conn: psycopg.Connection[Any], run_id: uuid.UUID, timeout: float) -> dict[str, Any]:
-    """Wait for run:completed / run:failed on channel `pgflow` (re-reading the run now and then, so
-    a missed notification costs at most a second)."""
-    import time
-
-    conn.execute("listen pgflow")
-    deadline = time.monotonic() + timeout
-    while True:
-        state = _fetch_run(conn, run_id)
-        if state is None:
-            raise PgflowError(f"no run {run_id}")
-        if state["run"]["status"] != "started":
-            return state
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return state
-        for n in conn.notifies(timeout=min(left, 1.0)):
-            with contextlib.suppress(ValueError, TypeError):
-                ev = json.loads(n.payload)
-                if ev.get("run_id") == str(run_id) and ev.get("event") in ("run:completed", "run:failed"):
-                    break
-
-
 def cmd_start(args: argparse.Namespace) -> int:
-    from psycopg.types.json import Jsonb
+    from pgflow.client import PgflowSqlClient
+    from pgflow.errors import RunTimeout
 
     payload = _parse_json(args.input, "--input")
     run_id = _parse_uuid(args.run_id) if args.run_id else None
     with _connect(_dsn(args)) as conn:
-        try:
-            row = conn.execute(
-                "select run_id, status from pgflow.start_flow(flow_slug => %s, input => %s, run_id => %s)",
-                (args.flow, Jsonb(payload), run_id),
-            ).fetchone()
-        except Exception as exc:
-            raise _sql_error(exc) from exc
-        assert row is not None
-        new_id: uuid.UUID = row[0]
-        print(new_id, flush=True)
+        client = PgflowSqlClient(conn)
+        run = client.start_flow(args.flow, payload, run_id)
+        print(run.run_id, flush=True)
         if not args.wait:
             return EXIT_OK
-        _err(f"waiting up to {args.timeout:g}s for run {new_id} to finish...")
+        _err(f"waiting up to {args.timeout:g}s for run {run.run_id} to finish...")
         try:
-            state = _wait_for_run(conn, new_id, args.timeout)
-        except Exception as exc:
-            raise _sql_error(exc) from exc
-    run = state["run"]
-    status = run["status"]
-    if status == "started":
-        _err(f"timeout: run {new_id} still running after {args.timeout:g}s (see `pgflow status {new_id}`)")
-        return EXIT_ERROR
-    print(f"status: {status}")
-    if status == "completed":
-        print("output: " + json.dumps(run.get("output"), indent=2, ensure_ascii=False))
+            state = client.wait_for_run(run.run_id, args.timeout)
+        except RunTimeout:
+            _err(f"timeout: run {run.run_id} still running after {args.timeout:g}s "
+                 f"(see `pgflow status {run.run_id}`)")
+            return EXIT_ERROR
+    print(f"status: {state.run.status}")
+    if state.run.status == "completed":
+        print("output: " + json.dumps(state.run.output, indent=2, ensure_ascii=False))
         return EXIT_OK
-    failed = [s for s in state["steps"] if s.get("status") == "failed"]
-    for s in failed:
-        print(f"failed step {s['step_slug']}: {s.get('error_message')}")
+    for s in state.steps:
+        if s.status == "failed":
+            print(f"failed step {s.step_slug}: {s.error_message}")
     return EXIT_ERROR
 
 
-def _fmt_ts(value: Any) -> str:
-    if value is None:
-        return "-"
-    ts = value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(str(value))
-    return ts.astimezone().strftime("%Y-%m-%d %H:%M:%S")
-
-
-def _duration(start: Any, end: Any) -> str:
+def _duration(start: dt.datetime | None, end: dt.datetime | None) -> str:
     if start is None or end is None:
         return "-"
-    a = start if isinstance(start, dt.datetime) else dt.datetime.fromisoformat(str(start))
-    b = end if isinstance(end, dt.datetime) else dt.datetime.fromisoformat(str(end))
-    secs = (b - a).total_seconds()
+    secs = (end - start).total_seconds()
     return f"{secs * 1000:.0f}ms" if secs < 1 else f"{secs:.1f}s"
+
+
+def _fmt_ts(ts: dt.datetime | None) -> str:
+    return "-" if ts is None else ts.astimezone().strftime("%Y-%m-%d %H:%M:%S")
 
 
 def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
@@ -399,62 +351,79 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> st
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells)
 
 
-def _short(text: Any, width: int = 60) -> str:
+def _short(text: object, width: int = 60) -> str:
     s = "" if text is None else " ".join(str(text).split())
     return s if len(s) <= width else s[: width - 1] + "…"
 
 
+def _jsonable(obj: Any) -> Any:
+    import dataclasses
+
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: _jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, list | tuple):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, dt.datetime):
+        return obj.isoformat()
+    if isinstance(obj, uuid.UUID):
+        return str(obj)
+    return obj
+
+
 def cmd_status(args: argparse.Namespace) -> int:
+    import psycopg
+
+    from pgflow.client import PgflowSqlClient
+
     run_id = _parse_uuid(args.run_id)
     with _connect(_dsn(args)) as conn:
-        try:
-            state = _fetch_run(conn, run_id)
-            if state is None:
-                raise PgflowError(f"no run {run_id}")
-            order = dict(
-                conn.execute(
+        state = PgflowSqlClient(conn).get_run(run_id)
+        if state is None:
+            raise PgflowError(f"no run {run_id}")
+        try:  # definition order; get_run_with_states does not say
+            order: dict[str, int] = {
+                slug: idx
+                for slug, idx in conn.execute(
                     "select s.step_slug, s.step_index from pgflow.steps as s where s.flow_slug = %s",
-                    (state["run"]["flow_slug"],),
+                    (state.run.flow_slug,),
                 ).fetchall()
-            )
-        except PgflowError:
-            raise
-        except Exception as exc:
+            }
+        except psycopg.Error as exc:
             raise _sql_error(exc) from exc
+    steps = sorted(state.steps, key=lambda s: (order.get(s.step_slug, 1 << 30), s.step_slug))
     if args.json:
-        print(json.dumps(state, indent=2, ensure_ascii=False, default=str))
+        print(json.dumps({"run": _jsonable(state.run), "steps": _jsonable(steps)}, indent=2, ensure_ascii=False))
         return EXIT_OK
-    run = state["run"]
-    finished = run.get("completed_at") or run.get("failed_at")
-    print(f"run      {run['run_id']}")
-    print(f"flow     {run['flow_slug']}")
-    print(f"status   {run['status']}" + (f" (remaining steps: {run['remaining_steps']})" if not finished else ""))
-    print(f"started  {_fmt_ts(run.get('started_at'))}" + (f"  took {_duration(run['started_at'], finished)}"
-                                                          if finished else ""))
-    steps = sorted(state["steps"], key=lambda s: (order.get(s["step_slug"], 1 << 30), s["step_slug"]))
+    run = state.run
+    finished = run.completed_at or run.failed_at
+    print(f"run      {run.run_id}")
+    print(f"flow     {run.flow_slug}")
+    print(f"status   {run.status}" + ("" if finished else f" ({run.remaining_steps} step(s) to go)"))
+    took = f" (took {_duration(run.started_at, finished)})" if finished else ""
+    print(f"started  {_fmt_ts(run.started_at)}{took}")
     rows = []
     for s in steps:
-        initial, remaining = s.get("initial_tasks"), s.get("remaining_tasks")
-        if initial is None:
+        if s.initial_tasks is None:
             tasks = "-"
-        elif remaining is None:
-            tasks = f"{initial if s['status'] == 'completed' else '?'}/{initial}"
+        elif s.remaining_tasks is None:
+            tasks = f"{s.initial_tasks if s.status == 'completed' else 0}/{s.initial_tasks}"
         else:
-            tasks = f"{initial - remaining}/{initial}"
-        end = s.get("completed_at") or s.get("failed_at") or s.get("skipped_at")
-        note = s.get("error_message") or (f"skipped: {s['skip_reason']}" if s.get("skip_reason") else "")
-        rows.append([s["step_slug"], s["status"], tasks, _fmt_ts(s.get("started_at")),
-                     _duration(s.get("started_at"), end), _short(note)])
+            tasks = f"{s.initial_tasks - s.remaining_tasks}/{s.initial_tasks}"
+        end = s.completed_at or s.failed_at or s.skipped_at
+        note = s.error_message or (f"skipped: {s.skip_reason}" if s.skip_reason else "")
+        rows.append([s.step_slug, s.status, tasks, _fmt_ts(s.started_at), _duration(s.started_at, end), _short(note)])
     print()
     print(format_table(["STEP", "STATUS", "TASKS", "STARTED", "TOOK", "NOTE"], rows))
-    if run["status"] == "completed" and args.output:
-        print("\noutput: " + json.dumps(run.get("output"), indent=2, ensure_ascii=False))
+    if args.output and run.status == "completed":
+        print("\noutput: " + json.dumps(run.output, indent=2, ensure_ascii=False))
     return EXIT_OK
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
+    import psycopg
+
     with _connect(_dsn(args)) as conn:
-        try:
+        try:  # pgflow.client has no run listing (yet): the one query of the CLI's own
             rows = conn.execute(
                 """
                 select r.run_id, r.flow_slug, r.status, r.started_at,
@@ -467,7 +436,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
                 """,
                 {"flow": args.flow, "status": args.status, "limit": args.limit},
             ).fetchall()
-        except Exception as exc:
+        except psycopg.Error as exc:
             raise _sql_error(exc) from exc
     if args.json:
         print(json.dumps([
@@ -547,7 +516,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     def add(name: str, func: Callable[[argparse.Namespace], int], help_: str, description: str,
             examples: str) -> argparse.ArgumentParser:
-        sp = sub.add_parser(name, help=help_, description=description, epilog=_examples(examples),
+        sp = sub.add_parser(name, help=help_, description=textwrap.fill(description, 90), epilog=_examples(examples),
                             formatter_class=fmt)
         sp.set_defaults(func=func)
         return sp

@@ -60,8 +60,8 @@ def _preview(value: Any, width: int = 60) -> str:
 
 async def _run(dsn: str, input_: dict[str, Any], timeout: float, out: _Printer) -> int:
     import psycopg
-    from psycopg.types.json import Jsonb
 
+    from pgflow.client import AsyncPgflowSqlClient
     from pgflow.examples.article_digest import flow
     from pgflow.worker import Worker
 
@@ -79,10 +79,8 @@ async def _run(dsn: str, input_: dict[str, Any], timeout: float, out: _Printer) 
         run_id = uuid.uuid4()
         out(f"starting run {run_id} with input {json.dumps(input_)}")
         out()
-        await conn.execute(
-            "select 1 from pgflow.start_flow(flow_slug => %s, input => %s, run_id => %s)",
-            (flow.slug, Jsonb(input_), run_id),
-        )
+        client = AsyncPgflowSqlClient(conn)
+        await client.start_flow(flow.slug, input_, run_id)
 
         status = "started"
         deadline = time.monotonic() + timeout
@@ -116,23 +114,24 @@ async def _run(dsn: str, input_: dict[str, Any], timeout: float, out: _Printer) 
                 with contextlib.suppress(BaseException):
                     await worker_task
 
-        cur = await conn.execute("select pgflow.get_run_with_states(run_id => %s)", (run_id,))
-        row = await cur.fetchone()
-        state: dict[str, Any] = row[0] if row else {}
+        state = await client.get_run(run_id)  # the full output (NOTIFY payloads may be truncated)
     out()
     out("worker stopped")
-    run = state.get("run") or {}
-    if run.get("status") == "completed":
-        out("run completed; output:")
-        out(json.dumps(run.get("output"), indent=2, ensure_ascii=False))
+    if state is None:
+        raise PgflowError(f"run {run_id} disappeared")
+    run = state.run
+    took = (run.completed_at or run.failed_at or run.started_at) - run.started_at
+    if run.status == "completed":
+        out(f"run completed in {took.total_seconds():.2f}s; output:")
+        out(json.dumps(run.output, indent=2, ensure_ascii=False))
         return EXIT_OK
-    if run.get("status") == "failed":
+    if run.status == "failed":
         out("run FAILED:")
-        for s in state.get("steps") or []:
-            if s.get("status") == "failed":
-                out(f"  step {s['step_slug']}: {s.get('error_message')}")
+        for s in state.steps:
+            if s.status == "failed":
+                out(f"  step {s.step_slug}: {s.error_message}")
         return EXIT_FAILED
-    out(f"run did not finish within {timeout:g}s (status {run.get('status')!r})")
+    out(f"run did not finish within {timeout:g}s (status {run.status})")
     return EXIT_FAILED
 
 
