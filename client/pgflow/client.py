@@ -56,6 +56,7 @@ __all__ = [
     "AsyncPgflowSqlClient",
     "PgflowSqlClient",
     "encode_json",
+    "listen_for_tasks",
     "sanitize_error_message",
 ]
 
@@ -68,6 +69,9 @@ DEFAULT_MAX_ERROR_CHARS: Final = 64 * 1024
 
 EVENTS_CHANNEL: Final = "pgflow"
 """NOTIFY channel of run/step events (payload: the event JSON plus an "event" key)."""
+
+TASKS_CHANNEL: Final = "pgflow_tasks"
+"""NOTIFY channel that wakes workers (payload: the flow slug) when task messages become visible."""
 
 MAINTENANCE_LOCK_KEY: Final = 7_412_020
 """pg_try_advisory_xact_lock key that makes at most one worker run the maintenance sweep."""
@@ -515,6 +519,14 @@ def _sync_unlisten(c: psycopg.Connection[Any], listening: bool, restore: bool) -
     with contextlib.suppress(psycopg.Error):
         c.execute(_UNLISTEN)
         c.autocommit = restore
+
+
+async def listen_for_tasks(conn: psycopg.AsyncConnection[Any]) -> None:
+    """LISTEN on the worker wake-up channel (the connection must be in autocommit mode)."""
+    try:
+        await conn.execute("listen pgflow_tasks")
+    except psycopg.Error as exc:
+        raise map_sql_error(exc) from exc
 
 
 # --------------------------------------------------------------------------------------------
