@@ -210,6 +210,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
         "visibility_timeout": args.visibility_timeout,
         "max_poll_seconds": args.max_poll_seconds,
         "poll_interval_ms": args.poll_interval_ms,
+        "compile": args.compile,
+        "allow_data_loss": args.allow_data_loss or None,
+        "shutdown_grace": args.shutdown_grace,
     }
     # Only what the user gave: the worker owns its defaults.
     worker = Worker(flows, dsn, **{k: v for k, v in options.items() if v is not None})
@@ -274,6 +277,8 @@ def _connect(dsn: str) -> Iterator[psycopg.Connection[Any]]:
     except psycopg.OperationalError as exc:
         raise PgflowError(f"cannot connect to the database: {str(exc).strip()}") from exc
     with conn:
+        if conn.execute("select to_regnamespace('pgflow') is null").fetchone() == (True,):
+            raise PgflowError("this database has no pgflow schema: run `pgflow migrate --dsn <url>` first")
         yield conn
 
 
@@ -491,6 +496,16 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     from pgflow import __version__
 
@@ -562,10 +577,17 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--batch-size", type=_positive_int, metavar="N", help="messages read per poll (default 10)")
     w.add_argument("--visibility-timeout", type=_positive_int, metavar="S",
                    help="seconds a read message stays hidden before start_tasks extends it (default 5)")
-    w.add_argument("--max-poll-seconds", type=_positive_int, metavar="S",
+    w.add_argument("--max-poll-seconds", type=_non_negative_float, metavar="S",
                    help="longest wait for messages in one poll (default 2)")
     w.add_argument("--poll-interval-ms", type=_positive_int, metavar="MS",
                    help="pause between queue checks within one poll (default 100)")
+    w.add_argument("--compile", choices=("auto", "verify", "off"),
+                   help="auto: create a missing flow, refuse a changed one (default); verify: only compare; "
+                        "off: trust that migrations created the flows")
+    w.add_argument("--allow-data-loss", action="store_true",
+                   help="with --compile auto: drop and recreate a flow whose definition changed, WITH ALL ITS RUNS")
+    w.add_argument("--shutdown-grace", type=_non_negative_float, metavar="S",
+                   help="on stop, wait up to S seconds for in-flight tasks (default 30)")
 
     s = add("start", cmd_start, "start a run of a flow; print its run id",
             "Start a run of a compiled flow and print its run id. With --wait, wait for the run to "

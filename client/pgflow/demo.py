@@ -104,9 +104,7 @@ async def _run(dsn: str, input_: dict[str, Any], timeout: float, out: _Printer) 
                         status = str(ev["event"]).split(":")[1]
                         break
         finally:
-            stop = worker.stop()
-            if asyncio.iscoroutine(stop) or isinstance(stop, asyncio.Future):
-                await stop
+            worker.stop()
             try:
                 await asyncio.wait_for(worker_task, timeout=15)
             except (TimeoutError, asyncio.CancelledError):
