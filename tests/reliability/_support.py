@@ -300,3 +300,99 @@ def age_started_tasks(conn: psycopg.Connection, where: str = "true", params: Seq
         params,
     )
     return cur.rowcount
+
+
+# Worker settings for fault tests: short polls, fast heartbeats and a maintenance sweep
+# (requeue_stalled_tasks) every 0.2 s, so recovery takes seconds once a task's clock is aged.
+FAST = {
+    "concurrency": 4,
+    "batch_size": 4,
+    "visibility_timeout": 2,
+    "max_poll_seconds": 0.5,
+    "poll_interval_ms": 50,
+    "heartbeat_interval": 0.5,
+    "maintenance_interval": 0.2,
+    "shutdown_grace": 3,
+}
+
+
+def spawn_cli_worker(dsn: str, flow: str, tmp: Path, *, name: str, extra_env: dict[str, str] | None = None,
+                     args: Sequence[str] = ()) -> WorkerProc:
+    """Start `pgflow worker MODULE:FLOW` (the CLI a deployment runs) as a process."""
+    log = tmp / f"{name}.log"
+    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'client'}", "REL_DSN": dsn, "REL_DIR": str(tmp),
+           **(extra_env or {})}
+    fh = open(log, "wb")  # the child owns it
+    proc = subprocess.Popen([sys.executable, "-m", "pgflow", "-v", "worker", flow, "--dsn", dsn, *args],
+                            cwd=ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT)
+    fh.close()
+    return WorkerProc(proc, log, env)
+
+
+def compile_flow(conn: psycopg.Connection, flow: Any) -> None:
+    res = conn.execute("select pgflow.ensure_flow_compiled(%s, %s)", (flow.slug, Jsonb(flow.shape()))).fetchone()
+    assert res is not None and res[0]["status"] in ("compiled", "verified"), res
+
+
+def entered(tmp: Path, pattern: str = "*") -> list[Path]:
+    """Marker files written by gated handlers (see tests/reliability/flows.py)."""
+    d = tmp / "entered"
+    return sorted(d.glob(pattern)) if d.exists() else []
+
+
+def open_gate(tmp: Path) -> None:
+    (tmp / "open").touch()
+
+
+class StallAger:
+    """on_idle hook for wait_until: a task that has been `started` for more than `after` seconds
+    of real time while its handlers are known to be quick was lost with a dead worker or a dead
+    connection; age its clock so the workers' maintenance sweep (requeue_stalled_tasks) requeues
+    it now instead of after flow timeout + 30 s. Counts what it aged."""
+
+    def __init__(self, dsn: str, after: float, run_ids: Sequence[Any]) -> None:
+        self.dsn, self.after, self.run_ids = dsn, after, list(run_ids)
+        self.aged = 0
+        self._next = 0.0
+
+    def __call__(self) -> None:
+        if time.monotonic() < self._next:
+            return
+        self._next = time.monotonic() + 0.5
+        try:
+            with psycopg.connect(self.dsn, autocommit=True, connect_timeout=3) as c:
+                self.aged += age_started_tasks(
+                    c, "st.run_id = any(%s) and st.started_at < now() - make_interval(secs => %s)",
+                    (self.run_ids, self.after))
+        except psycopg.OperationalError:
+            pass  # the server is restarting; try again on the next idle tick
+
+
+def effects_by_task(conn: psycopg.Connection, tag: str) -> dict[tuple[str, int], int]:
+    rows = conn.execute("select step, idx, count(*) from public.rel_effects where tag = %s group by 1, 2", (tag,))
+    return {(s, i): n for s, i, n in rows}
+
+
+def check_effects(conn: psycopg.Connection, tag: str, run_id: Any) -> tuple[int, int]:
+    """Every completed task's handler ran at least once and at most attempts_count times (each
+    run of a handler needs a start_tasks hand-out). Returns (executions, duplicate executions)."""
+    eff = effects_by_task(conn, tag)
+    tasks = {(s, i): a for s, i, a in conn.execute(
+        "select step_slug, task_index, attempts_count from pgflow.step_tasks where run_id = %s", (run_id,))}
+    assert set(eff) == set(tasks), (sorted(set(tasks) - set(eff))[:5], sorted(set(eff) - set(tasks))[:5])
+    for k, n in eff.items():
+        assert 1 <= n <= tasks[k], f"task {k} ran {n} times with attempts_count {tasks[k]}"
+    return sum(eff.values()), sum(n - 1 for n in eff.values())
+
+
+def log_problems(procs: Iterable[WorkerProc]) -> dict[str, list[str]]:
+    """Deadlock and traceback lines in the workers' captured logs."""
+    out: dict[str, list[str]] = {"deadlock": [], "traceback": []}
+    for p in procs:
+        for line in p.log_text().splitlines():
+            low = line.lower()
+            if "deadlock" in low:
+                out["deadlock"].append(f"{p.log.name}: {line}")
+            if "traceback" in low:
+                out["traceback"].append(f"{p.log.name}: {line}")
+    return out
