@@ -131,9 +131,8 @@ returning w.deprecated_at is not null as is_deprecated"""
 _MARK_STOPPED: Final = "select * from pgflow.mark_worker_stopped(worker_id => %(worker_id)s::uuid)"
 _TRY_MAINTENANCE_LOCK: Final = "select pg_try_advisory_xact_lock(%(key)s::bigint) as locked"
 _REQUEUE_STALLED: Final = "select * from pgflow.requeue_stalled_tasks() as requeued"
-_SCHEMA_VERSION: Final = """
-select case when to_regprocedure('pgflow.schema_version()') is null then null
-            else pgflow.schema_version() end as version"""
+_HAS_SCHEMA: Final = "select to_regprocedure('pgflow.schema_version()') is not null as present"
+_SCHEMA_VERSION: Final = "select * from pgflow.schema_version() as version"
 _LISTEN: Final = "listen pgflow"
 _UNLISTEN: Final = "unlisten pgflow"
 
@@ -484,6 +483,9 @@ class PgflowSqlClient:
 
     def schema_version(self, *, conn: psycopg.Connection[Any] | None = None) -> int | None:
         """``pgflow.schema_version()``, or None when the database has no pgflow schema."""
+        present = _first(self._fetch(_HAS_SCHEMA, None, conn))
+        if not present or not present["present"]:
+            return None
         row = _first(self._fetch(_SCHEMA_VERSION, None, conn))
         return None if row is None or row["version"] is None else int(row["version"])
 
@@ -744,6 +746,9 @@ class AsyncPgflowSqlClient:
             raise map_sql_error(exc) from exc
 
     async def schema_version(self, *, conn: psycopg.AsyncConnection[Any] | None = None) -> int | None:
+        present = _first(await self._fetch(_HAS_SCHEMA, None, conn))
+        if not present or not present["present"]:
+            return None
         row = _first(await self._fetch(_SCHEMA_VERSION, None, conn))
         return None if row is None or row["version"] is None else int(row["version"])
 

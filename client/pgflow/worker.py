@@ -214,6 +214,8 @@ class Worker:
         self._stop_requested = False
         self._ran = False
         self._shutdown = asyncio.Event()  # ctx.shutdown: set when draining starts
+        self.started = asyncio.Event()
+        """Set once the worker is registered and polling (for tests and embedding apps)."""
         self._inflight: set[asyncio.Task[Any]] = set()
         self._pollers: dict[str, asyncio.Task[None]] = {}
         self._wakeups: dict[str, asyncio.Event] = {slug: asyncio.Event() for slug in self._flows}
@@ -293,6 +295,7 @@ class Worker:
                 background.append(asyncio.create_task(self._listen_loop(), name="pgflow-listen"))
             for slug, flow in self._flows.items():
                 self._pollers[slug] = asyncio.create_task(self._poll_loop(flow), name=f"pgflow-poll-{slug}")
+            self.started.set()
             await self._stop_event.wait()
             await self._drain()
         finally:

@@ -1,0 +1,339 @@
+"""The worker in this process against a real database: success, retries, exhaustion, maps,
+context, compile modes, deprecation, stop from another thread, killed connections."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import psycopg
+import pytest
+
+from pgflow.client import AsyncPgflowSqlClient
+from pgflow.dsl import Flow
+from pgflow.errors import FlowNotFound, FlowShapeMismatch, SchemaVersionError
+from pgflow.types import Context, RunStatus, RunWithStates, StepStatus
+from pgflow.worker import Worker
+
+FAST = {"heartbeat_interval": 0.2, "max_poll_seconds": 1, "shutdown_grace": 10.0}
+
+
+@asynccontextmanager
+async def running(worker: Worker) -> AsyncIterator[asyncio.Task[None]]:
+    task = asyncio.create_task(worker.run())
+    ready = asyncio.create_task(worker.started.wait())
+    await asyncio.wait({task, ready}, timeout=30, return_when=asyncio.FIRST_COMPLETED)
+    ready.cancel()
+    if task.done():
+        task.result()  # raise what stopped it
+    try:
+        yield task
+    finally:
+        worker.stop()
+        await asyncio.wait_for(task, 30)
+
+
+async def until(cond: Callable[[], Awaitable[bool]], timeout: float = 30.0, what: str = "condition") -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not await cond():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+async def start_and_wait(dsn: str, flow: str, input: Any, timeout: float = 30.0) -> RunWithStates:
+    async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
+        client = AsyncPgflowSqlClient(conn)
+        run = await client.start_flow(flow, input)
+        return await client.wait_for_run(run.run_id, timeout=timeout)
+
+
+def pipeline_flow() -> Flow:
+    f = Flow("w_pipeline")
+
+    @f.step("fetch")
+    async def fetch(inp: dict[str, Any]) -> dict[str, Any]:
+        return {"n": inp["n"]}
+
+    @f.step("items", depends_on=["fetch"])
+    def items(deps: dict[str, Any]) -> list[int]:
+        assert threading.current_thread().name.startswith("pgflow-worker"), "sync handlers run in the pool"
+        return list(range(deps["fetch"]["n"]))
+
+    @f.map("square", array="items")
+    async def square(x: int) -> int:
+        return x * x
+
+    @f.step("total", depends_on=["square"])
+    async def total(deps: dict[str, Any], ctx: Context) -> dict[str, Any]:
+        return {"sum": sum(deps["square"]), "flow_input": await ctx.flow_input(), "step": ctx.step_slug}
+
+    return f
+
+
+async def test_pipeline_with_map_completes(db_dsn: str) -> None:
+    async with running(Worker(pipeline_flow(), db_dsn, **FAST)):
+        state = await start_and_wait(db_dsn, "w_pipeline", {"n": 4})
+    assert state.run.status is RunStatus.COMPLETED
+    assert state.run.output == {"total": {"sum": 0 + 1 + 4 + 9, "flow_input": {"n": 4}, "step": "total"}}
+    assert state.step("square").output == [0, 1, 4, 9]
+
+
+async def test_root_map_and_empty_map(db_dsn: str) -> None:
+    f = Flow("w_root_map")
+
+    @f.map("double")
+    def double(x: int) -> int:
+        return 2 * x
+
+    async with running(Worker(f, db_dsn, **FAST)):
+        state = await start_and_wait(db_dsn, "w_root_map", [1, 2, 3])
+        empty = await start_and_wait(db_dsn, "w_root_map", [])
+    assert state.run.output == {"double": [2, 4, 6]}
+    assert empty.run.status is RunStatus.COMPLETED and empty.run.output == {"double": []}
+
+
+async def test_retry_then_success(db_dsn: str) -> None:
+    f = Flow("w_retry", max_attempts=3, base_delay=1)
+    attempts: list[int] = []
+
+    @f.step("flaky")
+    def flaky(inp: Any, ctx: Context) -> str:
+        attempts.append(ctx.attempt)
+        if ctx.attempt < 2:
+            raise ConnectionError("transient upstream failure")
+        return "ok"
+
+    async with running(Worker(f, db_dsn, **FAST)):
+        state = await start_and_wait(db_dsn, "w_retry", {})
+    assert state.run.status is RunStatus.COMPLETED and state.run.output == {"flaky": "ok"}
+    assert attempts == [1, 2]
+    with psycopg.connect(db_dsn) as conn:
+        row = conn.execute("select status, attempts_count, error_message from pgflow.step_tasks").fetchone()
+    assert row == ("completed", 2, "ConnectionError: transient upstream failure")
+
+
+async def test_exhausted_retries_fail_the_run(db_dsn: str) -> None:
+    f = Flow("w_exhaust", max_attempts=2, base_delay=1)
+
+    @f.step("boom")
+    async def boom(inp: Any) -> None:
+        raise ValueError("bad input 42")
+
+    async with running(Worker(f, db_dsn, **FAST)):
+        state = await start_and_wait(db_dsn, "w_exhaust", {})
+    assert state.run.status is RunStatus.FAILED
+    step = state.step("boom")
+    assert step.status is StepStatus.FAILED and step.error_message == "ValueError: bad input 42"
+    with psycopg.connect(db_dsn) as conn:
+        assert conn.execute("select status, attempts_count from pgflow.step_tasks").fetchone() == ("failed", 2)
+
+
+async def test_non_json_output_fails_the_task(db_dsn: str) -> None:
+    f = Flow("w_badout", max_attempts=1)
+
+    @f.step("weird")
+    def weird(inp: Any) -> object:
+        return object()
+
+    async with running(Worker(f, db_dsn, **FAST)):
+        state = await start_and_wait(db_dsn, "w_badout", {})
+    assert state.run.status is RunStatus.FAILED
+    assert "not JSON-serialisable" in (state.step("weird").error_message or "")
+
+
+async def test_oversized_output_fails_the_task_naming_it(db_dsn: str) -> None:
+    f = Flow("w_big", max_attempts=1)
+
+    @f.step("big")
+    def big(inp: Any) -> str:
+        return "x" * 1000
+
+    async with running(Worker(f, db_dsn, max_output_bytes=100, **FAST)):
+        state = await start_and_wait(db_dsn, "w_big", {})
+    msg = state.step("big").error_message or ""
+    assert state.run.status is RunStatus.FAILED and msg.startswith("InvalidOutput: output of step 'big' task 0")
+
+
+async def test_flow_input_is_loaded_for_map_tasks(db_dsn: str) -> None:
+    f = Flow("w_ctx")
+
+    @f.map("each")
+    async def each(x: int, ctx: Context) -> list[Any]:
+        return [x, await ctx.flow_input(), ctx.task_index]
+
+    @f.step("sync_reader", depends_on=["each"])
+    def sync_reader(deps: Any, ctx: Context) -> Any:
+        return ctx.flow_input_sync()
+
+    async with running(Worker(f, db_dsn, **FAST)):
+        state = await start_and_wait(db_dsn, "w_ctx", [5, 6])
+    assert state.step("each").output == [[5, [5, 6], 0], [6, [5, 6], 1]]
+    assert state.run.output == {"sync_reader": [5, 6]}
+
+
+async def test_concurrency_is_bounded(db_dsn: str) -> None:
+    f = Flow("w_bound")
+    active = 0
+    peak = 0
+
+    @f.map("work")
+    async def work(x: int) -> int:
+        nonlocal active, peak
+        active += 1
+        peak = max(peak, active)
+        await asyncio.sleep(0.01)
+        active -= 1
+        return x
+
+    async with running(Worker(f, db_dsn, concurrency=3, batch_size=10, **FAST)):
+        state = await start_and_wait(db_dsn, "w_bound", list(range(30)))
+    assert state.run.status is RunStatus.COMPLETED and peak <= 3
+
+
+async def test_polling_without_notify(db_dsn: str) -> None:
+    async with running(Worker(pipeline_flow(), db_dsn, use_notify=False, **FAST)):
+        state = await start_and_wait(db_dsn, "w_pipeline", {"n": 2})
+    assert state.run.status is RunStatus.COMPLETED
+
+
+async def test_compile_modes(db_dsn: str) -> None:
+    f = pipeline_flow()
+    with pytest.raises(FlowNotFound, match="not compiled"):
+        await Worker(f, db_dsn, compile="verify", **FAST).run()
+    async with running(Worker(f, db_dsn, compile="auto", **FAST)):
+        pass
+    await _stopped_quickly(Worker(f, db_dsn, compile="verify", **FAST))
+
+    changed = Flow("w_pipeline")
+
+    @changed.step("fetch")
+    def fetch(x: Any) -> Any:
+        return x
+
+    for mode in ("auto", "verify"):
+        with pytest.raises(FlowShapeMismatch, match="Step count differs: 1 vs 4") as info:
+            await Worker(changed, db_dsn, compile=mode, **FAST).run()  # type: ignore[arg-type]
+        assert info.value.flow_slug == "w_pipeline"
+    await _stopped_quickly(Worker(changed, db_dsn, compile="off", **FAST))
+    async with running(Worker(changed, db_dsn, allow_data_loss=True, **FAST)):
+        state = await start_and_wait(db_dsn, "w_pipeline", {"v": 1})
+    assert state.run.output == {"fetch": {"v": 1}}
+
+
+async def _stopped_quickly(worker: Worker) -> None:
+    async with running(worker):
+        pass
+
+
+async def test_schema_version_is_checked(empty_db_dsn: str) -> None:
+    with pytest.raises(SchemaVersionError, match="pgflow migrate"):
+        await Worker(pipeline_flow(), empty_db_dsn, **FAST).run()
+
+
+async def test_registers_heartbeats_and_marks_stopped(db_dsn: str) -> None:
+    worker = Worker(pipeline_flow(), db_dsn, function_name="tests", **FAST)
+    async with await psycopg.AsyncConnection.connect(db_dsn, autocommit=True) as conn:
+
+        async def beats() -> bool:
+            cur = await conn.execute(
+                "select last_heartbeat_at > started_at + interval '0.1 s' from pgflow.workers where worker_id = %s",
+                (worker.worker_id,),
+            )
+            row = await cur.fetchone()
+            return bool(row and row[0])
+
+        async with running(worker):
+            await until(beats, what="a heartbeat")
+        cur = await conn.execute(
+            "select queue_name, function_name, stopped_at is not null from pgflow.workers where worker_id = %s",
+            (worker.worker_id,),
+        )
+        assert await cur.fetchone() == ("w_pipeline", "tests", True)
+
+
+async def test_deprecated_worker_stops_by_itself(db_dsn: str) -> None:
+    worker = Worker(pipeline_flow(), db_dsn, **FAST)
+    task = asyncio.create_task(worker.run())
+    async with await psycopg.AsyncConnection.connect(db_dsn, autocommit=True) as conn:
+
+        async def registered() -> bool:
+            cur = await conn.execute("select 1 from pgflow.workers where worker_id = %s", (worker.worker_id,))
+            return await cur.fetchone() is not None
+
+        await until(registered, what="registration")
+        await conn.execute("update pgflow.workers set deprecated_at = now() where worker_id = %s", (worker.worker_id,))
+        await asyncio.wait_for(task, 30)  # returns without stop()
+
+
+async def test_stop_from_another_thread_drains_in_flight_task(db_dsn: str) -> None:
+    f = Flow("w_drain")
+    started = threading.Event()
+    release = threading.Event()
+
+    @f.step("slow")
+    def slow(inp: Any, ctx: Context) -> str:
+        started.set()
+        release.wait(30)
+        return "finished" if ctx.shutdown.is_set() else "no shutdown seen"
+
+    worker = Worker(f, db_dsn, **FAST)
+    task = asyncio.create_task(worker.run())
+    await asyncio.wait_for(worker.started.wait(), 30)
+    async with await psycopg.AsyncConnection.connect(db_dsn, autocommit=True) as conn:
+        client = AsyncPgflowSqlClient(conn)
+        run = await client.start_flow("w_drain", {})
+        await asyncio.get_running_loop().run_in_executor(None, started.wait, 30)
+        threading.Thread(target=worker.stop).start()
+        await until(lambda: _async_true(worker._shutdown.is_set()), what="drain to start")
+        assert not task.done()
+        release.set()
+        await asyncio.wait_for(task, 30)
+        state = await client.get_run(run.run_id)
+    assert state is not None and state.run.output == {"slow": "finished"}
+
+
+async def _async_true(value: bool) -> bool:
+    return value
+
+
+async def test_stop_before_run_returns_at_once(db_dsn: str) -> None:
+    worker = Worker(pipeline_flow(), db_dsn, **FAST)
+    worker.stop()
+    await asyncio.wait_for(worker.run(), 10)
+
+
+async def test_survives_terminated_connections(db_dsn: str) -> None:
+    worker = Worker(pipeline_flow(), db_dsn, **FAST)
+    async with running(worker) as task:
+        first = await start_and_wait(db_dsn, "w_pipeline", {"n": 2})
+        assert first.run.status is RunStatus.COMPLETED
+        with psycopg.connect(db_dsn, autocommit=True) as admin:
+            killed = admin.execute(
+                "select count(*) filter (where pg_terminate_backend(pid)) from pg_stat_activity "
+                "where datname = current_database() and pid <> pg_backend_pid()"
+            ).fetchone()
+        assert killed is not None and killed[0] >= 2  # the pool and the LISTEN connection
+        second = await start_and_wait(db_dsn, "w_pipeline", {"n": 3})
+        assert second.run.status is RunStatus.COMPLETED and not task.done()
+
+
+async def test_worker_ids_per_flow(db_dsn: str) -> None:
+    f2 = Flow("w_second")
+
+    @f2.step("s")
+    def s(x: Any) -> Any:
+        return x
+
+    wid = uuid.uuid4()
+    worker = Worker([pipeline_flow(), f2], db_dsn, worker_id=wid, **FAST)
+    assert worker.worker_ids == {"w_pipeline": wid, "w_second": uuid.uuid5(wid, "w_second")}
+    async with running(worker):
+        a = await start_and_wait(db_dsn, "w_second", {"k": 1})
+        b = await start_and_wait(db_dsn, "w_pipeline", {"n": 1})
+    assert a.run.output == {"s": {"k": 1}} and b.run.status is RunStatus.COMPLETED
