@@ -268,6 +268,24 @@ def _positional_arity(handler: Handler) -> int:
     return min(n, 2)
 
 
+def _check_handler_signature(slug: str, handler: Handler) -> None:
+    """A handler is called as handler(input) or handler(input, ctx): refuse one that cannot be."""
+    try:
+        sig = inspect.signature(handler)
+    except (TypeError, ValueError):
+        return
+    required_pos = [
+        p
+        for p in sig.parameters.values()
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
+    ]
+    required_kw = [p.name for p in sig.parameters.values() if p.kind is p.KEYWORD_ONLY and p.default is p.empty]
+    if len(required_pos) > 2 or required_kw:
+        raise FlowDefinitionError(
+            f'Step "{slug}": the handler must take (input) or (input, ctx), but its signature is {sig}'
+        )
+
+
 def _first_param_annotation(handler: Handler) -> Any:
     try:
         sig = inspect.signature(handler)
@@ -535,6 +553,9 @@ class Flow:
             raise ctx(e) from None
 
     def _register(self, slug: str, step_type: StepType, deps: tuple[str, ...], opts: StepOptions) -> Callable[[H], H]:
+        if callable(slug):  # @flow.step without (...)
+            method = "map" if step_type == "map" else "step"
+            raise FlowDefinitionError(f'the step slug is missing: write @flow.{method}("<slug>"), not @flow.{method}')
         validate_slug(slug, "Step slug")
         if slug in self._steps:
             raise FlowDefinitionError(f'Step "{slug}" already exists in flow "{self.slug}"')
@@ -547,6 +568,7 @@ class Flow:
         def decorator(handler: H) -> H:
             if not callable(handler):
                 raise FlowDefinitionError(f'Step "{slug}": the handler must be callable, got {handler!r}')
+            _check_handler_signature(slug, handler)
             # Checked again: another step with this slug may have been added since step() was called.
             if slug in self._steps:
                 raise FlowDefinitionError(f'Step "{slug}" already exists in flow "{self.slug}"')

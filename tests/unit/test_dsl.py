@@ -367,3 +367,21 @@ def test_to_output_converts_common_python_values() -> None:
     assert s.to_output(None) is None and s.to_output(0) == 0 and s.to_output("") == ""
     with pytest.raises(TypeError, match="step 's' of flow 'f' returned a non-JSON value: a object is not"):
         s.to_output(object())
+
+
+def test_decorator_without_a_slug_explains_the_fix() -> None:
+    f = Flow("f")
+    with pytest.raises(FlowDefinitionError, match=r'write @flow.step\("<slug>"\), not @flow.step'):
+        f.step(noop)  # type: ignore[arg-type]
+    with pytest.raises(FlowDefinitionError, match=r'write @flow.map\("<slug>"\), not @flow.map'):
+        f.map(noop)  # type: ignore[arg-type]
+
+
+def test_handlers_that_cannot_be_called_with_input_and_ctx_are_rejected() -> None:
+    f = Flow("f")
+    with pytest.raises(FlowDefinitionError, match=r'Step "a": the handler must take \(input\) or \(input, ctx\)'):
+        f.step("a")(lambda x, ctx, extra: None)
+    with pytest.raises(FlowDefinitionError, match="the handler must take"):
+        f.step("b")(lambda x, *, required: None)
+    f.step("c")(lambda x, ctx=None, extra=1, *, opt=2: None)  # defaults are fine
+    assert list(f.steps) == ["c"]
