@@ -2745,9 +2745,11 @@ declare
     v_msg_ids bigint[];
     v_vt_offsets integer[];
 begin
-    -- MAIN: claim the eligible tasks (compare-and-set on status queued)
-    with eligible as (
-        select st.run_id, st.step_slug, st.task_index
+    -- LOCKS: the eligible tasks, in key order (two workers holding the same messages after a vt
+    -- expiry lock them in the same order)
+    select coalesce(array_agg(e.message_id), '{}') into v_msg_ids
+    from (
+        select st.message_id
         from pgflow.step_tasks as st
         inner join pgflow.runs as r on r.run_id = st.run_id
         inner join pgflow.step_states as ss on ss.run_id = st.run_id and ss.step_slug = st.step_slug
@@ -2759,20 +2761,20 @@ begin
             and ss.status = 'started'
         order by st.run_id, st.step_slug, st.task_index
         for update of st
-    ),
+    ) as e;
 
-    started as (
+    -- MAIN: start them (compare-and-set on status queued). Addressed by message id rather than by
+    -- a join back to the locked rows: one index probe per id whatever the table statistics say.
+    with started as (
         update pgflow.step_tasks as st
         set
             status = 'started',
             attempts_count = st.attempts_count + 1,
             started_at = now(),
             last_worker_id = start_tasks.worker_id
-        from eligible as e
         where
-            st.run_id = e.run_id
-            and st.step_slug = e.step_slug
-            and st.task_index = e.task_index
+            st.flow_slug = start_tasks.flow_slug
+            and st.message_id = any(v_msg_ids)
             and st.status = 'queued'
         returning st.message_id, st.step_slug
     )
