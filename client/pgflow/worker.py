@@ -369,6 +369,8 @@ class Worker:
         while True:
             reserved = await self._slots.reserve(self._batch_size)
             try:
+                if self._stopping or slug in self._deprecated:
+                    return
                 notify = self._use_notify and self._listening
                 if notify:
                     self._wakeups[slug].clear()  # before reading: a notification from now on counts
@@ -379,6 +381,8 @@ class Worker:
                     max_poll_seconds=0 if notify else self._max_poll_seconds,
                     poll_interval_ms=self._poll_interval_ms,
                 )
+                if messages and (self._stopping or slug in self._deprecated):
+                    return  # stopped while reading: leave them, they reappear after the vt
                 if messages:
                     # Once start_tasks is sent, its tasks must run even if this poller is
                     # cancelled (stop, deprecation): the batch runs as its own task.
