@@ -160,11 +160,18 @@ def test_late_callbacks_from_another_connection_change_nothing(
 # ------------------------------------------------------------------------------------------
 
 
+FAIL = (
+    "select status from pgflow.fail_task(run_id => %s, step_slug => 'fan', task_index => %s, error_message => %s)"
+)
+COMPLETE = "select status from pgflow.complete_task(run_id => %s, step_slug => 'fan', task_index => %s, output => %s)"
+
+
 def _fail_concurrently(
-    db_dsn: str, gate: psycopg.Connection, run_id: uuid.UUID, n: int
+    db_dsn: str, gate: psycopg.Connection, run_id: uuid.UUID, n: int, *, complete_even: bool = False
 ) -> tuple[list[tuple[int, str]], list[BaseException]]:
-    """n connections call fail_task for tasks 0..n-1 at once, all queued behind the run row lock
-    held by `gate` (an open transaction), then released together."""
+    """n connections call fail_task for tasks 0..n-1 at once (complete_task for even indexes when
+    complete_even), all queued behind the run row lock held by `gate` (an open transaction), then
+    released together."""
     barrier = threading.Barrier(n + 1)
     results: list[tuple[int, str]] = []
     errors: list[BaseException] = []
@@ -176,11 +183,10 @@ def _fail_concurrently(
                 c.execute("set lock_timeout = '20s'")
                 c.execute("set application_name = 'fp_concurrent'")
                 barrier.wait(timeout=30)
-                row = c.execute(
-                    "select status from pgflow.fail_task(run_id => %s, step_slug => 'fan', task_index => %s, "
-                    "error_message => %s)",
-                    (run_id, i, f"err {i}"),
-                ).fetchone()
+                if complete_even and i % 2 == 0:
+                    row = c.execute(COMPLETE, (run_id, i, Jsonb(i))).fetchone()
+                else:
+                    row = c.execute(FAIL, (run_id, i, f"err {i}")).fetchone()
                 assert row is not None
                 with lock:
                     results.append((i, row[0]))
@@ -262,3 +268,30 @@ def test_concurrent_sibling_failures_skip_the_step_once(
         (run_id,),
     ).fetchone()
     assert row == (0,), "no message of the skipped step is left"
+
+
+def test_concurrent_completions_and_failures_of_siblings_fail_the_run_once(
+    conn: psycopg.Connection, db_dsn: str, listener: psycopg.Connection
+) -> None:
+    n = 8
+    slug = "fp_conc_mixed"
+    run_id = _flow(conn, slug, tasks=n)
+    _events(listener, conn)
+
+    with psycopg.connect(db_dsn, autocommit=True) as gate:
+        results, errors = _fail_concurrently(db_dsn, gate, run_id, n, complete_even=True)
+
+    assert not errors, errors
+    assert len(results) == n
+    assert all(status == "failed" for i, status in results if i % 2), "every failing sibling ends failed"
+    assert all(status in ("completed", "started") for i, status in results if i % 2 == 0), (
+        "a completion is applied before the run failed, or ignored after"
+    )
+    assert _events(listener, conn) == ["step:fan:failed", "run:failed"]
+    state = _state(conn, run_id)
+    assert state["run"]["status"] == "failed"
+    fan = next(s for s in state["steps"] if s["step_slug"] == "fan")
+    assert fan["status"] == "failed"
+    completed = sum(1 for i, status in results if status == "completed")
+    assert fan["remaining_tasks"] == n - completed, "only completions before the failure counted"
+    assert _queue_rows(conn, slug, run_id) == 0
