@@ -155,3 +155,66 @@ def fan_expected(tag: str, k: int) -> dict[str, Any]:
         "echo": [{"tag": tag, "i": i, "e": 3 * i} for i in range(k)],
         "total": {"tag": tag, "sum": sum(2 * i + 1 for i in range(k)) + sum(3 * i for i in range(k))},
     }
+
+
+# ------------------------------------------------------------------------------------------
+# bad: handlers that return what cannot be stored, or raise with text PostgreSQL cannot store.
+# Every bad step has one attempt and when_exhausted="skip", so the run goes on without it.
+# ------------------------------------------------------------------------------------------
+
+bad = Flow("rel_bad", max_attempts=1, timeout=3)
+BAD_OUTPUT_LIMIT = 1024  # the worker runs with max_output_bytes=BAD_OUTPUT_LIMIT
+BAD_STEPS = {  # step -> text its error_message must contain
+    "not_json": "JSON",
+    "nan": "JSON",
+    "too_big": "over the limit",
+    "nul_output": "NUL",
+    "nul_error": "bad",
+    "bytes_error": "RuntimeError",
+    "injection_error": "drop table public.rel_effects",
+}
+
+
+@bad.step("not_json", when_exhausted="skip")
+def not_json(run: Any) -> Any:
+    return {"x": object()}
+
+
+@bad.step("nan", when_exhausted="skip")
+def nan(run: Any) -> Any:
+    return {"x": float("nan")}
+
+
+@bad.step("too_big", when_exhausted="skip")
+def too_big(run: Any) -> Any:
+    return "x" * (BAD_OUTPUT_LIMIT + 1)
+
+
+@bad.step("nul_output", when_exhausted="skip")
+def nul_output(run: Any) -> Any:
+    return {"s": "a\x00b"}
+
+
+@bad.step("nul_error", when_exhausted="skip")
+def nul_error(run: Any) -> Any:
+    raise ValueError("bad \x00 NUL and \udcff lone surrogate")
+
+
+@bad.step("bytes_error", when_exhausted="skip")
+def bytes_error(run: Any) -> Any:
+    raise RuntimeError(b"\xff\xfe\x00 not utf-8".decode("utf-8", "surrogateescape"))
+
+
+@bad.step("injection_error", when_exhausted="skip")
+def injection_error(run: Any) -> Any:
+    raise RuntimeError("x'); drop table public.rel_effects; -- $$ %I %L")
+
+
+@bad.step("ok")
+def ok(run: Any) -> Any:
+    return {"fine": True}
+
+
+@bad.step("after", depends_on=[*BAD_STEPS, "ok"])
+def after(deps: dict[str, Any]) -> Any:
+    return deps

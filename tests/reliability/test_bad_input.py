@@ -243,3 +243,80 @@ def test_slugs_that_need_identifier_quoting_run_end_to_end(conn: psycopg.Connect
         run = run_row(conn, rid)
         assert run["status"] == "completed" and run["output"] == {"M": [10, 20]}
         assert queue_rows(conn, slug) == []
+
+
+# ------------------------------------------------------------------------------------------
+# The Python side: outputs that are not JSON or too big, error texts PostgreSQL cannot store
+# ------------------------------------------------------------------------------------------
+
+
+def _started_task(conn: psycopg.Connection, flow: str) -> Any:
+    define_flow(conn, flow, [{"slug": "a"}], max_attempts=2)
+    rid = start_flow(conn, flow, {})["run_id"]
+    read_and_start(conn, flow, register_worker(conn, flow))
+    return rid
+
+
+def test_client_refuses_outputs_that_are_not_json_or_over_the_limit_before_any_sql(conn: psycopg.Connection) -> None:
+    from pgflow.client import DEFAULT_MAX_OUTPUT_BYTES, PgflowSqlClient
+    from pgflow.errors import InvalidOutput, PgflowError
+
+    rid = _started_task(conn, "outputs")
+    client = PgflowSqlClient(conn)
+    small = PgflowSqlClient(conn, max_output_bytes=1000)
+    before, states = row_counts(conn), step_states(conn, rid)
+    bad_outputs = [object(), {1, 2}, {"x": float("nan")}, float("inf"), {"s": "a\x00b"}, "\udcff", {1: {2: object()}},
+                   "x" * DEFAULT_MAX_OUTPUT_BYTES]
+    for output in bad_outputs:
+        with pytest.raises(InvalidOutput) as exc:
+            client.complete_task(rid, "a", 0, output)
+        assert isinstance(exc.value, PgflowError) and "'a'" in str(exc.value), str(exc.value)[:200]
+        count("bad input", rejected_calls=1)
+    with pytest.raises(InvalidOutput, match="over the limit"):
+        small.complete_task(rid, "a", 0, "x" * 999)  # 1001 bytes of JSON
+    assert row_counts(conn) == before and step_states(conn, rid) == states
+    assert conn.execute("select status from pgflow.step_tasks where run_id = %s", (rid,)).fetchone() == ("started",)
+    # exactly at the limit is fine
+    small.complete_task(rid, "a", 0, "x" * 998)
+    assert run_row(conn, rid)["output"] == {"a": "x" * 998}
+
+
+def test_client_stores_error_texts_with_nul_and_invalid_utf8(conn: psycopg.Connection) -> None:
+    from pgflow.client import PgflowSqlClient
+
+    rid = _started_task(conn, "errtext")
+    client = PgflowSqlClient(conn)
+    raw = "boom \x00 nul, " + b"\xff\xfe bytes".decode("utf-8", "surrogateescape") + " $$'; drop table x; --"
+    row = client.fail_task(rid, "a", 0, raw)
+    assert row is not None and row.status == "queued"
+    stored = conn.execute("select error_message from pgflow.step_tasks where run_id = %s", (rid,)).fetchone()[0]  # type: ignore[index]
+    assert "\x00" not in stored and stored.startswith("boom ") and "nul, " in stored
+    assert "bytes $$'; drop table x; --" in stored
+    stored.encode("utf-8")  # valid UTF-8
+
+
+def test_worker_turns_unstorable_results_and_errors_into_clear_task_failures(
+    effects: psycopg.Connection, db_dsn: str, tmp_path: Any, procs: list[Any]
+) -> None:
+    from tests.reliability import flows
+    from tests.reliability._support import FAST, compile_flow, spawn_worker, wait_until
+
+    conn = effects
+    compile_flow(conn, flows.bad)
+    rid = start_flow(conn, "rel_bad", {"tag": "bad"})["run_id"]
+    w = spawn_worker(db_dsn, "tests.reliability.flows:bad", tmp_path, name="bad",
+                     **{**FAST, "max_output_bytes": flows.BAD_OUTPUT_LIMIT})
+    procs.append(w)
+    wait_until("the run to finish", lambda: run_row(conn, rid)["status"] != "started", timeout=60)
+    run = run_row(conn, rid)
+    assert run["status"] == "completed", (run, w.log_text()[-3000:])
+    assert run["output"] == {"after": {"ok": {"fine": True}}}
+    states = step_states(conn, rid)
+    for step, hint in flows.BAD_STEPS.items():
+        s = states[step]
+        assert (s["status"], s["skip_reason"]) == ("skipped", "handler_failed"), s
+        assert hint in (s["error_message"] or ""), (step, s["error_message"])
+        assert "\x00" not in s["error_message"]
+    assert queue_rows(conn, "rel_bad") == []
+    assert w.proc.poll() is None, "the worker died on a bad result"
+    count("bad input", worker_bad_results=len(flows.BAD_STEPS))
