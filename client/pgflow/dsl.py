@@ -37,6 +37,7 @@ import datetime as _dt
 import enum
 import functools
 import inspect
+import json
 import math
 import re
 import sys
@@ -58,6 +59,7 @@ __all__ = [
     "StepOptions",
     "StepType",
     "js_json",
+    "to_jsonable",
     "validate_slug",
 ]
 
@@ -130,6 +132,7 @@ def _check_pattern(name: str, value: Mapping[str, Any] | None) -> Mapping[str, A
         )
     try:
         js_json(value)
+        json.dumps(value, allow_nan=False)  # NaN/Infinity: JSON.stringify would quietly write null
     except (TypeError, ValueError) as exc:
         raise FlowDefinitionError(f"{name} must be JSON-serialisable: {exc}") from None
     # A private deep copy, read-only at the top: later edits to the caller's dict do not leak in.
@@ -180,7 +183,8 @@ def _js_key_order(keys: Iterable[str]) -> list[str]:
     # insertion order.
     keys = list(keys)
     index_keys = sorted((k for k in keys if _ARRAY_INDEX.match(k) and int(k) < 2**32 - 1), key=int)
-    return index_keys + [k for k in keys if k not in set(index_keys)]
+    is_index = set(index_keys)
+    return index_keys + [k for k in keys if k not in is_index]
 
 
 def js_json(value: Any) -> str:

@@ -185,6 +185,7 @@ def test_flow_option_minimums_are_accepted() -> None:
         ({"if_": [1]}, r"if_ must be a dict \(a JSON containment pattern\), got list"),
         ({"if_not": "x"}, "if_not must be a dict"),
         ({"if_": {"when": dt.date(2020, 1, 1)}}, "if_ must be JSON-serialisable"),
+        ({"if_not": {"x": float("nan")}}, "if_not must be JSON-serialisable"),
     ],
 )
 def test_step_option_validation(kwargs: dict[str, Any], message: str) -> None:
