@@ -778,11 +778,11 @@ $$;
 -- pgflow.add_step(...): appends a step (a DAG node) and its dependencies (edges) to a flow.
 -- Called by users, compiled DSL output and _create_flow_from_shape.
 -- Steps must be added in topological order: every dependency must already exist (FK).
--- Idempotent: re-adding an existing step with the same dependencies returns the existing row
--- untouched (options are not updated). Re-adding it with other dependencies raises, so that no
--- edge can be added after the fact (this is what keeps cycles out and deps_count true).
+-- Idempotent: re-adding an existing step returns the existing row untouched (options and
+-- deps_count are not updated) and inserts only dependency rows it did not have, as pgflow does;
+-- an edge that would close a cycle (a descendant of the step as its dependency) is refused.
 -- Locks: the flows row (FOR UPDATE) so that concurrent add_step calls get distinct step_index.
--- Raises: `Map step "<s>" can have at most one dependency, ...`; constraint violations named in
+-- Raises: `Adding dependencies [...] to step "<s>" of flow "<f>" would create a cycle`; `Map step "<s>" can have at most one dependency, ...`; constraint violations named in
 -- the contract (steps_flow_slug_fkey, deps_flow_slug_dep_slug_fkey, deps_check,
 -- steps_step_slug_check, steps_step_type_check, when_unmet_is_valid, ...).
 create or replace function pgflow.add_step(
@@ -833,17 +833,31 @@ begin
     where s.flow_slug = add_step.flow_slug and s.step_slug = add_step.step_slug;
 
     if v_step.step_slug is not null then
-        select coalesce(array_agg(d.dep_slug order by d.dep_slug), '{}') into v_existing_deps
-        from pgflow.deps as d
-        where d.flow_slug = add_step.flow_slug and d.step_slug = add_step.step_slug;
-
-        if v_existing_deps is distinct from (select coalesce(array_agg(x order by x), '{}') from unnest(v_deps) as x) then
-            raise exception 'Step "%" already exists in flow "%" with dependencies [%], not [%]',
-                add_step.step_slug, add_step.flow_slug,
-                array_to_string(v_existing_deps, ', '), array_to_string(v_deps, ', ')
-                using hint = 'Dependencies of an existing step cannot change: delete the flow '
-                || '(pgflow.delete_flow_and_data) or use a new flow slug.';
+        -- pgflow inserts new edges of an existing step and leaves the row (and deps_count) as it was;
+        -- we do the same, but refuse an edge that would close a cycle (a descendant as dependency).
+        select array_agg(d.slug order by d.slug) into v_existing_deps
+        from unnest(v_deps) as d (slug)
+        where d.slug in (
+            with recursive descendants (slug) as (
+                select dd.step_slug from pgflow.deps as dd
+                where dd.flow_slug = add_step.flow_slug and dd.dep_slug = add_step.step_slug
+                union
+                select dd.step_slug from pgflow.deps as dd
+                join descendants as x on dd.dep_slug = x.slug
+                where dd.flow_slug = add_step.flow_slug
+            )
+            select x.slug from descendants as x
+        );
+        if v_existing_deps is not null then
+            raise exception 'Adding dependencies [%] to step "%" of flow "%" would create a cycle',
+                array_to_string(v_existing_deps, ', '), add_step.step_slug, add_step.flow_slug
+                using hint = 'Steps are added in topological order: a step may only depend on steps added before it.';
         end if;
+
+        insert into pgflow.deps (flow_slug, dep_slug, step_slug)
+        select add_step.flow_slug, d.slug, add_step.step_slug
+        from unnest(v_deps) as d (slug)
+        on conflict on constraint deps_pkey do nothing;
         return v_step;
     end if;
 

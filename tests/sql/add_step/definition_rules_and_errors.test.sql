@@ -1,5 +1,5 @@
 begin;
-select plan(12);
+select plan(13);
 
 select pgflow.create_flow('as_flow');
 select is(
@@ -46,10 +46,18 @@ select throws_ok(
     'new row for relation "deps" violates check constraint "deps_check"',
     'self-dependency'
 );
-select throws_like(
+select throws_ok(
     $$ select pgflow.add_step('as_flow', 'a', array['b']) $$,
-    'Step "a" already exists in flow "as_flow" with dependencies [], not [b]',
-    'adding an edge to an existing step (a cycle here) is refused'
+    'P0001',
+    'Adding dependencies [b] to step "a" of flow "as_flow" would create a cycle',
+    'an edge that closes a cycle is refused'
+);
+select pgflow.add_step('as_flow', 'z');
+select pgflow.add_step('as_flow', 'b', array['a', 'z']);
+select is(
+    (select array_agg(dep_slug order by dep_slug) from pgflow.deps where flow_slug = 'as_flow' and step_slug = 'b'),
+    array['a', 'z'],
+    're-adding a step with a new (acyclic) dependency inserts the edge, as pgflow does'
 );
 select throws_like(
     $$ select pgflow.add_step('as_flow', 'bad_mode', when_unmet => 'ignore') $$,
