@@ -649,7 +649,8 @@ class Worker:
         self._shutdown.set()
         pollers = list(self._pollers.values())
         for p in pollers:
-            p.cancel()
+            if not p.done() and not p.cancelling():  # a second cancel would interrupt psycopg's query cancel
+                p.cancel()
         await asyncio.gather(*pollers, return_exceptions=True)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._grace
@@ -668,9 +669,10 @@ class Worker:
             )
 
     async def _cleanup(self, background: list[asyncio.Task[None]]) -> None:
-        leftovers = [*background, *self._pollers.values(), *self._inflight]
+        leftovers = [t for t in (*background, *self._pollers.values(), *self._inflight) if not t.done()]
         for t in leftovers:
-            t.cancel()
+            if not t.cancelling():
+                t.cancel()
         if leftovers:
             await asyncio.wait(leftovers, timeout=5.0)
         if self._client is not None:

@@ -337,3 +337,47 @@ async def test_worker_ids_per_flow(db_dsn: str) -> None:
         a = await start_and_wait(db_dsn, "w_second", {"k": 1})
         b = await start_and_wait(db_dsn, "w_pipeline", {"n": 1})
     assert a.run.output == {"s": {"k": 1}} and b.run.status is RunStatus.COMPLETED
+
+
+async def test_survives_a_server_restart(db_dsn: str, pg_server: Any) -> None:
+    if pg_server.embedded is None:
+        pytest.skip("needs the embedded server (PGFLOW_TEST_DSN points at an external one)")
+    worker = Worker(pipeline_flow(), db_dsn, **FAST)
+    async with running(worker) as task:
+        assert (await start_and_wait(db_dsn, "w_pipeline", {"n": 1})).run.status is RunStatus.COMPLETED
+        await asyncio.get_running_loop().run_in_executor(None, pg_server.embedded.restart)
+        second = await start_and_wait(db_dsn, "w_pipeline", {"n": 2})
+        assert second.run.status is RunStatus.COMPLETED and not task.done()
+
+
+async def test_task_outliving_the_grace_period_is_abandoned_unreported(db_dsn: str) -> None:
+    f = Flow("w_stuck")
+    entered = asyncio.Event()
+
+    @f.step("forever")
+    async def forever(inp: Any) -> None:
+        entered.set()
+        await asyncio.Event().wait()  # ignores ctx.shutdown
+
+    worker = Worker(f, db_dsn, **{**FAST, "shutdown_grace": 0.2})
+    async with running(worker):
+        async with await psycopg.AsyncConnection.connect(db_dsn, autocommit=True) as conn:
+            await AsyncPgflowSqlClient(conn).start_flow("w_stuck", {})
+        await asyncio.wait_for(entered.wait(), 30)
+    assert worker.stats["abandoned"] == 1
+    with psycopg.connect(db_dsn) as conn:
+        assert conn.execute("select status, attempts_count from pgflow.step_tasks").fetchone() == ("started", 1)
+
+
+async def test_cancelling_run_cleans_up_and_propagates(db_dsn: str) -> None:
+    worker = Worker(pipeline_flow(), db_dsn, **FAST)
+    task = asyncio.create_task(worker.run())
+    await asyncio.wait_for(worker.started.wait(), 30)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    with psycopg.connect(db_dsn) as conn:
+        row = conn.execute(
+            "select stopped_at is not null from pgflow.workers where worker_id = %s", (worker.worker_id,)
+        )
+        assert row.fetchone() == (True,)
