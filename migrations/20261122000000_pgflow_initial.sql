@@ -1326,8 +1326,8 @@ $$;
 --     output; map: task outputs ordered by task_index, written once), dependents lose a
 --     remaining dep (a dependent map learns its task count), run.remaining_steps drops,
 --     step:<slug>:completed is broadcast before anything it unblocks; then
---     cascade_resolve_conditions -> cascade_complete_taskless_steps -> (archive message) ->
---     start_ready_steps -> maybe_complete_run.
+--     cascade_resolve_conditions -> cascade_complete_taskless_steps (both repeated while the
+--     cascade completes steps) -> (archive message) -> start_ready_steps -> maybe_complete_run.
 -- A bounded number of statements whatever the DAG width or map size.
 -- Called by workers.
 -- LOCKS: the run row, then the step_states row (FOR UPDATE), then the task row, then dependents'
@@ -1542,13 +1542,19 @@ begin
         set remaining_steps = r.remaining_steps - 1
         where r.run_id = complete_task.run_id;
 
-        if not pgflow.cascade_resolve_conditions(complete_task.run_id) then
-            perform pgflow._archive_task_message(complete_task.run_id, complete_task.step_slug, complete_task.task_index);
-            return query select v_task.*;
-            return;
-        end if;
-
-        perform pgflow.cascade_complete_taskless_steps(complete_task.run_id);
+        -- Conditions of the steps this unblocked, then steps with nothing to do; repeated so that
+        -- steps unblocked by the taskless cascade are evaluated before they start (spec §13
+        -- quirk 3: pgflow starts them unevaluated). Each extra pass completes at least one step.
+        loop
+            if not pgflow.cascade_resolve_conditions(complete_task.run_id) then
+                perform pgflow._archive_task_message(
+                    complete_task.run_id, complete_task.step_slug, complete_task.task_index
+                );
+                return query select v_task.*;
+                return;
+            end if;
+            exit when pgflow.cascade_complete_taskless_steps(complete_task.run_id) = 0;
+        end loop;
     end if;
 
     perform pgflow._archive_task_message(complete_task.run_id, complete_task.step_slug, complete_task.task_index);
@@ -2501,8 +2507,8 @@ $$;
 -- Creates the run (remaining_steps = number of steps) and one step_state per step
 -- (remaining_deps = deps_count; initial_tasks 1 for single steps, the input's length for root
 -- maps, NULL for dependent maps until their parent completes), broadcasts run:started, then:
--- cascade_resolve_conditions -> (run failed: stop) -> cascade_complete_taskless_steps ->
--- start_ready_steps -> maybe_complete_run.
+-- cascade_resolve_conditions -> (run failed: stop) -> cascade_complete_taskless_steps (both
+-- repeated while the cascade completes steps) -> start_ready_steps -> maybe_complete_run.
 -- Called by clients and start_flow_with_states.
 -- Locks the new run row (insert). Raises `Flow <slug> has root map steps but input is NULL`,
 -- `Flow <slug> has root map steps but input is not an array (got <jsonb_typeof>)`; unknown flow
@@ -2571,12 +2577,18 @@ begin
         )
     );
 
-    -- Scheduling: conditions, then steps with nothing to do, then real work
-    if pgflow.cascade_resolve_conditions(v_run.run_id) then
-        perform pgflow.cascade_complete_taskless_steps(v_run.run_id);
-        perform pgflow.start_ready_steps(v_run.run_id);
-        perform pgflow.maybe_complete_run(v_run.run_id);
-    end if;
+    -- Scheduling: conditions, then steps with nothing to do, then real work. Steps unblocked by
+    -- the taskless cascade get their conditions evaluated too before anything starts (pgflow
+    -- starts them unevaluated, spec §13 quirk 3); each extra pass completes at least one step.
+    loop
+        if not pgflow.cascade_resolve_conditions(v_run.run_id) then
+            return query select * from pgflow.runs as r where r.run_id = v_run.run_id;
+            return;
+        end if;
+        exit when pgflow.cascade_complete_taskless_steps(v_run.run_id) = 0;
+    end loop;
+    perform pgflow.start_ready_steps(v_run.run_id);
+    perform pgflow.maybe_complete_run(v_run.run_id);
 
     return query select * from pgflow.runs as r where r.run_id = v_run.run_id;
 end;

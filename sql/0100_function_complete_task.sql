@@ -13,8 +13,8 @@
 --     output; map: task outputs ordered by task_index, written once), dependents lose a
 --     remaining dep (a dependent map learns its task count), run.remaining_steps drops,
 --     step:<slug>:completed is broadcast before anything it unblocks; then
---     cascade_resolve_conditions -> cascade_complete_taskless_steps -> (archive message) ->
---     start_ready_steps -> maybe_complete_run.
+--     cascade_resolve_conditions -> cascade_complete_taskless_steps (both repeated while the
+--     cascade completes steps) -> (archive message) -> start_ready_steps -> maybe_complete_run.
 -- A bounded number of statements whatever the DAG width or map size.
 -- Called by workers.
 -- LOCKS: the run row, then the step_states row (FOR UPDATE), then the task row, then dependents'
@@ -229,13 +229,19 @@ begin
         set remaining_steps = r.remaining_steps - 1
         where r.run_id = complete_task.run_id;
 
-        if not pgflow.cascade_resolve_conditions(complete_task.run_id) then
-            perform pgflow._archive_task_message(complete_task.run_id, complete_task.step_slug, complete_task.task_index);
-            return query select v_task.*;
-            return;
-        end if;
-
-        perform pgflow.cascade_complete_taskless_steps(complete_task.run_id);
+        -- Conditions of the steps this unblocked, then steps with nothing to do; repeated so that
+        -- steps unblocked by the taskless cascade are evaluated before they start (spec §13
+        -- quirk 3: pgflow starts them unevaluated). Each extra pass completes at least one step.
+        loop
+            if not pgflow.cascade_resolve_conditions(complete_task.run_id) then
+                perform pgflow._archive_task_message(
+                    complete_task.run_id, complete_task.step_slug, complete_task.task_index
+                );
+                return query select v_task.*;
+                return;
+            end if;
+            exit when pgflow.cascade_complete_taskless_steps(complete_task.run_id) = 0;
+        end loop;
     end if;
 
     perform pgflow._archive_task_message(complete_task.run_id, complete_task.step_slug, complete_task.task_index);

@@ -3,8 +3,8 @@
 -- Creates the run (remaining_steps = number of steps) and one step_state per step
 -- (remaining_deps = deps_count; initial_tasks 1 for single steps, the input's length for root
 -- maps, NULL for dependent maps until their parent completes), broadcasts run:started, then:
--- cascade_resolve_conditions -> (run failed: stop) -> cascade_complete_taskless_steps ->
--- start_ready_steps -> maybe_complete_run.
+-- cascade_resolve_conditions -> (run failed: stop) -> cascade_complete_taskless_steps (both
+-- repeated while the cascade completes steps) -> start_ready_steps -> maybe_complete_run.
 -- Called by clients and start_flow_with_states.
 -- Locks the new run row (insert). Raises `Flow <slug> has root map steps but input is NULL`,
 -- `Flow <slug> has root map steps but input is not an array (got <jsonb_typeof>)`; unknown flow
@@ -73,12 +73,18 @@ begin
         )
     );
 
-    -- Scheduling: conditions, then steps with nothing to do, then real work
-    if pgflow.cascade_resolve_conditions(v_run.run_id) then
-        perform pgflow.cascade_complete_taskless_steps(v_run.run_id);
-        perform pgflow.start_ready_steps(v_run.run_id);
-        perform pgflow.maybe_complete_run(v_run.run_id);
-    end if;
+    -- Scheduling: conditions, then steps with nothing to do, then real work. Steps unblocked by
+    -- the taskless cascade get their conditions evaluated too before anything starts (pgflow
+    -- starts them unevaluated, spec §13 quirk 3); each extra pass completes at least one step.
+    loop
+        if not pgflow.cascade_resolve_conditions(v_run.run_id) then
+            return query select * from pgflow.runs as r where r.run_id = v_run.run_id;
+            return;
+        end if;
+        exit when pgflow.cascade_complete_taskless_steps(v_run.run_id) = 0;
+    end loop;
+    perform pgflow.start_ready_steps(v_run.run_id);
+    perform pgflow.maybe_complete_run(v_run.run_id);
 
     return query select * from pgflow.runs as r where r.run_id = v_run.run_id;
 end;
