@@ -218,6 +218,13 @@ def cmd_worker(args: argparse.Namespace) -> int:
     worker = Worker(flows, dsn, **{k: v for k, v in options.items() if v is not None})
     _err(f"pgflow worker: serving {', '.join(slugs)} (Ctrl-C or SIGTERM drains in-flight tasks and stops)")
     code = asyncio.run(run_until_signalled(worker))
+    if code == EXIT_INTERRUPTED:
+        # Aborted with handlers still running. A sync handler's thread cannot be interrupted, and
+        # the interpreter would join it at exit: leave without waiting (its task is abandoned
+        # unreported; its message becomes visible again, requeue_stalled_tasks recovers it).
+        _err("pgflow worker: aborted")
+        sys.stdout.flush()
+        os._exit(EXIT_INTERRUPTED)
     _err("pgflow worker: stopped")
     return code
 

@@ -134,3 +134,29 @@ def test_worker_rejects_the_same_flow_twice(flows_dir: Path) -> None:
 def test_worker_on_an_unmigrated_database(empty_db_dsn: str, flows_dir: Path) -> None:
     out = _cli("worker", "w_flows:greet", "--dsn", empty_db_dsn, cwd=flows_dir)
     assert out.returncode == 1 and "pgflow migrate" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_a_second_signal_aborts_without_waiting(db_dsn: str, conn: psycopg.Connection[Any], flows_dir: Path) -> None:
+    _compile(db_dsn, conn, flows_dir, "w_flows:slow")
+    conn.execute("listen w_started")
+    proc = _worker(flows_dir, "w_flows:slow", "--dsn", db_dsn, "--shutdown-grace", "60")
+    try:
+        run_id = _cli("start", "w_slow", "--input", json.dumps({"dsn": db_dsn}), "--dsn", db_dsn,
+                      cwd=flows_dir).stdout.strip()
+        assert list(conn.notifies(timeout=60, stop_after=1)), "the handler never started"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.stderr is not None
+        seen = []
+        for line in proc.stderr:  # wait until the worker acknowledged the first signal
+            seen.append(line)
+            if "SIGTERM: finishing in-flight tasks" in line:
+                break
+        proc.send_signal(signal.SIGTERM)  # the handler is still blocked: abort
+        _, err = proc.communicate(timeout=60)
+    finally:
+        conn.execute("select pg_notify('w_release', '')")
+        proc.kill()
+    assert proc.returncode == 130, "".join(seen) + err
+    assert "SIGTERM again: aborting without waiting for in-flight tasks" in err
+    row = conn.execute("select status from pgflow.runs where run_id = %s", (run_id,)).fetchone()
+    assert row == ("started",)  # the abandoned task is left for requeue_stalled_tasks
