@@ -218,3 +218,20 @@ def ok(run: Any) -> Any:
 @bad.step("after", depends_on=[*BAD_STEPS, "ok"])
 def after(deps: dict[str, Any]) -> Any:
     return deps
+
+
+# ------------------------------------------------------------------------------------------
+# ack: one task, two attempts. The worker started with REL_ROLE=first fails it (its error text
+# carries the marker LOSE_ACK that the test's proxy watches for); REL_ROLE=second runs it
+# behind the gate and succeeds.
+# ------------------------------------------------------------------------------------------
+
+ack = Flow("rel_ack", max_attempts=2, base_delay=1, timeout=3)
+
+
+@ack.step("flaky")
+async def flaky(run: dict[str, Any]) -> dict[str, Any]:
+    if os.environ.get("REL_ROLE") == "first":
+        raise RuntimeError("LOSE_ACK first attempt failed")
+    await _gate(run["tag"], "flaky", 0)
+    return {"ok": True}
