@@ -2220,6 +2220,8 @@ $$;
 -- pgflow.read_with_poll(...): thin wrapper over pgmq.read_with_poll with the same parameters and
 -- defaults, for callers that only have access to schema pgflow. Current workers call pgmq's
 -- function directly (pgflow dropped its own copy in 0.8).
+-- plpgsql (bound at call time), so that installing the schema never depends on the exact pgmq
+-- signature; pgmq >= 1.5 has the `conditional` parameter.
 -- Sleeps between polls: do not call it inside a transaction that holds locks.
 -- Locks the returned pgmq.q_<queue> rows (vt update). Raises pgmq's errors (unknown queue).
 create or replace function pgflow.read_with_poll(
@@ -2231,10 +2233,12 @@ create or replace function pgflow.read_with_poll(
     conditional jsonb default '{}'
 )
 returns setof pgmq.message_record
-language sql
+language plpgsql
 volatile
 set search_path = ''
 as $$
+begin
+    return query
     select m.*
     from pgmq.read_with_poll(
         read_with_poll.queue_name,
@@ -2244,6 +2248,7 @@ as $$
         read_with_poll.poll_interval_ms,
         read_with_poll.conditional
     ) as m;
+end;
 $$;
 
 -- ==== sql/0100_function_requeue_stalled_tasks.sql ====
