@@ -1,0 +1,62 @@
+"""The benchmark harness runs end to end with tiny sizes and writes the JSON it promises.
+
+Benchmarks are not tests: nothing here looks at a wall-clock figure, only at behaviour (every
+scenario ran, every run was drained, the floor was measured beside each engine figure) and at
+the shape of bench-results.json.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pgflow import bench
+
+TINY = [
+    "--runs", "20", "--chain-runs", "4", "--map-size", "30", "--latency-runs", "3", "--latency-rate", "50",
+    "--select1-seconds", "0.05", "--repeat", "1", "--workers", "1,2",
+]
+
+
+def test_every_scenario_produces_rows_with_the_stable_keys(db_dsn: str, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "bench.json"
+    assert bench.main(["--dsn", db_dsn, "--json", str(out), *TINY]) == 0
+
+    result = json.loads(out.read_text(encoding="utf-8"))
+    assert {"cpu_count", "cpu_model", "memory_gb", "loadavg_at_start", "loadavg_at_end"} <= set(result["machine"])
+    assert result["postgres"]["server_version"]
+    assert isinstance(result["postgres"]["non_default_settings"], dict)
+
+    rows = result["rows"]
+    for row in rows:
+        assert set(bench.ROW_KEYS) <= set(row), row
+        assert row["scenario"] in {"1", "2", "3", "4", "5"}
+        for key in bench.FIGURES:  # a figure is a number (median) or null where not applicable
+            assert row[key] is None or isinstance(row[key], int | float)
+            if row[key] is not None:
+                assert row["min"][key] <= row[key] <= row["max"][key]
+        assert len(row["samples"]) == 1
+
+    by = {(r["scenario"], r["workers"], r["notify"], r.get("floor_of")): r for r in rows}
+    for k in (1, 2):
+        engine = by[("1", k, True, None)]
+        assert engine["tasks_per_s"] > 0 and engine["floor_msgs_per_s"] > 0
+        assert engine["ratio_to_floor"] == engine["tasks_per_s"] / engine["floor_msgs_per_s"]
+        assert engine["worker_peak_rss_mb"] > 0
+        assert by[("5", k, None, "1")]["floor_msgs_per_s"] == engine["floor_msgs_per_s"]
+        assert by[("5", k, None, "select 1")]["round_trips_per_s"] > 0
+    chain = by[("2", 2, True, None)]
+    assert chain["tasks"] == 20 and chain["runs_per_s"] > 0
+    big = by[("3", 2, True, None)]
+    assert big["tasks"] == 31
+    assert 0 < big["start_flow_s"] <= big["seconds"] and big["final_aggregation_s"] > 0
+    for notify in (True, False):
+        lat = by[("4", 1, notify, None)]
+        assert lat["p50_ms"] <= lat["p95_ms"] <= lat["p99_ms"]
+        assert lat["tasks_per_s"] is None and lat["seconds"] is None
+
+    printed = capsys.readouterr().out
+    assert printed.startswith("| scenario |") and result["table_markdown"] in printed
+
+    with __import__("psycopg").connect(db_dsn) as conn:  # the benchmark's flows are gone
+        assert conn.execute("select count(*) from pgflow.flows where flow_slug like 'bench_%'").fetchone() == (0,)
