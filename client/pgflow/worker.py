@@ -422,7 +422,8 @@ class Worker:
             next_in = None
             timeout = self._poll_interval_ms / 1000
         if next_in is not None:
-            timeout = min(timeout, max(next_in + 0.005, 0.0))
+            # <= 0: visible but locked by another reader right now; do not spin on it.
+            timeout = min(timeout, next_in + 0.005 if next_in > 0 else self._poll_interval_ms / 1000)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wakeups[slug].wait(), timeout)
 
