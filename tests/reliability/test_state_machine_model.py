@@ -307,7 +307,7 @@ def flows(draw: st.DrawFn) -> tuple[list[StepSpec], int, Any]:
             deps = draw(st.lists(st.sampled_from(earlier), max_size=3, unique=True)) if earlier else []
         spec = StepSpec(f"s{i}", kind, deps, i,
                         max_attempts=draw(st.sampled_from([None, 1, 2])),
-                        when_exhausted=draw(st.sampled_from(MODES)))
+                        when_exhausted=draw(st.sampled_from(["fail", "skip", "skip", "skip-cascade"])))
         specs.append(spec)
     has_root_map = any(s.kind == "map" and not s.deps for s in specs)
     flow_input: Any = (draw(st.lists(st.integers(0, 99), max_size=4)) if has_root_map
@@ -369,7 +369,7 @@ def compare(conn: psycopg.Connection, flow: str, run_id: Any, m: Model, where: s
     assert msgs == sorted(m.queued_messages()), f"{where}: queue messages differ"
 
 
-@settings(max_examples=35, deadline=None, derandomize=False,
+@settings(max_examples=40, deadline=None, derandomize=False,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
                                  HealthCheck.data_too_large])
 @given(flow=flows(), data=st.data())
@@ -398,7 +398,7 @@ def test_random_dags_follow_the_state_machine(
             break
         step, idx = pool.pop(data.draw(st.integers(0, len(pool) - 1), label="task"))
         spec = m.by[step]
-        if data.draw(st.integers(0, 3), label="fail?") == 0:
+        if data.draw(st.integers(0, 4), label="fail?") == 0:
             fail_task(conn, run_id, step, idx, f"boom {step}/{idx}")
             m.fail(step, idx)
             what = f"fail_task({step}, {idx})"
