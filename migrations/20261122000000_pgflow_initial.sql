@@ -2015,17 +2015,22 @@ begin
                 and cs.run_id = fail_task.run_id
                 and cs.step_slug = d.step_slug;
 
-            if not pgflow.cascade_resolve_conditions(fail_task.run_id) then
-                perform pgflow._archive_task_message(fail_task.run_id, fail_task.step_slug, fail_task.task_index);
-                return query
-                select t.* from pgflow.step_tasks as t
-                where
-                    t.run_id = fail_task.run_id
-                    and t.step_slug = fail_task.step_slug
-                    and t.task_index = fail_task.task_index;
-                return;
-            end if;
-            perform pgflow.cascade_complete_taskless_steps(fail_task.run_id);
+            -- Conditions, then taskless steps, repeated until no taskless step completes, so that
+            -- steps unblocked by the taskless cascade are evaluated before they start (as in
+            -- complete_task and start_flow; spec §13 quirk 3). Each extra pass completes a step.
+            loop
+                if not pgflow.cascade_resolve_conditions(fail_task.run_id) then
+                    perform pgflow._archive_task_message(fail_task.run_id, fail_task.step_slug, fail_task.task_index);
+                    return query
+                    select t.* from pgflow.step_tasks as t
+                    where
+                        t.run_id = fail_task.run_id
+                        and t.step_slug = fail_task.step_slug
+                        and t.task_index = fail_task.task_index;
+                    return;
+                end if;
+                exit when pgflow.cascade_complete_taskless_steps(fail_task.run_id) = 0;
+            end loop;
             perform pgflow.start_ready_steps(fail_task.run_id);
         end if;
 
