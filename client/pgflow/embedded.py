@@ -149,7 +149,8 @@ class EmbeddedPostgres:
 
     def restart(self) -> None:
         """Stop and start the same server (same data, same port): for crash and reconnect tests."""
-        assert self.bindir is not None
+        if self.bindir is None or self.basedir is None:
+            raise EmbeddedPostgresError("restart() before start()")
         self._run([str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-m", "fast", "-w", "stop"])
         self._run([
             str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-l", str(self.basedir / "server.log"),
