@@ -29,7 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 SQL = ROOT / "sql"
 MIGRATIONS = ROOT / "migrations"
-CURRENT = MIGRATIONS / "20261122000000_pgflow_initial.sql"
+CURRENT = MIGRATIONS / "20261122120000_pgflow_0_2_0.sql"
 HEADER = "-- Generated from sql/ by scripts/gen_migration.py: edit sql/, then regenerate. Do not edit.\n"
 BANNER = re.compile(r"^-- ==== sql/(\S+) ====$", re.M)
 REPLAYABLE = re.compile(

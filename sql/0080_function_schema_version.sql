@@ -7,5 +7,5 @@ language sql
 immutable
 set search_path = ''
 as $$
-    select 1;
+    select 2;
 $$;

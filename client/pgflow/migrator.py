@@ -25,7 +25,7 @@ from pgflow.pgmq_install import ensure_pgmq
 logger = logging.getLogger(__name__)
 
 # The schema version (pgflow.schema_version()) this package's client and worker understand.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _LOCK_KEY = 7_412_019  # advisory lock key shared by every `pgflow migrate`
 _NAME = re.compile(r"^(\d{14})_([a-z0-9_]+)\.sql$")
 

@@ -12,6 +12,7 @@ import psycopg
 import pytest
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
+from pgflow import migrator
 from pgflow.client import AsyncPgflowSqlClient, PgflowSqlClient
 from pgflow.dsl import Flow
 from pgflow.errors import (
@@ -289,7 +290,7 @@ def test_ensure_flow_compiled_and_verify(client: PgflowSqlClient) -> None:
 
 
 def test_schema_version(client: PgflowSqlClient) -> None:
-    assert client.schema_version() == 1
+    assert client.schema_version() == migrator.SCHEMA_VERSION
 
 
 def test_next_visible_in(client: PgflowSqlClient) -> None:

@@ -39,7 +39,7 @@ def test_comparison_catches_drift(empty_db_dsn: str, db_dsn: str) -> None:
         empty_db_dsn,
         extra="""
         create or replace function pgflow.schema_version() returns int
-        language sql immutable set search_path = '' as $$ select 2; $$;
+        language sql immutable set search_path = '' as $$ select 99; $$;
         alter table pgflow.flows alter column opt_timeout set default 61;
         """,
     )
