@@ -20,6 +20,7 @@ import os
 import signal
 import sys
 import textwrap
+import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -213,6 +214,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
         "compile": args.compile,
         "allow_data_loss": args.allow_data_loss or None,
         "shutdown_grace": args.shutdown_grace,
+        "maintenance_interval": args.maintenance_interval,
     }
     # Only what the user gave: the worker owns its defaults.
     worker = Worker(flows, dsn, **{k: v for k, v in options.items() if v is not None})
@@ -431,6 +433,32 @@ def cmd_status(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_maintain(args: argparse.Namespace) -> int:
+    """The stalled-task sweep on its own, for deployments without pg_cron and without workers
+    that sweep (every worker sweeps by default)."""
+    from pgflow.client import PgflowSqlClient
+
+    dsn = _dsn(args)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    total = 0
+    with _connect(dsn) as conn:
+        client = PgflowSqlClient(conn)
+        while True:
+            requeued = client.requeue_stalled_tasks()
+            if requeued is None:
+                _err("pgflow maintain: another session is sweeping; skipped")
+            elif requeued or args.once:
+                total += requeued
+                _err(f"pgflow maintain: requeued {requeued} stalled task(s)")
+            if args.once or stop.wait(args.interval):
+                break
+    if not args.once:
+        _err(f"pgflow maintain: stopped ({total} task(s) requeued in all)")
+    return EXIT_OK
+
+
 def cmd_runs(args: argparse.Namespace) -> int:
     import psycopg
 
@@ -595,6 +623,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --compile auto: drop and recreate a flow whose definition changed, WITH ALL ITS RUNS")
     w.add_argument("--shutdown-grace", type=_non_negative_float, metavar="S",
                    help="on stop, wait up to S seconds for in-flight tasks (default 30)")
+    w.add_argument("--maintenance-interval", type=_non_negative_float, metavar="S",
+                   help="run the stalled-task sweep (pgflow.requeue_stalled_tasks) every S seconds, at most "
+                        "one worker at a time; 0 disables it, e.g. where pg_cron runs it (default 15)")
 
     s = add("start", cmd_start, "start a run of a flow; print its run id",
             "Start a run of a compiled flow and print its run id. With --wait, wait for the run to "
@@ -637,6 +668,20 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--limit", type=_positive_int, default=20, metavar="N", help="at most N runs (default 20)")
     r.add_argument("--json", action="store_true", help="print JSON")
     r.add_argument("--dsn", help=DSN_HELP)
+
+    mt = add("maintain", cmd_maintain, "requeue stalled tasks periodically (plain PostgreSQL without pg_cron)",
+             "Call pgflow.requeue_stalled_tasks() every --interval seconds: tasks started longer ago than "
+             "their timeout + 30 s (a worker died) go back to the queue, at most 3 times. At most one "
+             "caller sweeps at a time (advisory lock). Workers already do this by default; on Supabase "
+             "pg_cron does it every 15 s.",
+             """
+             pgflow maintain --dsn postgresql://app@localhost/app
+             pgflow maintain --once
+             """)
+    mt.add_argument("--dsn", help=DSN_HELP)
+    mt.add_argument("--interval", type=_positive_float, default=15.0, metavar="S",
+                    help="seconds between sweeps (default 15)")
+    mt.add_argument("--once", action="store_true", help="sweep once and exit")
 
     d = add("demo", cmd_demo, "run an example flow end to end in a throwaway Postgres",
             "Start a throwaway PostgreSQL server, migrate it, compile the example flow "
