@@ -12,3 +12,572 @@ set search_path = ''
 as $$
     select 2;
 $$;
+
+-- ==== sql/0100_function_complete_task.sql ====
+-- pgflow.complete_task(run_id, step_slug, task_index, output): a worker reports a task's result.
+-- Returns the task row (empty when the task is unknown).
+-- Order of business (spec §8.5):
+--   * run failed -> return the row, nothing else (no archive);
+--   * step not started (late or duplicate callback) -> archive the task's message, return the row;
+--   * type violation: a single step whose output is not a JSON array (or is NULL) while a map
+--     child still waits for its length (initial_tasks NULL) fails the whole run at once, whatever
+--     the retry settings: run failed (run:failed, no error_message), every message of the run
+--     archived, the task failed with the offending output stored, the step failed
+--     (step:<slug>:failed with a [TYPE_VIOLATION] message). Checked before the task's own status.
+--   * otherwise the task completes only if it is started (compare-and-set); the step's
+--     remaining_tasks drops; the last task completes the step with its output (single: the task
+--     output; map: task outputs ordered by task_index, written once), dependents lose a
+--     remaining dep (a dependent map learns its task count), run.remaining_steps drops,
+--     step:<slug>:completed is broadcast before anything it unblocks; then
+--     cascade_resolve_conditions -> cascade_complete_taskless_steps (both repeated while the
+--     cascade completes steps) -> (archive message) -> start_ready_steps -> maybe_complete_run.
+-- A bounded number of statements whatever the DAG width or map size.
+-- Called by workers.
+-- LOCKS: the run row, then the step_states row (FOR UPDATE), then the task row, then dependents'
+-- step_states rows. Every writer of a run takes the run row first, so sibling completions
+-- serialize instead of deadlocking.
+-- Raises nothing of its own (cascade functions may raise their safety-limit errors).
+create or replace function pgflow.complete_task(run_id uuid, step_slug text, task_index int, output jsonb)
+returns setof pgflow.step_tasks
+language plpgsql
+volatile
+set search_path = ''
+as $$
+declare
+    v_run pgflow.runs;
+    v_state pgflow.step_states;
+    v_step pgflow.steps;
+    v_task pgflow.step_tasks;
+    v_map_child text;
+    v_output_type text;
+begin
+    -- LOCKS: run, then step state
+    select * into v_run
+    from pgflow.runs as r
+    where r.run_id = complete_task.run_id
+    for update;
+
+    if v_run.run_id is null or v_run.status = 'failed' then
+        return query
+        select * from pgflow.step_tasks as st
+        where
+            st.run_id = complete_task.run_id
+            and st.step_slug = complete_task.step_slug
+            and st.task_index = complete_task.task_index;
+        return;
+    end if;
+
+    select * into v_state
+    from pgflow.step_states as ss
+    where ss.run_id = complete_task.run_id and ss.step_slug = complete_task.step_slug
+    for update;
+
+    -- GUARD: late or duplicate callback (step completed, failed or skipped): no state change
+    if v_state.run_id is null or v_state.status <> 'started' then
+        perform pgflow._archive_task_message(complete_task.run_id, complete_task.step_slug, complete_task.task_index);
+        return query
+        select * from pgflow.step_tasks as st
+        where
+            st.run_id = complete_task.run_id
+            and st.step_slug = complete_task.step_slug
+            and st.task_index = complete_task.task_index;
+        return;
+    end if;
+
+    select * into v_step
+    from pgflow.steps as s
+    where s.flow_slug = v_state.flow_slug and s.step_slug = v_state.step_slug;
+
+    -- GUARD: type violation (a map child needs an array from this single step)
+    if v_step.step_type = 'single' and coalesce(jsonb_typeof(complete_task.output), 'null') <> 'array' then
+        select cs.step_slug into v_map_child
+        from pgflow.deps as d
+        inner join pgflow.steps as cs on cs.flow_slug = d.flow_slug and cs.step_slug = d.step_slug
+        inner join pgflow.step_states as css on css.run_id = complete_task.run_id and css.step_slug = cs.step_slug
+        where
+            d.flow_slug = v_state.flow_slug
+            and d.dep_slug = complete_task.step_slug
+            and cs.step_type = 'map'
+            and css.initial_tasks is null
+        order by cs.step_index
+        limit 1;
+
+        if v_map_child is not null then
+            v_output_type := coalesce(jsonb_typeof(complete_task.output), 'null');
+
+            update pgflow.runs as r
+            set status = 'failed', failed_at = now()
+            where r.run_id = complete_task.run_id
+            returning r.* into v_run;
+
+            perform pgflow._emit_event(
+                'run:failed',
+                jsonb_build_object(
+                    'event_type', 'run:failed',
+                    'run_id', v_run.run_id,
+                    'flow_slug', v_run.flow_slug,
+                    'status', v_run.status,
+                    'failed_at', v_run.failed_at
+                )
+            );
+
+            perform pgflow._archive_run_messages(complete_task.run_id);
+
+            update pgflow.step_tasks as st
+            set
+                status = 'failed',
+                failed_at = now(),
+                output = complete_task.output,
+                error_message = '[TYPE_VIOLATION] Produced ' || v_output_type || ' instead of array'
+            where
+                st.run_id = complete_task.run_id
+                and st.step_slug = complete_task.step_slug
+                and st.task_index = complete_task.task_index;
+
+            update pgflow.step_states as ss
+            set
+                status = 'failed',
+                failed_at = now(),
+                error_message = '[TYPE_VIOLATION] Map step ' || v_map_child
+                || ' expects array input but dependency ' || complete_task.step_slug
+                || ' produced ' || v_output_type
+            where ss.run_id = complete_task.run_id and ss.step_slug = complete_task.step_slug
+            returning ss.* into v_state;
+
+            perform pgflow._emit_event(
+                'step:' || v_state.step_slug || ':failed',
+                jsonb_build_object(
+                    'event_type', 'step:failed',
+                    'run_id', v_state.run_id,
+                    'step_slug', v_state.step_slug,
+                    'status', v_state.status,
+                    'error_message', v_state.error_message,
+                    'failed_at', v_state.failed_at
+                )
+            );
+
+            perform pgflow._archive_task_message(complete_task.run_id, complete_task.step_slug, complete_task.task_index);
+
+            return query
+            select * from pgflow.step_tasks as st
+            where
+                st.run_id = complete_task.run_id
+                and st.step_slug = complete_task.step_slug
+                and st.task_index = complete_task.task_index;
+            return;
+        end if;
+    end if;
+
+    -- MAIN: the task (only a started task completes; a queued one is a stale attempt)
+    update pgflow.step_tasks as st
+    set status = 'completed', completed_at = now(), output = complete_task.output
+    where
+        st.run_id = complete_task.run_id
+        and st.step_slug = complete_task.step_slug
+        and st.task_index = complete_task.task_index
+        and st.status = 'started'
+    returning st.* into v_task;
+
+    if v_task.run_id is null then
+        return query
+        select * from pgflow.step_tasks as st
+        where
+            st.run_id = complete_task.run_id
+            and st.step_slug = complete_task.step_slug
+            and st.task_index = complete_task.task_index;
+        return;
+    end if;
+
+    -- The step: count down; the last task completes it and writes its output once. Three plain
+    -- statements rather than one with CASE arms: each keeps one cached generic plan, and a
+    -- countdown never reads the sibling tasks.
+    if v_state.remaining_tasks is distinct from 1 then
+        update pgflow.step_states as ss
+        set remaining_tasks = ss.remaining_tasks - 1
+        where ss.run_id = complete_task.run_id and ss.step_slug = complete_task.step_slug
+        returning ss.* into v_state;
+    elsif v_step.step_type = 'map' then
+        update pgflow.step_states as ss
+        set
+            remaining_tasks = 0,
+            status = 'completed',
+            completed_at = now(),
+            output = (
+                select coalesce(jsonb_agg(t.output order by t.task_index), '[]'::jsonb)
+                from pgflow.step_tasks as t
+                where
+                    t.run_id = complete_task.run_id
+                    and t.step_slug = complete_task.step_slug
+                    and t.status = 'completed'
+            )
+        where ss.run_id = complete_task.run_id and ss.step_slug = complete_task.step_slug
+        returning ss.* into v_state;
+    else
+        update pgflow.step_states as ss
+        set remaining_tasks = 0, status = 'completed', completed_at = now(), output = complete_task.output
+        where ss.run_id = complete_task.run_id and ss.step_slug = complete_task.step_slug
+        returning ss.* into v_state;
+    end if;
+
+    if v_state.status = 'completed' then
+        perform pgflow._emit_event(
+            'step:' || v_state.step_slug || ':completed',
+            jsonb_build_object(
+                'event_type', 'step:completed',
+                'run_id', v_state.run_id,
+                'step_slug', v_state.step_slug,
+                'status', v_state.status,
+                'output', v_state.output,
+                'completed_at', v_state.completed_at
+            )
+        );
+
+        -- Dependents: one dep fewer; a dependent map learns how many tasks it has
+        update pgflow.step_states as cs
+        set
+            remaining_deps = cs.remaining_deps - 1,
+            initial_tasks = case
+                when cs_step.step_type = 'map' and cs.initial_tasks is null then
+                    -- nested CASE: the planner folds constant arms, the array check must come first
+                    case when jsonb_typeof(v_state.output) = 'array' then jsonb_array_length(v_state.output) end
+                else cs.initial_tasks
+            end
+        from pgflow.deps as d, pgflow.steps as cs_step
+        where
+            d.flow_slug = v_state.flow_slug
+            and d.dep_slug = v_state.step_slug
+            and cs_step.flow_slug = d.flow_slug
+            and cs_step.step_slug = d.step_slug
+            and cs.run_id = v_state.run_id
+            and cs.step_slug = d.step_slug;
+
+        update pgflow.runs as r
+        set remaining_steps = r.remaining_steps - 1
+        where r.run_id = complete_task.run_id;
+
+        -- Conditions of the steps this unblocked, then steps with nothing to do; repeated so that
+        -- steps unblocked by the taskless cascade are evaluated before they start (spec §13
+        -- quirk 3: pgflow starts them unevaluated). Each extra pass completes at least one step.
+        loop
+            if not pgflow.cascade_resolve_conditions(complete_task.run_id) then
+                perform pgflow._archive_task_message(
+                    complete_task.run_id, complete_task.step_slug, complete_task.task_index
+                );
+                return query select v_task.*;
+                return;
+            end if;
+            exit when pgflow.cascade_complete_taskless_steps(complete_task.run_id) = 0;
+        end loop;
+    end if;
+
+    -- The task's message (what _archive_task_message would look up, already in hand)
+    if v_task.message_id is not null then
+        perform pgmq.archive(v_task.flow_slug, v_task.message_id);
+    end if;
+
+    perform pgflow.start_ready_steps(complete_task.run_id);
+    perform pgflow.maybe_complete_run(complete_task.run_id);
+
+    return query select v_task.*;
+end;
+$$;
+
+-- ==== sql/0100_function_complete_tasks.sql ====
+-- pgflow.complete_tasks(run_ids, step_slugs, task_indexes, outputs): a worker reports several task
+-- results in one call (one round trip, one transaction). Not part of pgflow's API: pgflow-py's
+-- worker uses it; pgflow.complete_task stays the contract and is what this function applies.
+-- Item i is (run_ids[i], step_slugs[i], task_indexes[i], outputs[i]). The effect is that of
+-- calling pgflow.complete_task for every item, ordered by (run_id, step_slug, task_index), in one
+-- transaction; returns the final step_tasks row of every known item (unknown items: no row).
+-- Fast path, set-based: the items of one started map step of a started run that do not finish
+-- the step (fewer started tasks among them than remaining_tasks) are completed with one UPDATE,
+-- the step's remaining_tasks drops by their number and their messages are archived with one
+-- pgmq.archive(queue, msg_ids[]) per flow. complete_task would do exactly this for each of them
+-- (no step completes, so there is nothing to cascade, start or finish). Every other item (single
+-- steps, the tasks that finish a map, late or duplicate callbacks) goes through complete_task.
+-- Called by the pgflow-py worker.
+-- LOCKS: the items' runs in run_id order (two batches never wait on each other in a cycle), then
+-- the fast-path step_states rows in (run_id, step_slug) order, then their tasks; complete_task
+-- takes its own locks after that, in its usual order.
+-- Raises `run_ids, step_slugs, task_indexes and outputs must have the same length (<a>, <b>, <c>, <d>)`;
+-- whatever complete_task raises (then nothing of the batch is applied).
+create or replace function pgflow.complete_tasks(
+    run_ids uuid [], step_slugs text [], task_indexes int [], outputs jsonb []
+)
+returns setof pgflow.step_tasks
+language plpgsql
+volatile
+set search_path = ''
+as $$
+declare
+    v_n int := coalesce(cardinality(complete_tasks.run_ids), 0);
+    v_fast_runs uuid [];
+    v_fast_steps text [];
+    v_queues text [];
+    v_msg_ids bigint [];
+    v_item record;
+begin
+    -- GUARD: positional arrays of one length
+    if v_n <> coalesce(cardinality(complete_tasks.step_slugs), 0)
+        or v_n <> coalesce(cardinality(complete_tasks.task_indexes), 0)
+        or v_n <> coalesce(cardinality(complete_tasks.outputs), 0) then
+        raise exception 'run_ids, step_slugs, task_indexes and outputs must have the same length (%, %, %, %)',
+            v_n, coalesce(cardinality(complete_tasks.step_slugs), 0),
+            coalesce(cardinality(complete_tasks.task_indexes), 0), coalesce(cardinality(complete_tasks.outputs), 0);
+    end if;
+    if v_n = 0 then
+        return;
+    end if;
+
+    -- LOCKS: every run of the batch, in run_id order
+    perform 1
+    from pgflow.runs as r
+    where r.run_id = any(complete_tasks.run_ids)
+    order by r.run_id
+    for update;
+
+    -- Fast-path steps: started map steps of started runs that the batch's started tasks do not finish
+    select coalesce(array_agg(g.run_id), '{}'), coalesce(array_agg(g.step_slug), '{}')
+    into v_fast_runs, v_fast_steps
+    from (
+        select ss.run_id, ss.step_slug
+        from pgflow.step_states as ss
+        inner join pgflow.runs as r on r.run_id = ss.run_id
+        inner join pgflow.steps as s on s.flow_slug = ss.flow_slug and s.step_slug = ss.step_slug
+        where
+            (ss.run_id, ss.step_slug) in (
+                select u.run_id, u.step_slug
+                from unnest(complete_tasks.run_ids, complete_tasks.step_slugs) as u (run_id, step_slug)
+            )
+            and r.status = 'started'
+            and ss.status = 'started'
+            and s.step_type = 'map'
+            and ss.remaining_tasks > (
+                select count(distinct t.task_index)
+                from pgflow.step_tasks as t
+                inner join unnest(complete_tasks.run_ids, complete_tasks.step_slugs, complete_tasks.task_indexes)
+                    as u (run_id, step_slug, task_index)
+                    on u.run_id = t.run_id and u.step_slug = t.step_slug and u.task_index = t.task_index
+                where t.run_id = ss.run_id and t.step_slug = ss.step_slug and t.status = 'started'
+            )
+        order by ss.run_id, ss.step_slug
+        for update of ss
+    ) as g;
+
+    -- MAIN, fast path: one statement completes their tasks and counts the steps down
+    if cardinality(v_fast_runs) > 0 then
+        with items as (
+            select distinct on (u.run_id, u.step_slug, u.task_index) u.run_id, u.step_slug, u.task_index, u.output
+            from unnest(
+                complete_tasks.run_ids, complete_tasks.step_slugs, complete_tasks.task_indexes, complete_tasks.outputs
+            ) with ordinality as u (run_id, step_slug, task_index, output, ord)
+            inner join unnest(v_fast_runs, v_fast_steps) as f (run_id, step_slug)
+                on f.run_id = u.run_id and f.step_slug = u.step_slug
+            -- a task given twice: the first item wins, as with two complete_task calls
+            order by u.run_id, u.step_slug, u.task_index, u.ord
+        ),
+
+        done as (
+            update pgflow.step_tasks as st
+            set status = 'completed', completed_at = now(), output = i.output
+            from items as i
+            where
+                st.run_id = i.run_id
+                and st.step_slug = i.step_slug
+                and st.task_index = i.task_index
+                and st.status = 'started'
+            returning st.flow_slug, st.run_id, st.step_slug, st.message_id
+        ),
+
+        counted as (
+            update pgflow.step_states as ss
+            set remaining_tasks = ss.remaining_tasks - d.n
+            from (
+                select dn.run_id, dn.step_slug, count(*)::int as n
+                from done as dn
+                group by dn.run_id, dn.step_slug
+            ) as d
+            where ss.run_id = d.run_id and ss.step_slug = d.step_slug
+            returning 1
+        )
+
+        select
+            coalesce(array_agg(dq.flow_slug) filter (where dq.message_id is not null), '{}'),
+            coalesce(array_agg(dq.message_id) filter (where dq.message_id is not null), '{}')
+        into v_queues, v_msg_ids
+        from done as dq
+        cross join (select count(*) as n from counted) as c;
+
+        -- one archive call per flow queue
+        perform pgmq.archive(q.queue, q.ids)
+        from (
+            select a.queue, array_agg(a.msg_id order by a.msg_id) as ids
+            from unnest(v_queues, v_msg_ids) as a (queue, msg_id)
+            group by a.queue
+        ) as q;
+    end if;
+
+    -- MAIN, general path: every other item through complete_task, in key order
+    for v_item in
+        select u.run_id, u.step_slug, u.task_index, u.output
+        from unnest(
+            complete_tasks.run_ids, complete_tasks.step_slugs, complete_tasks.task_indexes, complete_tasks.outputs
+        ) with ordinality as u (run_id, step_slug, task_index, output, ord)
+        where (u.run_id, u.step_slug) not in (
+            select f.run_id, f.step_slug from unnest(v_fast_runs, v_fast_steps) as f (run_id, step_slug)
+        )
+        order by u.run_id, u.step_slug, u.task_index, u.ord
+    loop
+        perform 1 from pgflow.complete_task(v_item.run_id, v_item.step_slug, v_item.task_index, v_item.output);
+    end loop;
+
+    return query
+    select st.*
+    from pgflow.step_tasks as st
+    where (st.run_id, st.step_slug, st.task_index) in (
+        select u.run_id, u.step_slug, u.task_index
+        from unnest(complete_tasks.run_ids, complete_tasks.step_slugs, complete_tasks.task_indexes)
+            as u (run_id, step_slug, task_index)
+    );
+end;
+$$;
+
+-- ==== sql/0100_function_start_ready_steps.sql ====
+-- pgflow.start_ready_steps(run_id): starts every step of a started run that is ready, i.e.
+-- status created, remaining_deps = 0 and initial_tasks > 0 (conditions are not evaluated here).
+-- For each such step: status started, started_at, remaining_tasks = initial_tasks; one
+-- pgmq.send_batch(flow_slug, msgs, coalesce(opt_start_delay, 0)) with one message per task
+-- ({"flow_slug","run_id","step_slug","task_index"}, task_index ascending); step_tasks rows inserted
+-- set-based, message ids paired with task indexes by position; step:<slug>:started broadcast.
+-- Set-based: one statement whatever the number of steps and tasks (10,000-element maps included).
+-- Wakes workers with pg_notify('pgflow_tasks', flow_slug) when messages are visible at once.
+-- Called by start_flow, complete_task, fail_task.
+-- Locks the ready step_states rows (ordered by step_slug); callers already hold the run row.
+-- Raises nothing of its own. A failed or completed run is left alone.
+create or replace function pgflow.start_ready_steps(run_id uuid)
+returns void
+language plpgsql
+volatile
+set search_path = ''
+as $$
+declare
+    v_flow_slug text;
+    v_visible_now int;
+begin
+    -- GUARD: only started runs schedule work
+    select r.flow_slug into v_flow_slug
+    from pgflow.runs as r
+    where r.run_id = start_ready_steps.run_id and r.status = 'started';
+
+    if v_flow_slug is null then
+        return;
+    end if;
+
+    -- Nothing ready (the common case after a task that does not finish its step): skip the
+    -- statement below, whose plan is large, with one probe of idx_step_states_ready
+    if not exists (
+        select 1
+        from pgflow.step_states as ss
+        where
+            ss.run_id = start_ready_steps.run_id
+            and ss.status = 'created'
+            and ss.remaining_deps = 0
+            and ss.initial_tasks > 0
+    ) then
+        return;
+    end if;
+
+    -- MAIN: one statement: flip the steps, broadcast, send one batch per step, insert the tasks
+    with ready as (
+        select ss.run_id, ss.step_slug
+        from pgflow.step_states as ss
+        where
+            ss.run_id = start_ready_steps.run_id
+            and ss.status = 'created'
+            and ss.remaining_deps = 0
+            and ss.initial_tasks is not null
+            and ss.initial_tasks > 0
+        order by ss.step_slug
+        for update
+    ),
+
+    started as (
+        update pgflow.step_states as ss
+        set
+            status = 'started',
+            started_at = now(),
+            remaining_tasks = ss.initial_tasks
+        from ready as rd
+        where ss.run_id = rd.run_id and ss.step_slug = rd.step_slug
+        returning
+            ss.flow_slug, ss.run_id, ss.step_slug, ss.status, ss.started_at,
+            ss.initial_tasks, ss.remaining_tasks, ss.remaining_deps
+    ),
+
+    started_steps as (
+        select st.*, s.step_index, coalesce(s.opt_start_delay, 0) as start_delay
+        from started as st
+        inner join pgflow.steps as s on s.flow_slug = st.flow_slug and s.step_slug = st.step_slug
+    ),
+
+    events as (
+        select
+            pgflow._emit_event(
+                'step:' || ss.step_slug || ':started',
+                jsonb_build_object(
+                    'event_type', 'step:started',
+                    'run_id', ss.run_id,
+                    'step_slug', ss.step_slug,
+                    'status', ss.status,
+                    'started_at', ss.started_at,
+                    'remaining_tasks', ss.remaining_tasks,
+                    'remaining_deps', ss.remaining_deps
+                )
+            ) as emitted
+        from started_steps as ss
+        order by ss.step_index
+    ),
+
+    sent as (
+        select
+            ss.flow_slug,
+            ss.run_id,
+            ss.step_slug,
+            m.msg_id,
+            (row_number() over (partition by ss.step_slug order by m.msg_id) - 1)::int as task_index
+        from started_steps as ss
+        cross join lateral pgmq.send_batch(
+            ss.flow_slug,
+            array(
+                select
+                    jsonb_build_object(
+                        'flow_slug', ss.flow_slug,
+                        'run_id', ss.run_id,
+                        'step_slug', ss.step_slug,
+                        'task_index', i.task_index
+                    )
+                from generate_series(0, ss.initial_tasks - 1) as i (task_index)
+                order by i.task_index
+            ),
+            ss.start_delay::integer
+        ) as m (msg_id)
+    ),
+
+    inserted as (
+        insert into pgflow.step_tasks (flow_slug, run_id, step_slug, task_index, message_id)
+        select se.flow_slug, se.run_id, se.step_slug, se.task_index, se.msg_id
+        from sent as se
+        returning 1
+    )
+
+    select (select count(*) from started_steps as ss where ss.start_delay = 0)::int
+    into v_visible_now
+    from (select count(*) as n from events) as e
+    cross join (select count(*) as n from inserted) as i;
+
+    -- Worker wake-up: one notification per call, only for messages visible now
+    if v_visible_now > 0 then
+        perform pg_notify('pgflow_tasks', v_flow_slug);
+    end if;
+end;
+$$;

@@ -172,15 +172,21 @@ begin
         return;
     end if;
 
-    -- The step: count down; the last task completes it and writes its output once
-    update pgflow.step_states as ss
-    set
-        remaining_tasks = ss.remaining_tasks - 1,
-        status = case when ss.remaining_tasks = 1 then 'completed' else ss.status end,
-        completed_at = case when ss.remaining_tasks = 1 then now() end,
-        output = case
-            when ss.remaining_tasks <> 1 then null
-            when v_step.step_type = 'map' then (
+    -- The step: count down; the last task completes it and writes its output once. Three plain
+    -- statements rather than one with CASE arms: each keeps one cached generic plan, and a
+    -- countdown never reads the sibling tasks.
+    if v_state.remaining_tasks is distinct from 1 then
+        update pgflow.step_states as ss
+        set remaining_tasks = ss.remaining_tasks - 1
+        where ss.run_id = complete_task.run_id and ss.step_slug = complete_task.step_slug
+        returning ss.* into v_state;
+    elsif v_step.step_type = 'map' then
+        update pgflow.step_states as ss
+        set
+            remaining_tasks = 0,
+            status = 'completed',
+            completed_at = now(),
+            output = (
                 select coalesce(jsonb_agg(t.output order by t.task_index), '[]'::jsonb)
                 from pgflow.step_tasks as t
                 where
@@ -188,10 +194,14 @@ begin
                     and t.step_slug = complete_task.step_slug
                     and t.status = 'completed'
             )
-            else complete_task.output
-        end
-    where ss.run_id = complete_task.run_id and ss.step_slug = complete_task.step_slug
-    returning ss.* into v_state;
+        where ss.run_id = complete_task.run_id and ss.step_slug = complete_task.step_slug
+        returning ss.* into v_state;
+    else
+        update pgflow.step_states as ss
+        set remaining_tasks = 0, status = 'completed', completed_at = now(), output = complete_task.output
+        where ss.run_id = complete_task.run_id and ss.step_slug = complete_task.step_slug
+        returning ss.* into v_state;
+    end if;
 
     if v_state.status = 'completed' then
         perform pgflow._emit_event(
@@ -244,7 +254,10 @@ begin
         end loop;
     end if;
 
-    perform pgflow._archive_task_message(complete_task.run_id, complete_task.step_slug, complete_task.task_index);
+    -- The task's message (what _archive_task_message would look up, already in hand)
+    if v_task.message_id is not null then
+        perform pgmq.archive(v_task.flow_slug, v_task.message_id);
+    end if;
 
     perform pgflow.start_ready_steps(complete_task.run_id);
     perform pgflow.maybe_complete_run(complete_task.run_id);

@@ -28,6 +28,20 @@ begin
         return;
     end if;
 
+    -- Nothing ready (the common case after a task that does not finish its step): skip the
+    -- statement below, whose plan is large, with one probe of idx_step_states_ready
+    if not exists (
+        select 1
+        from pgflow.step_states as ss
+        where
+            ss.run_id = start_ready_steps.run_id
+            and ss.status = 'created'
+            and ss.remaining_deps = 0
+            and ss.initial_tasks > 0
+    ) then
+        return;
+    end if;
+
     -- MAIN: one statement: flip the steps, broadcast, send one batch per step, insert the tasks
     with ready as (
         select ss.run_id, ss.step_slug
