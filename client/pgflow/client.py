@@ -90,6 +90,42 @@ _START_TASKS: Final = """
 select * from pgflow.start_tasks(
     flow_slug => %(flow_slug)s::text, msg_ids => %(msg_ids)s::bigint[], worker_id => %(worker_id)s::uuid
 )"""
+# Read in start_tasks' transaction, while the started rows are still locked by it.
+_STARTED_ATTEMPTS: Final = """
+select st.run_id, st.step_slug, st.task_index, st.attempts_count
+from pgflow.step_tasks as st
+where st.flow_slug = %(flow_slug)s::text and st.message_id = any(%(msg_ids)s::bigint[])
+    and st.status = 'started' and st.last_worker_id = %(worker_id)s::uuid"""
+# Guarded reports, for calls that may be replays: pgflow's complete_task/fail_task name no
+# attempt, so a fail_task replayed after a lost acknowledgement would fail the task's NEXT
+# attempt. One statement (so it commits exactly when it answers, like the plain call): the
+# function runs only while the task is still `started` on the attempt being reported. The
+# subquery with `offset 0` keeps the function call per qualifying row (none -> not called).
+_GUARD: Final = """
+    from pgflow.step_tasks as st
+    where st.run_id = %(run_id)s::uuid and st.step_slug = %(step_slug)s::text
+        and st.task_index = %(task_index)s::int and st.status = 'started'
+        and st.attempts_count = %(expected_attempt)s::int
+    offset 0
+) as g"""
+_GUARDED_COMPLETE: Final = (
+    """
+select (g.t).* from (
+    select pgflow.complete_task(
+        run_id => %(run_id)s::uuid, step_slug => %(step_slug)s::text, task_index => %(task_index)s::int,
+        output => %(output)s::jsonb
+    ) as t"""
+    + _GUARD
+)
+_GUARDED_FAIL: Final = (
+    """
+select (g.t).* from (
+    select pgflow.fail_task(
+        run_id => %(run_id)s::uuid, step_slug => %(step_slug)s::text, task_index => %(task_index)s::int,
+        error_message => %(error_message)s::text
+    ) as t"""
+    + _GUARD
+)
 _COMPLETE_TASK: Final = """
 select * from pgflow.complete_task(
     run_id => %(run_id)s::uuid, step_slug => %(step_slug)s::text, task_index => %(task_index)s::int,
@@ -199,6 +235,14 @@ def _is_run_end(payload: str, run_id: str) -> bool:
 
 def _first(rows: list[DictRow]) -> DictRow | None:
     return rows[0] if rows else None
+
+
+def _with_attempts(tasks: list[DictRow], attempts: list[DictRow]) -> list[StepTask]:
+    by_key = {(str(a["run_id"]), a["step_slug"], a["task_index"]): a["attempts_count"] for a in attempts}
+    return [
+        StepTask.from_row({**t, "attempts_count": by_key.get((str(t["run_id"]), t["step_slug"], t["task_index"]))})
+        for t in tasks
+    ]
 
 
 class _Settings:
@@ -335,8 +379,15 @@ class PgflowSqlClient:
         if not msg_ids:
             return []
         params = {"flow_slug": flow_slug, "msg_ids": list(msg_ids), "worker_id": worker_id}
-        rows = self._fetch(_START_TASKS, params, conn, flow_slug=flow_slug, worker_id=str(worker_id))
-        return [StepTask.from_row(r) for r in rows]
+        try:
+            with contextlib.ExitStack() as stack:
+                c = conn if conn is not None else stack.enter_context(self._borrow())
+                with c.transaction():
+                    rows = _execute(c, _START_TASKS, params)
+                    attempts = _execute(c, _STARTED_ATTEMPTS, params) if rows else []
+        except psycopg.Error as exc:
+            raise map_sql_error(exc, flow_slug=flow_slug, worker_id=str(worker_id)) from exc
+        return _with_attempts(rows, attempts)
 
     def complete_task(
         self,
@@ -345,11 +396,23 @@ class PgflowSqlClient:
         task_index: int,
         output: Any,
         *,
+        expected_attempt: int | None = None,
         conn: psycopg.Connection[Any] | None = None,
     ) -> TaskRow | None:
         """Store a task's output. Returns the task row (None when no such task exists)."""
         params = self._settings.complete_params(run_id, step_slug, task_index, output)
-        row = _first(self._fetch(_COMPLETE_TASK, params, conn, run_id=str(run_id), step_slug=step_slug))
+        if expected_attempt is None:
+            row = _first(self._fetch(_COMPLETE_TASK, params, conn, run_id=str(run_id), step_slug=step_slug))
+        else:
+            row = _first(
+                self._fetch(
+                    _GUARDED_COMPLETE,
+                    {**params, "expected_attempt": expected_attempt},
+                    conn,
+                    run_id=str(run_id),
+                    step_slug=step_slug,
+                )
+            )
         return None if row is None else TaskRow.from_row(row)
 
     def fail_task(
@@ -359,10 +422,22 @@ class PgflowSqlClient:
         task_index: int,
         error_message: str,
         *,
+        expected_attempt: int | None = None,
         conn: psycopg.Connection[Any] | None = None,
     ) -> TaskRow | None:
         params = self._settings.fail_params(run_id, step_slug, task_index, error_message)
-        row = _first(self._fetch(_FAIL_TASK, params, conn, run_id=str(run_id), step_slug=step_slug))
+        if expected_attempt is None:
+            row = _first(self._fetch(_FAIL_TASK, params, conn, run_id=str(run_id), step_slug=step_slug))
+        else:
+            row = _first(
+                self._fetch(
+                    _GUARDED_FAIL,
+                    {**params, "expected_attempt": expected_attempt},
+                    conn,
+                    run_id=str(run_id),
+                    step_slug=step_slug,
+                )
+            )
         return None if row is None else TaskRow.from_row(row)
 
     # -- runs ------------------------------------------------------------------------------
@@ -605,8 +680,15 @@ class AsyncPgflowSqlClient:
         if not msg_ids:
             return []
         params = {"flow_slug": flow_slug, "msg_ids": list(msg_ids), "worker_id": worker_id}
-        rows = await self._fetch(_START_TASKS, params, conn, flow_slug=flow_slug, worker_id=str(worker_id))
-        return [StepTask.from_row(r) for r in rows]
+        try:
+            async with contextlib.AsyncExitStack() as stack:
+                c = conn if conn is not None else await stack.enter_async_context(self._borrow())
+                async with c.transaction():
+                    rows = await _aexecute(c, _START_TASKS, params)
+                    attempts = await _aexecute(c, _STARTED_ATTEMPTS, params) if rows else []
+        except psycopg.Error as exc:
+            raise map_sql_error(exc, flow_slug=flow_slug, worker_id=str(worker_id)) from exc
+        return _with_attempts(rows, attempts)
 
     async def complete_task(
         self,
@@ -615,10 +697,22 @@ class AsyncPgflowSqlClient:
         task_index: int,
         output: Any,
         *,
+        expected_attempt: int | None = None,
         conn: psycopg.AsyncConnection[Any] | None = None,
     ) -> TaskRow | None:
         params = self._settings.complete_params(run_id, step_slug, task_index, output)
-        row = _first(await self._fetch(_COMPLETE_TASK, params, conn, run_id=str(run_id), step_slug=step_slug))
+        if expected_attempt is None:
+            row = _first(await self._fetch(_COMPLETE_TASK, params, conn, run_id=str(run_id), step_slug=step_slug))
+        else:
+            row = _first(
+                await self._fetch(
+                    _GUARDED_COMPLETE,
+                    {**params, "expected_attempt": expected_attempt},
+                    conn,
+                    run_id=str(run_id),
+                    step_slug=step_slug,
+                )
+            )
         return None if row is None else TaskRow.from_row(row)
 
     async def fail_task(
@@ -628,10 +722,22 @@ class AsyncPgflowSqlClient:
         task_index: int,
         error_message: str,
         *,
+        expected_attempt: int | None = None,
         conn: psycopg.AsyncConnection[Any] | None = None,
     ) -> TaskRow | None:
         params = self._settings.fail_params(run_id, step_slug, task_index, error_message)
-        row = _first(await self._fetch(_FAIL_TASK, params, conn, run_id=str(run_id), step_slug=step_slug))
+        if expected_attempt is None:
+            row = _first(await self._fetch(_FAIL_TASK, params, conn, run_id=str(run_id), step_slug=step_slug))
+        else:
+            row = _first(
+                await self._fetch(
+                    _GUARDED_FAIL,
+                    {**params, "expected_attempt": expected_attempt},
+                    conn,
+                    run_id=str(run_id),
+                    step_slug=step_slug,
+                )
+            )
         return None if row is None else TaskRow.from_row(row)
 
     async def start_flow(

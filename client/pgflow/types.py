@@ -82,6 +82,9 @@ class StepTask:
     msg_id: int
     task_index: int
     flow_input: Any
+    attempts_count: int | None = None
+    """The attempt this task is on (step_tasks.attempts_count after start_tasks); not part of
+    pgflow.step_task_record, read by the client in start_tasks' transaction."""
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> StepTask:
@@ -93,6 +96,7 @@ class StepTask:
             msg_id=int(row["msg_id"]),
             task_index=int(row["task_index"]),
             flow_input=row["flow_input"],
+            attempts_count=_opt_int(row.get("attempts_count")),
         )
 
 

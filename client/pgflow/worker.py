@@ -500,7 +500,14 @@ class Worker:
                 return
             try:
                 await self._report(
-                    lambda: self._sql.complete_task(task.run_id, task.step_slug, task.task_index, output), extra
+                    lambda retry: self._sql.complete_task(
+                        task.run_id,
+                        task.step_slug,
+                        task.task_index,
+                        output,
+                        expected_attempt=task.attempts_count if retry else None,
+                    ),
+                    extra,
                 )
             except InvalidOutput as exc:
                 logger.warning("task output rejected: %s", exc, extra=extra)
@@ -512,18 +519,28 @@ class Worker:
             self._slots.release(1)
 
     async def _report_failure(self, task: StepTask, message: str, extra: dict[str, Any]) -> None:
-        await self._report(lambda: self._sql.fail_task(task.run_id, task.step_slug, task.task_index, message), extra)
+        # Always guarded: a fail_task replayed after a lost acknowledgement must not fail the
+        # task's next attempt (pgflow's fail_task names no attempt).
+        await self._report(
+            lambda _retry: self._sql.fail_task(
+                task.run_id, task.step_slug, task.task_index, message, expected_attempt=task.attempts_count
+            ),
+            extra,
+        )
         self.stats["failed"] += 1
 
-    async def _report(self, call: Callable[[], Awaitable[object]], extra: dict[str, Any]) -> None:
-        """Send complete_task/fail_task, retrying across a database outage for a while. Both
-        are safe to repeat: a second call for a finished task is a late callback and no-op."""
+    async def _report(self, call: Callable[[bool], Awaitable[object]], extra: dict[str, Any]) -> None:
+        """Send complete_task/fail_task (``call(is_retry)``), retrying across a database outage
+        for a while. A retry may be a replay of a call that did commit (its acknowledgement was
+        lost), so retries are guarded by the task's attempt number: a report for an attempt
+        that is over (the task was retried, requeued or finished meanwhile) changes nothing."""
         loop = asyncio.get_running_loop()
         give_up_at = loop.time() + _REPORT_RETRY_WINDOW
         failures = 0
         while True:
             try:
-                await call()
+                if await call(failures > 0) is None:
+                    logger.info("task result not recorded: the task is no longer on this attempt", extra=extra)
                 return
             except asyncio.CancelledError:
                 raise

@@ -343,3 +343,23 @@ async def test_async_wait_for_run_via_notify(async_ready: None, db_dsn: str) -> 
             await ca.complete_task(t.run_id, step, 0, step)
         state = await waiting
         assert state.run.status is RunStatus.COMPLETED and state.run.output == {"second": "second"}
+
+
+def test_guarded_reports_only_touch_the_expected_attempt(
+    client: PgflowSqlClient, conn: psycopg.Connection[Any]
+) -> None:
+    client.start_flow("client_flow", {})
+    [task] = _take(client)
+    assert task.attempts_count == 1
+    row = client.fail_task(task.run_id, "first", 0, "E: attempt 1", expected_attempt=1)
+    assert row is not None and row.status is TaskStatus.QUEUED
+    conn.execute("update pgmq.q_client_flow set vt = clock_timestamp()")
+    [again] = _take(client)
+    assert again.attempts_count == 2
+    # A replay of attempt 1's report (its acknowledgement was lost) must not hit attempt 2.
+    assert client.fail_task(task.run_id, "first", 0, "E: attempt 1", expected_attempt=1) is None
+    assert client.complete_task(task.run_id, "first", 0, "stale", expected_attempt=1) is None
+    status = conn.execute("select status, attempts_count from pgflow.step_tasks where step_slug = 'first'").fetchone()
+    assert status == ("started", 2)
+    row = client.complete_task(task.run_id, "first", 0, "fresh", expected_attempt=2)
+    assert row is not None and row.status is TaskStatus.COMPLETED and row.output == "fresh"
