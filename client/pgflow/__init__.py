@@ -1,6 +1,47 @@
-"""pgflow-py: pgflow's SQL workflow engine on plain PostgreSQL + pgmq, driven from Python."""
+"""pgflow-py: pgflow's SQL workflow engine on plain PostgreSQL + pgmq, driven from Python.
 
-from pgflow.errors import MigrationError, PgflowError, SchemaVersionError
+The pieces: :class:`Flow` (the DSL, compiles to ``pgflow.create_flow``/``add_step``),
+:class:`Worker` (polls, runs handlers, reports), :class:`PgflowSqlClient` /
+:class:`AsyncPgflowSqlClient` (thin typed calls of the SQL functions), :func:`migrate`.
+Importing this package does no I/O.
+"""
 
-__all__ = ["MigrationError", "PgflowError", "SchemaVersionError"]
+from pgflow.client import AsyncPgflowSqlClient, PgflowSqlClient
+from pgflow.dsl import Flow, FlowDefinitionError
+from pgflow.errors import (
+    FlowNotFound,
+    FlowShapeMismatch,
+    InvalidInput,
+    InvalidOutput,
+    MigrationError,
+    PgflowError,
+    RunNotFound,
+    SchemaVersionError,
+    StepNotFound,
+)
+from pgflow.migrator import migrate
+from pgflow.types import Context, RunStatus, StepStatus, TaskStatus
+from pgflow.worker import Worker
+
+__all__ = [
+    "AsyncPgflowSqlClient",
+    "Context",
+    "Flow",
+    "FlowDefinitionError",
+    "FlowNotFound",
+    "FlowShapeMismatch",
+    "InvalidInput",
+    "InvalidOutput",
+    "MigrationError",
+    "PgflowError",
+    "PgflowSqlClient",
+    "RunNotFound",
+    "RunStatus",
+    "SchemaVersionError",
+    "StepNotFound",
+    "StepStatus",
+    "TaskStatus",
+    "Worker",
+    "migrate",
+]
 __version__ = "0.1.0"
