@@ -12,6 +12,7 @@ lint: bootstrap
 	$(BIN)/python scripts/gen_migration.py --check
 	$(BIN)/sqlfluff lint sql/ --disable-progress-bar
 	$(BIN)/ruff check client tests
+	$(BIN)/mypy
 
 pytest: bootstrap
 	$(BIN)/python -m pytest -ra $(PYTEST_ARGS)
