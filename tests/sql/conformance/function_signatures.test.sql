@@ -3,7 +3,7 @@
 -- where spec §1 lists it and nowhere else, volatility where stated; the composite type
 -- step_task_record; `prune_data_older_than` reserved (not defined); schema pgflow closed to PUBLIC.
 begin;
-select plan(170);
+select plan(172);
 
 select has_function('pgflow', 'is_valid_slug', array['text']::text[], 'pgflow.is_valid_slug(text) exists');
 select is((select count(*)::int from pg_proc as p where p.pronamespace = 'pgflow'::regnamespace and p.proname = 'is_valid_slug'), 1, 'is_valid_slug: exactly one function of that name (no overloads)');
@@ -213,6 +213,23 @@ select is(
      order by p.pronargs desc limit 1),
     'queue_name text, vt integer, qty integer, max_poll_seconds integer DEFAULT 5, poll_interval_ms integer DEFAULT 100, conditional jsonb DEFAULT ''{}''::jsonb',
     'pgmq.read_with_poll(queue_name, vt, qty, max_poll_seconds, poll_interval_ms, conditional) as the worker calls it'
+);
+
+-- "revoke all on schema pgflow from public" is the only grant statement (spec §1, §0.18):
+-- no table, sequence, function or type of the schema carries explicit privileges
+select is_empty(
+    $$select c.relname from pg_class as c where c.relnamespace = 'pgflow'::regnamespace and c.relacl is not null
+      union all
+      select p.proname from pg_proc as p where p.pronamespace = 'pgflow'::regnamespace and p.proacl is not null
+      union all
+      select t.typname from pg_type as t where t.typnamespace = 'pgflow'::regnamespace and t.typacl is not null$$,
+    'no explicit grants on objects of schema pgflow'
+);
+select is_empty(
+    $$select r.rolname from pg_roles as r
+      where r.rolname in ('anon', 'authenticated', 'service_role')
+        and (has_schema_privilege(r.oid, 'pgflow', 'usage') and not r.rolsuper)$$,
+    'no Supabase role is granted schema pgflow'
 );
 
 select * from finish();
