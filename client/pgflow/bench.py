@@ -156,7 +156,13 @@ def _worker_proc(
 
     try:
         asyncio.run(main())
-        out.put({"kind": "worker", "stats": dict(worker.stats), "rss_mb": _peak_rss_mb()})
+        usage = os.times()
+        out.put({
+            "kind": "worker",
+            "stats": dict(worker.stats),
+            "rss_mb": _peak_rss_mb(),
+            "cpu_s": usage.user + usage.system,
+        })
     except BaseException as exc:
         out.put({"kind": "worker", "error": repr(exc)})
         raise
@@ -397,6 +403,7 @@ class Bench:
             "tasks_per_s": runs * steps / seconds,
             "runs_per_s": runs / seconds,
             "worker_peak_rss_mb": max(r["rss_mb"] or 0 for r in results),
+            "worker_cpu_ms_per_task": sum(r["cpu_s"] for r in results) * 1000 / (runs * steps),
         }
 
     # -- floor (scenario 5) ------------------------------------------------------------------

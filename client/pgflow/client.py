@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import re
 import time
@@ -54,6 +55,7 @@ __all__ = [
     "DEFAULT_MAX_ERROR_CHARS",
     "DEFAULT_MAX_OUTPUT_BYTES",
     "AsyncPgflowSqlClient",
+    "Completion",
     "PgflowSqlClient",
     "encode_json",
     "listen_for_tasks",
@@ -130,6 +132,11 @@ _COMPLETE_TASK: Final = """
 select * from pgflow.complete_task(
     run_id => %(run_id)s::uuid, step_slug => %(step_slug)s::text, task_index => %(task_index)s::int,
     output => %(output)s::jsonb
+)"""
+_COMPLETE_TASKS: Final = """
+select * from pgflow.complete_tasks(
+    run_ids => %(run_ids)s::uuid[], step_slugs => %(step_slugs)s::text[], task_indexes => %(task_indexes)s::int[],
+    outputs => %(outputs)s::jsonb[]
 )"""
 _FAIL_TASK: Final = """
 select * from pgflow.fail_task(
@@ -243,6 +250,26 @@ def _with_attempts(tasks: list[DictRow], attempts: list[DictRow]) -> list[StepTa
         StepTask.from_row({**t, "attempts_count": by_key.get((str(t["run_id"]), t["step_slug"], t["task_index"]))})
         for t in tasks
     ]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Completion:
+    """A task result checked and serialised for :meth:`AsyncPgflowSqlClient.complete_tasks`
+    (made by ``completion()``, which raises InvalidOutput as complete_task would)."""
+
+    run_id: uuid.UUID | str
+    step_slug: str
+    task_index: int
+    output_json: str
+
+
+def _complete_tasks_params(completions: Sequence[Completion]) -> dict[str, Any]:
+    return {
+        "run_ids": [c.run_id for c in completions],
+        "step_slugs": [c.step_slug for c in completions],
+        "task_indexes": [c.task_index for c in completions],
+        "outputs": [c.output_json for c in completions],
+    }
 
 
 class _Settings:
@@ -414,6 +441,21 @@ class PgflowSqlClient:
                 )
             )
         return None if row is None else TaskRow.from_row(row)
+
+    def completion(self, run_id: uuid.UUID | str, step_slug: str, task_index: int, output: Any) -> Completion:
+        """Check and serialise a result for :meth:`complete_tasks` (raises InvalidOutput)."""
+        params = self._settings.complete_params(run_id, step_slug, task_index, output)
+        return Completion(run_id, step_slug, task_index, params["output"])
+
+    def complete_tasks(
+        self, completions: Sequence[Completion], *, conn: psycopg.Connection[Any] | None = None
+    ) -> list[TaskRow]:
+        """``pgflow.complete_tasks``: several results in one call and one transaction, with the
+        effect of complete_task for each (not part of pgflow's API). Returns the tasks' rows."""
+        if not completions:
+            return []
+        rows = self._fetch(_COMPLETE_TASKS, _complete_tasks_params(completions), conn)
+        return [TaskRow.from_row(r) for r in rows]
 
     def fail_task(
         self,
@@ -714,6 +756,20 @@ class AsyncPgflowSqlClient:
                 )
             )
         return None if row is None else TaskRow.from_row(row)
+
+    def completion(self, run_id: uuid.UUID | str, step_slug: str, task_index: int, output: Any) -> Completion:
+        """Check and serialise a result for :meth:`complete_tasks` (raises InvalidOutput)."""
+        params = self._settings.complete_params(run_id, step_slug, task_index, output)
+        return Completion(run_id, step_slug, task_index, params["output"])
+
+    async def complete_tasks(
+        self, completions: Sequence[Completion], *, conn: psycopg.AsyncConnection[Any] | None = None
+    ) -> list[TaskRow]:
+        """See :meth:`PgflowSqlClient.complete_tasks`."""
+        if not completions:
+            return []
+        rows = await self._fetch(_COMPLETE_TASKS, _complete_tasks_params(completions), conn)
+        return [TaskRow.from_row(r) for r in rows]
 
     async def fail_task(
         self,

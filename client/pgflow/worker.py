@@ -20,7 +20,10 @@ before it reads, so it reads only messages it can start at once, and it polls ag
 a slot frees (it does not wait for the whole batch, unlike pgflow's edge worker).
 
 Handler result -> ``pgflow.complete_task``; exception -> ``pgflow.fail_task`` with
-``"<ExceptionType>: <message>"``. Cancellation is never swallowed. ``stop()`` stops polling,
+``"<ExceptionType>: <message>"``. With ``batch_completions`` (default) results go through
+``pgflow.complete_tasks``, pgflow-py's batched equivalent: one call at a time, carrying every
+result that arrived while the previous call was in flight (so an idle worker reports at once);
+when that call fails, its tasks are reported one by one with ``complete_task``. Cancellation is never swallowed. ``stop()`` stops polling,
 waits up to ``shutdown_grace`` for in-flight tasks, then calls ``pgflow.mark_worker_stopped``
 and closes its connections; tasks still running after the grace period are abandoned
 unreported (their messages become visible again and ``requeue_stalled_tasks`` recovers them).
@@ -36,7 +39,9 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 import uuid
+import weakref
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -45,7 +50,7 @@ from typing import Any, Literal, Protocol, TypeVar
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
-from pgflow.client import DEFAULT_MAX_OUTPUT_BYTES, AsyncPgflowSqlClient, listen_for_tasks
+from pgflow.client import DEFAULT_MAX_OUTPUT_BYTES, AsyncPgflowSqlClient, Completion, listen_for_tasks
 from pgflow.errors import (
     FlowShapeMismatch,
     InvalidOutput,
@@ -68,6 +73,8 @@ _BACKOFF_START = 0.1
 _BACKOFF_CAP = 5.0
 _REPORT_RETRY_WINDOW = 60.0  # how long complete/fail calls are retried across a database outage
 _FLOW_INPUT_CACHE = 1024  # runs whose input is cached for ctx.flow_input()
+_CHECK_IDLE_AFTER = 1.0  # a pooled connection idle longer than this is tested before use
+_MAX_COMPLETION_BATCH = 100  # results per pgflow.complete_tasks call
 
 
 class StepLike(Protocol):
@@ -128,6 +135,60 @@ class _Slots:
             self._freed.set()
 
 
+class _CompletionBatcher:
+    """Collects task results and sends them with ``pgflow.complete_tasks``, one call at a time:
+    results that arrive while a call is in flight go together in the next one (group commit),
+    so an idle worker reports at once and a busy one pays one round trip and one transaction
+    per batch instead of per task. Each submitter gets True (recorded) or False (the call
+    failed: the submitter reports through complete_task itself)."""
+
+    def __init__(self) -> None:
+        self._pending: list[tuple[Completion, asyncio.Future[bool]]] = []
+        self._wake = asyncio.Event()
+        self.disabled = False
+
+    def submit(self, completion: Completion) -> asyncio.Future[bool]:
+        fut: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._pending.append((completion, fut))
+        self._wake.set()
+        return fut
+
+    async def run(self, sql: AsyncPgflowSqlClient) -> None:
+        batch: list[tuple[Completion, asyncio.Future[bool]]] = []
+        try:
+            while True:
+                await self._wake.wait()
+                self._wake.clear()
+                while self._pending:
+                    batch = self._pending[:_MAX_COMPLETION_BATCH]
+                    del self._pending[:_MAX_COMPLETION_BATCH]
+                    ok = await self._send(sql, [c for c, _ in batch])
+                    for _, fut in batch:
+                        if not fut.done():
+                            fut.set_result(ok)
+                    batch = []
+        finally:
+            for _, fut in (*batch, *self._pending):
+                if not fut.done():
+                    fut.set_result(False)
+            self._pending.clear()
+
+    async def _send(self, sql: AsyncPgflowSqlClient, completions: list[Completion]) -> bool:
+        try:
+            await sql.complete_tasks(completions)
+            return True
+        except asyncio.CancelledError:
+            raise
+        except SchemaVersionError as exc:  # pgflow.complete_tasks is not installed
+            logger.warning("batched completion unavailable (%s): reporting one task at a time", exc)
+            self.disabled = True
+        except Exception as exc:
+            logger.info(
+                "batched completion of %d task(s) failed (%s): reporting them one by one", len(completions), exc
+            )
+        return False
+
+
 class Worker:
     """Runs the handlers of one or more flows. See the module docstring.
 
@@ -163,6 +224,7 @@ class Worker:
         maintenance_interval: float = 15.0,
         max_pool_size: int | None = None,
         max_output_bytes: int | None = DEFAULT_MAX_OUTPUT_BYTES,
+        batch_completions: bool = True,
     ) -> None:
         flow_list: list[FlowLike] = list(flows) if isinstance(flows, Sequence) else [flows]
         if not flow_list:
@@ -227,6 +289,9 @@ class Worker:
         self._pool: AsyncConnectionPool[Any] | None = None
         self._client: AsyncPgflowSqlClient | None = None
         self._slots = _Slots(concurrency)
+        self._batch_completions = batch_completions
+        self._completions: _CompletionBatcher | None = None
+        self._conn_used: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
         self.stats: dict[str, int] = {"started": 0, "completed": 0, "failed": 0, "abandoned": 0}
 
     # -- public ----------------------------------------------------------------------------
@@ -275,7 +340,8 @@ class Worker:
             kwargs={"autocommit": True},
             open=False,
             timeout=10.0,
-            check=AsyncConnectionPool.check_connection,
+            check=self._check_connection,
+            reset=self._connection_returned,
             name=f"pgflow-worker-{self.worker_id}",
         )
         self._client = AsyncPgflowSqlClient(self._pool, max_output_bytes=self._max_output_bytes)
@@ -289,6 +355,9 @@ class Worker:
                 extra={"worker_id": str(self.worker_id), "flows": list(self._flows), "concurrency": self._concurrency},
             )
             background.append(asyncio.create_task(self._heartbeat_loop(), name="pgflow-heartbeat"))
+            if self._batch_completions:
+                self._completions = _CompletionBatcher()
+                background.append(asyncio.create_task(self._completions.run(self._client), name="pgflow-complete"))
             if self._maintenance_interval > 0:
                 background.append(asyncio.create_task(self._maintenance_loop(), name="pgflow-maintenance"))
             if self._use_notify:
@@ -499,16 +568,7 @@ class Worker:
                 await self._report_failure(task, f"{type(exc).__name__}: {exc}", extra)
                 return
             try:
-                await self._report(
-                    lambda retry: self._sql.complete_task(
-                        task.run_id,
-                        task.step_slug,
-                        task.task_index,
-                        output,
-                        expected_attempt=task.attempts_count if retry else None,
-                    ),
-                    extra,
-                )
+                await self._complete(task, output, extra)
             except InvalidOutput as exc:
                 logger.warning("task output rejected: %s", exc, extra=extra)
                 await self._report_failure(task, f"InvalidOutput: {exc}", extra)
@@ -517,6 +577,27 @@ class Worker:
             logger.debug("task completed", extra=extra)
         finally:
             self._slots.release(1)
+
+    async def _complete(self, task: StepTask, output: Any, extra: dict[str, Any]) -> None:
+        """Report a result: through the completion batcher when it runs, else (or when its call
+        failed) with complete_task. InvalidOutput is raised before any SQL."""
+        batcher = self._completions
+        guarded = False
+        if batcher is not None and not batcher.disabled:
+            completion = self._sql.completion(task.run_id, task.step_slug, task.task_index, output)
+            if await batcher.submit(completion):
+                return
+            guarded = True  # the failed batch may have committed before its error was seen
+        await self._report(
+            lambda retry: self._sql.complete_task(
+                task.run_id,
+                task.step_slug,
+                task.task_index,
+                output,
+                expected_attempt=task.attempts_count if retry or guarded else None,
+            ),
+            extra,
+        )
 
     async def _report_failure(self, task: StepTask, message: str, extra: dict[str, Any]) -> None:
         # Always guarded: a fail_task replayed after a lost acknowledgement must not fail the
@@ -558,6 +639,18 @@ class Worker:
                     return
                 logger.warning("reporting the task result failed (%s), retrying", exc, extra=extra)
                 await asyncio.sleep(_backoff(failures))
+
+    async def _check_connection(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        """The pool's check on borrow. A connection returned moments ago is known good; one idle
+        longer (or new) is tested with a round trip, which catches connections a restart or
+        pg_terminate_backend closed while idle. A connection that breaks in use fails its query,
+        which the callers retry (transient error) and the pool then discards."""
+        used = self._conn_used.get(conn)
+        if used is None or time.monotonic() - used > _CHECK_IDLE_AFTER:
+            await AsyncConnectionPool.check_connection(conn)
+
+    async def _connection_returned(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        self._conn_used[conn] = time.monotonic()
 
     async def _flow_input(self, run_id: uuid.UUID) -> Any:
         cache = self._flow_inputs
