@@ -3,7 +3,7 @@
 -- get_run_with_states / start_flow_with_states, start_tasks records (input and flow_input for
 -- each kind of step), late callbacks, compilation statuses, worker bookkeeping.
 begin;
-select plan(43);
+select plan(47);
 
 -- create_flow ------------------------------------------------------------------------------------
 select is(
@@ -279,6 +279,44 @@ select set_config('app.settings.jwt_secret', 'super-secret-jwt-token-with-at-lea
 select is(pgflow.is_local(), true, 'is_local() is true with the Supabase CLI jwt secret');
 select set_config('app.settings.jwt_secret', 'something-else', true);
 select is(pgflow.is_local(), false, 'is_local() is false with another secret');
+
+-- start_tasks ignores ids it cannot start: no vt change (spec §8.5) ------------------------------
+select pgflow.create_flow('conf_api_ign');
+select pgflow.add_step('conf_api_ign', 'a');
+select pgflow.start_flow('conf_api_ign', '{}', 'a0000000-0000-0000-0000-000000000004');
+select pgflow_tests.read_and_start('conf_api_ign', 30, 1);
+select pgflow_tests.make_all_visible('conf_api_ign');
+select is_empty(
+    $$select * from pgflow.start_tasks('conf_api_ign',
+        array[-1]::bigint[] || (select array_agg(st.message_id) from pgflow.step_tasks as st
+                                where st.run_id = 'a0000000-0000-0000-0000-000000000004'),
+        '11111111-1111-1111-1111-111111111111')$$,
+    'start_tasks with unknown and already-started ids returns nothing'
+);
+select ok(
+    (select bool_and(q.vt <= clock_timestamp()) from pgflow_tests.conf_queue('conf_api_ign') as q),
+    '... and leaves their messages'' visibility alone'
+);
+
+-- _create_flow_from_shape maps shape options and modes (spec §8.6) -------------------------------
+select pgflow._create_flow_from_shape('conf_api_shape', '{"steps": [{"slug": "s", "stepType": "map",
+    "dependencies": [], "whenUnmet": "fail", "whenExhausted": "skip-cascade",
+    "requiredInputPattern": {"defined": true, "value": {"a": 1}}, "forbiddenInputPattern": {"defined": false},
+    "options": {"maxAttempts": 4, "baseDelay": 2, "timeout": 9, "startDelay": 5}}],
+    "options": {"maxAttempts": 7, "timeout": 33}}');
+select is(
+    (select row(f.opt_max_attempts, f.opt_base_delay, f.opt_timeout)::text from pgflow.flows as f
+     where f.flow_slug = 'conf_api_shape'),
+    '(7,5,33)',
+    '_create_flow_from_shape: flow options from the shape, absent ones default (base_delay 5)'
+);
+select is(
+    (select row(s.step_type, s.opt_max_attempts, s.opt_base_delay, s.opt_timeout, s.opt_start_delay,
+                s.required_input_pattern, s.forbidden_input_pattern, s.when_unmet, s.when_exhausted)::text
+     from pgflow.steps as s where s.flow_slug = 'conf_api_shape'),
+    '(map,4,2,9,5,"{""a"": 1}",,fail,skip-cascade)',
+    '_create_flow_from_shape: step type, options, patterns (value when defined) and modes'
+);
 
 select * from finish();
 rollback;
