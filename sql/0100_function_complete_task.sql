@@ -34,6 +34,7 @@ declare
     v_task pgflow.step_tasks;
     v_map_child text;
     v_output_type text;
+    v_has_conditions boolean;
 begin
     -- LOCKS: run, then step state
     select * into v_run
@@ -242,14 +243,33 @@ begin
         -- Conditions of the steps this unblocked, then steps with nothing to do; repeated so that
         -- steps unblocked by the taskless cascade are evaluated before they start (spec §13
         -- quirk 3: pgflow starts them unevaluated). Each extra pass completes at least one step.
+        -- Both cascades are skipped where they cannot find anything (same result, two function
+        -- calls and their statements saved on the hot path): conditions when no step of the flow
+        -- has one; the taskless wave when no step is created, unblocked and taskless.
+        v_has_conditions := exists (
+            select 1
+            from pgflow.steps as s
+            where
+                s.flow_slug = v_state.flow_slug
+                and (s.required_input_pattern is not null or s.forbidden_input_pattern is not null)
+        );
         loop
-            if not pgflow.cascade_resolve_conditions(complete_task.run_id) then
+            if v_has_conditions and not pgflow.cascade_resolve_conditions(complete_task.run_id) then
                 perform pgflow._archive_task_message(
                     complete_task.run_id, complete_task.step_slug, complete_task.task_index
                 );
                 return query select v_task.*;
                 return;
             end if;
+            exit when not exists (
+                select 1
+                from pgflow.step_states as ss
+                where
+                    ss.run_id = complete_task.run_id
+                    and ss.status = 'created'
+                    and ss.remaining_deps = 0
+                    and ss.initial_tasks = 0
+            );
             exit when pgflow.cascade_complete_taskless_steps(complete_task.run_id) = 0;
         end loop;
     end if;
