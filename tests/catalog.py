@@ -68,10 +68,15 @@ def snapshot(dsn: str) -> dict[str, list[tuple[Any, ...]]]:
         return {k: [tuple(r) for r in conn.execute(q).fetchall()] for k, q in QUERIES.items()}
 
 
+def _short(row: tuple[Any, ...], width: int = 160) -> str:
+    """A row for a failure message: long fields (function bodies) cut to their start."""
+    return "(" + ", ".join(repr(v) if len(repr(v)) <= width else repr(v)[:width] + "...'" for v in row) + ")"
+
+
 def diff(a: dict[str, list[tuple[Any, ...]]], b: dict[str, list[tuple[Any, ...]]]) -> list[str]:
     out = []
     for key in QUERIES:
         sa, sb = set(a[key]), set(b[key])
-        out += [f"{key}: only in first: {r}" for r in sorted(sa - sb, key=repr)]
-        out += [f"{key}: only in second: {r}" for r in sorted(sb - sa, key=repr)]
+        out += [f"{key}: only in first: {_short(r)}" for r in sorted(sa - sb, key=repr)]
+        out += [f"{key}: only in second: {_short(r)}" for r in sorted(sb - sa, key=repr)]
     return out
