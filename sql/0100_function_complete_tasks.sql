@@ -4,16 +4,27 @@
 -- Item i is (run_ids[i], step_slugs[i], task_indexes[i], outputs[i]). The effect is that of
 -- calling pgflow.complete_task for every item, ordered by (run_id, step_slug, task_index), in one
 -- transaction; returns the final step_tasks row of every known item (unknown items: no row).
--- Fast path, set-based: the items of one started map step of a started run that do not finish
--- the step (fewer started tasks among them than remaining_tasks) are completed with one UPDATE,
--- the step's remaining_tasks drops by their number and their messages are archived with one
--- pgmq.archive(queue, msg_ids[]) per flow. complete_task would do exactly this for each of them
--- (no step completes, so there is nothing to cascade, start or finish). Every other item (single
--- steps, the tasks that finish a map, late or duplicate callbacks) goes through complete_task.
+-- Two set-based paths cover the common cases, complete_task the rest:
+--   * countdown: the items of a started map step of a started run that do not finish the step
+--     (fewer started tasks among them than remaining_tasks): one UPDATE of the tasks, the step's
+--     remaining_tasks drops by their number. Nothing cascades, starts or finishes, exactly as
+--     with complete_task.
+--   * finishing: the items that finish their step (their started tasks = remaining_tasks) in a
+--     started run of a flow without conditions, unless a single step would hand a non-array to
+--     a map child (the type violation is complete_task's): the tasks, the steps (output: the
+--     task's, or the map's outputs by task_index), step:<slug>:completed, the dependents'
+--     remaining_deps (and a map child's initial_tasks), the runs' remaining_steps, each in one
+--     statement for the whole batch; then per run, as complete_task does: the taskless cascade
+--     where a step became taskless, start_ready_steps, maybe_complete_run.
+--   Messages of the tasks completed by both paths are archived with one
+--   pgmq.archive(queue, msg_ids[]) per flow.
+--   * every other item (late or duplicate callbacks, flows with conditions, type violations, a
+--     failed run): pgflow.complete_task, in (run_id, step_slug, task_index) order.
+-- Events of one run keep complete_task's order (step completed, steps started, run completed).
 -- Called by the pgflow-py worker.
 -- LOCKS: the items' runs in run_id order (two batches never wait on each other in a cycle), then
--- the fast-path step_states rows in (run_id, step_slug) order, then their tasks; complete_task
--- takes its own locks after that, in its usual order.
+-- the set-based paths' step_states rows in (run_id, step_slug) order, then their tasks and the
+-- dependents' step_states; complete_task takes its own locks after that, in its usual order.
 -- Raises `run_ids, step_slugs, task_indexes and outputs must have the same length (<a>, <b>, <c>, <d>)`;
 -- whatever complete_task raises (then nothing of the batch is applied).
 create or replace function pgflow.complete_tasks(
@@ -28,6 +39,9 @@ declare
     v_n int := coalesce(cardinality(complete_tasks.run_ids), 0);
     v_fast_runs uuid [];
     v_fast_steps text [];
+    v_fin_runs uuid [];
+    v_fin_steps text [];
+    v_done_runs uuid [];
     v_queues text [];
     v_msg_ids bigint [];
     v_item record;
@@ -78,6 +92,202 @@ begin
         order by ss.run_id, ss.step_slug
         for update of ss
     ) as g;
+
+    -- Finishing steps: the batch holds every task the step still waits for
+    select coalesce(array_agg(g.run_id), '{}'), coalesce(array_agg(g.step_slug), '{}')
+    into v_fin_runs, v_fin_steps
+    from (
+        select ss.run_id, ss.step_slug
+        from pgflow.step_states as ss
+        inner join pgflow.runs as r on r.run_id = ss.run_id
+        inner join pgflow.steps as s on s.flow_slug = ss.flow_slug and s.step_slug = ss.step_slug
+        where
+            (ss.run_id, ss.step_slug) in (
+                select u.run_id, u.step_slug
+                from unnest(complete_tasks.run_ids, complete_tasks.step_slugs) as u (run_id, step_slug)
+            )
+            and r.status = 'started'
+            and ss.status = 'started'
+            and ss.remaining_tasks >= 1
+            and ss.remaining_tasks = (
+                select count(distinct t.task_index)
+                from pgflow.step_tasks as t
+                inner join unnest(complete_tasks.run_ids, complete_tasks.step_slugs, complete_tasks.task_indexes)
+                    as u (run_id, step_slug, task_index)
+                    on u.run_id = t.run_id and u.step_slug = t.step_slug and u.task_index = t.task_index
+                where t.run_id = ss.run_id and t.step_slug = ss.step_slug and t.status = 'started'
+            )
+            and not exists (
+                select 1
+                from pgflow.steps as cond
+                where
+                    cond.flow_slug = ss.flow_slug
+                    and (cond.required_input_pattern is not null or cond.forbidden_input_pattern is not null)
+            )
+            and not (
+                s.step_type = 'single'
+                and exists (
+                    select 1
+                    from pgflow.deps as d
+                    inner join pgflow.steps as cs on cs.flow_slug = d.flow_slug and cs.step_slug = d.step_slug
+                    where d.flow_slug = ss.flow_slug and d.dep_slug = ss.step_slug and cs.step_type = 'map'
+                )
+                and coalesce(jsonb_typeof((
+                    select u.output
+                    from unnest(complete_tasks.run_ids, complete_tasks.step_slugs, complete_tasks.outputs)
+                        with ordinality as u (run_id, step_slug, output, ord)
+                    where u.run_id = ss.run_id and u.step_slug = ss.step_slug
+                    order by u.ord
+                    limit 1
+                )), 'null') <> 'array'
+            )
+        order by ss.run_id, ss.step_slug
+        for update of ss
+    ) as g;
+
+    if cardinality(v_fin_runs) > 0 then
+        -- the tasks (the first item of a task given twice wins)
+        with items as (
+            select distinct on (u.run_id, u.step_slug, u.task_index) u.run_id, u.step_slug, u.task_index, u.output
+            from unnest(
+                complete_tasks.run_ids, complete_tasks.step_slugs, complete_tasks.task_indexes, complete_tasks.outputs
+            ) with ordinality as u (run_id, step_slug, task_index, output, ord)
+            inner join unnest(v_fin_runs, v_fin_steps) as f (run_id, step_slug)
+                on f.run_id = u.run_id and f.step_slug = u.step_slug
+            order by u.run_id, u.step_slug, u.task_index, u.ord
+        ),
+
+        done as (
+            update pgflow.step_tasks as st
+            set status = 'completed', completed_at = now(), output = i.output
+            from items as i
+            where
+                st.run_id = i.run_id
+                and st.step_slug = i.step_slug
+                and st.task_index = i.task_index
+                and st.status = 'started'
+            returning st.flow_slug, st.message_id
+        )
+
+        select
+            coalesce(array_agg(dn.flow_slug) filter (where dn.message_id is not null), '{}'),
+            coalesce(array_agg(dn.message_id) filter (where dn.message_id is not null), '{}')
+        into v_queues, v_msg_ids
+        from done as dn;
+
+        -- the steps, their events, their dependents and their runs
+        with completed as (
+            update pgflow.step_states as ss
+            set
+                remaining_tasks = 0,
+                status = 'completed',
+                completed_at = now(),
+                output = case
+                    when s.step_type = 'map' then (
+                        select coalesce(jsonb_agg(t.output order by t.task_index), '[]'::jsonb)
+                        from pgflow.step_tasks as t
+                        where t.run_id = ss.run_id and t.step_slug = ss.step_slug and t.status = 'completed'
+                    )
+                    else (
+                        select t.output
+                        from pgflow.step_tasks as t
+                        where t.run_id = ss.run_id and t.step_slug = ss.step_slug and t.status = 'completed'
+                        order by t.task_index
+                        limit 1
+                    )
+                end
+            from unnest(v_fin_runs, v_fin_steps) as f (run_id, step_slug), pgflow.steps as s
+            where
+                ss.run_id = f.run_id
+                and ss.step_slug = f.step_slug
+                and s.flow_slug = ss.flow_slug
+                and s.step_slug = ss.step_slug
+            returning ss.flow_slug, ss.run_id, ss.step_slug, ss.status, ss.output, ss.completed_at, s.step_index
+        ),
+
+        events as (
+            select
+                pgflow._emit_event(
+                    'step:' || c.step_slug || ':completed',
+                    jsonb_build_object(
+                        'event_type', 'step:completed',
+                        'run_id', c.run_id,
+                        'step_slug', c.step_slug,
+                        'status', c.status,
+                        'output', c.output,
+                        'completed_at', c.completed_at
+                    )
+                ) as emitted
+            from completed as c
+            order by c.run_id, c.step_index
+        ),
+
+        unblocked as (
+            update pgflow.step_states as cs
+            set
+                remaining_deps = cs.remaining_deps - p.parents,
+                initial_tasks = case
+                    when cs_step.step_type = 'map' and cs.initial_tasks is null then
+                        -- nested CASE: the planner folds constant arms, the array check must come first
+                        case when jsonb_typeof(p.output) = 'array' then jsonb_array_length(p.output) end
+                    else cs.initial_tasks
+                end
+            from
+                (
+                    -- a map has one dependency: its parent's output is the only one
+                    select c.run_id, d.step_slug, count(*)::int as parents, (array_agg(c.output))[1] as output
+                    from completed as c
+                    inner join pgflow.deps as d on d.flow_slug = c.flow_slug and d.dep_slug = c.step_slug
+                    group by c.run_id, d.step_slug
+                ) as p,
+                pgflow.steps as cs_step
+            where
+                cs.run_id = p.run_id
+                and cs.step_slug = p.step_slug
+                and cs_step.flow_slug = cs.flow_slug
+                and cs_step.step_slug = cs.step_slug
+            returning 1
+        ),
+
+        counted as (
+            update pgflow.runs as r
+            set remaining_steps = r.remaining_steps - c.n
+            from (select cr.run_id, count(*)::int as n from completed as cr group by cr.run_id) as c
+            where r.run_id = c.run_id
+            returning r.run_id
+        )
+
+        select coalesce(array_agg(cn.run_id order by cn.run_id), '{}')
+        into v_done_runs
+        from counted as cn
+        cross join (select count(*) as n from events) as e
+        cross join (select count(*) as n from unblocked) as u;
+
+        -- one archive call per flow queue
+        perform pgmq.archive(q.queue, q.ids)
+        from (
+            select a.queue, array_agg(a.msg_id order by a.msg_id) as ids
+            from unnest(v_queues, v_msg_ids) as a (queue, msg_id)
+            group by a.queue
+        ) as q;
+
+        -- per run, as complete_task: taskless cascade (no conditions in these flows), start, finish
+        for v_item in select d.run_id from unnest(v_done_runs) as d (run_id) order by d.run_id loop
+            if exists (
+                select 1
+                from pgflow.step_states as ss
+                where
+                    ss.run_id = v_item.run_id
+                    and ss.status = 'created'
+                    and ss.remaining_deps = 0
+                    and ss.initial_tasks = 0
+            ) then
+                perform pgflow.cascade_complete_taskless_steps(v_item.run_id);
+            end if;
+            perform pgflow.start_ready_steps(v_item.run_id);
+            perform pgflow.maybe_complete_run(v_item.run_id);
+        end loop;
+    end if;
 
     -- MAIN, fast path: one statement completes their tasks and counts the steps down
     if cardinality(v_fast_runs) > 0 then
@@ -138,9 +348,13 @@ begin
         from unnest(
             complete_tasks.run_ids, complete_tasks.step_slugs, complete_tasks.task_indexes, complete_tasks.outputs
         ) with ordinality as u (run_id, step_slug, task_index, output, ord)
-        where (u.run_id, u.step_slug) not in (
-            select f.run_id, f.step_slug from unnest(v_fast_runs, v_fast_steps) as f (run_id, step_slug)
-        )
+        where
+            (u.run_id, u.step_slug) not in (
+                select f.run_id, f.step_slug from unnest(v_fast_runs, v_fast_steps) as f (run_id, step_slug)
+            )
+            and (u.run_id, u.step_slug) not in (
+                select f.run_id, f.step_slug from unnest(v_fin_runs, v_fin_steps) as f (run_id, step_slug)
+            )
         order by u.run_id, u.step_slug, u.task_index, u.ord
     loop
         perform 1 from pgflow.complete_task(v_item.run_id, v_item.step_slug, v_item.task_index, v_item.output);
