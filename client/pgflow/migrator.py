@@ -158,15 +158,11 @@ def migrate(
             conn.close()
 
 
-def check_schema_version(conn: psycopg.Connection) -> int:
-    """Raise SchemaVersionError unless the database runs the schema version this package understands."""
-    row = conn.execute("select to_regprocedure('pgflow.schema_version()') is not null").fetchone()
-    if not row or not row[0]:
-        raise SchemaVersionError(
-            "this database has no pgflow schema: run `pgflow migrate --dsn <url>` first"
-        )
-    got = conn.execute("select pgflow.schema_version()").fetchone()
-    version = int(got[0]) if got else 0
+def require_schema_version(version: int | None) -> int:
+    """Raise SchemaVersionError, saying what to run, unless ``version`` (``pgflow.schema_version()``,
+    None when the database has no pgflow schema) is the one this package understands."""
+    if version is None:
+        raise SchemaVersionError("this database has no pgflow schema: run `pgflow migrate --dsn <url>` first")
     if version < SCHEMA_VERSION:
         raise SchemaVersionError(
             f"the pgflow schema is at version {version}, this pgflow-py needs {SCHEMA_VERSION}: "
@@ -178,3 +174,13 @@ def check_schema_version(conn: psycopg.Connection) -> int:
             f"({SCHEMA_VERSION}): upgrade pgflow-py"
         )
     return version
+
+
+def check_schema_version(conn: psycopg.Connection) -> int:
+    """Raise SchemaVersionError unless the database runs the schema version this package understands."""
+    row = conn.execute("select to_regprocedure('pgflow.schema_version()') is not null").fetchone()
+    version = None
+    if row and row[0]:
+        got = conn.execute("select pgflow.schema_version()").fetchone()
+        version = int(got[0]) if got else 0
+    return require_schema_version(version)
