@@ -14,8 +14,9 @@
 --     a map child (the type violation is complete_task's): the tasks, the steps (output: the
 --     task's, or the map's outputs by task_index), step:<slug>:completed, the dependents'
 --     remaining_deps (and a map child's initial_tasks), the runs' remaining_steps, each in one
---     statement for the whole batch; then per run, as complete_task does: the taskless cascade
---     where a step became taskless, start_ready_steps, maybe_complete_run.
+--     statement for the whole batch; then per run with steps left, as complete_task does: the
+--     taskless cascade where a step became taskless, start_ready_steps; then maybe_complete_run's
+--     update and run:completed for all the batch's runs in one statement.
 --   Messages of the tasks completed by both paths are archived with one
 --   pgmq.archive(queue, msg_ids[]) per flow.
 --   * every other item (late or duplicate callbacks, flows with conditions, type violations, a
@@ -42,6 +43,7 @@ declare
     v_fin_runs uuid [];
     v_fin_steps text [];
     v_done_runs uuid [];
+    v_finished int;
     v_queues text [];
     v_msg_ids bigint [];
     v_item record;
@@ -271,8 +273,28 @@ begin
             group by a.queue
         ) as q;
 
-        -- per run, as complete_task: taskless cascade (no conditions in these flows), start, finish
-        for v_item in select d.run_id from unnest(v_done_runs) as d (run_id) order by d.run_id loop
+        -- per run, as complete_task: taskless cascade (no conditions in these flows), then ready
+        -- steps; only runs with steps left or a taskless step can have anything to do
+        for v_item in
+            select r.run_id
+            from pgflow.runs as r
+            where
+                r.run_id = any(v_done_runs)
+                and r.status = 'started'
+                and (
+                    r.remaining_steps > 0
+                    or exists (
+                        select 1
+                        from pgflow.step_states as ss
+                        where
+                            ss.run_id = r.run_id
+                            and ss.status = 'created'
+                            and ss.remaining_deps = 0
+                            and ss.initial_tasks = 0
+                    )
+                )
+            order by r.run_id
+        loop
             if exists (
                 select 1
                 from pgflow.step_states as ss
@@ -285,8 +307,50 @@ begin
                 perform pgflow.cascade_complete_taskless_steps(v_item.run_id);
             end if;
             perform pgflow.start_ready_steps(v_item.run_id);
-            perform pgflow.maybe_complete_run(v_item.run_id);
         end loop;
+
+        -- then maybe_complete_run for all of them in one statement (same update, same event)
+        with finished as (
+            update pgflow.runs as r
+            set
+                status = 'completed',
+                completed_at = now(),
+                output = (
+                    select jsonb_object_agg(ss.step_slug, ss.output)
+                    from pgflow.step_states as ss
+                    where
+                        ss.run_id = r.run_id
+                        and ss.status = 'completed'
+                        and not exists (
+                            select 1
+                            from pgflow.deps as d
+                            where d.flow_slug = ss.flow_slug and d.dep_slug = ss.step_slug
+                        )
+                )
+            where
+                r.run_id = any(v_done_runs)
+                and r.remaining_steps = 0
+                and r.status = 'started'
+            returning r.run_id, r.flow_slug, r.status, r.output, r.completed_at
+        )
+
+        select count(*)::int into v_finished
+        from (
+            select
+                pgflow._emit_event(
+                    'run:completed',
+                    jsonb_build_object(
+                        'event_type', 'run:completed',
+                        'run_id', fr.run_id,
+                        'flow_slug', fr.flow_slug,
+                        'status', fr.status,
+                        'output', fr.output,
+                        'completed_at', fr.completed_at
+                    )
+                ) as emitted
+            from finished as fr
+            order by fr.run_id
+        ) as e;
     end if;
 
     -- MAIN, fast path: one statement completes their tasks and counts the steps down

@@ -341,7 +341,9 @@ class Bench:
                 (slug, m),
             )
             done += m
+        # Statistics as a server in use has them (autovacuum may not have run yet)
         self.conn.execute(f"analyze pgmq.{pgsql.Identifier('q_' + slug).as_string(self.conn)}")
+        self.conn.execute("analyze pgflow.runs, pgflow.step_states, pgflow.step_tasks")
 
     def _server_seconds(self, slug: str) -> float:
         row = self.conn.execute(
