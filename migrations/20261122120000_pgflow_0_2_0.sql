@@ -13,6 +13,138 @@ as $$
     select 2;
 $$;
 
+-- ==== sql/0100_function__start_ready_steps_of_runs.sql ====
+-- pgflow._start_ready_steps_of_runs(run_ids): start_ready_steps for several runs in one pass:
+-- every step of a started run among run_ids that is ready (status created, remaining_deps = 0,
+-- initial_tasks > 0) becomes started (started_at, remaining_tasks = initial_tasks) with its
+-- step:<slug>:started broadcast (per run in step_index order), one message per task
+-- ({"flow_slug","run_id","step_slug","task_index"}) and its step_tasks row. One
+-- pgmq.send_batch per (flow, start delay) for all the runs instead of one per step, message ids
+-- paired with tasks by position (runs, then steps by slug, then task_index, as start_ready_steps
+-- called run after run would send them). pg_notify('pgflow_tasks', flow_slug) once per flow
+-- with messages visible at once.
+-- Called by complete_tasks (the result is that of start_ready_steps on each run, in run order).
+-- Locks the ready step_states rows (ordered by run_id, step_slug); callers hold the runs' rows.
+-- Raises nothing of its own.
+create or replace function pgflow._start_ready_steps_of_runs(run_ids uuid [])
+returns void
+language plpgsql
+volatile
+set search_path = ''
+as $$
+declare
+    v_visible text [];
+begin
+    with ready as (
+        select ss.run_id, ss.step_slug
+        from pgflow.step_states as ss
+        inner join pgflow.runs as r on r.run_id = ss.run_id
+        where
+            ss.run_id = any(_start_ready_steps_of_runs.run_ids)
+            and r.status = 'started'
+            and ss.status = 'created'
+            and ss.remaining_deps = 0
+            and ss.initial_tasks is not null
+            and ss.initial_tasks > 0
+        order by ss.run_id, ss.step_slug
+        for update of ss
+    ),
+
+    started as (
+        update pgflow.step_states as ss
+        set
+            status = 'started',
+            started_at = now(),
+            remaining_tasks = ss.initial_tasks
+        from ready as rd
+        where ss.run_id = rd.run_id and ss.step_slug = rd.step_slug
+        returning
+            ss.flow_slug, ss.run_id, ss.step_slug, ss.status, ss.started_at,
+            ss.initial_tasks, ss.remaining_tasks, ss.remaining_deps
+    ),
+
+    started_steps as (
+        select st.*, s.step_index, coalesce(s.opt_start_delay, 0) as start_delay
+        from started as st
+        inner join pgflow.steps as s on s.flow_slug = st.flow_slug and s.step_slug = st.step_slug
+    ),
+
+    events as (
+        select
+            pgflow._emit_event(
+                'step:' || ss.step_slug || ':started',
+                jsonb_build_object(
+                    'event_type', 'step:started',
+                    'run_id', ss.run_id,
+                    'step_slug', ss.step_slug,
+                    'status', ss.status,
+                    'started_at', ss.started_at,
+                    'remaining_tasks', ss.remaining_tasks,
+                    'remaining_deps', ss.remaining_deps
+                )
+            ) as emitted
+        from started_steps as ss
+        order by ss.run_id, ss.step_index
+    ),
+
+    msgs as (
+        select
+            ss.flow_slug,
+            ss.start_delay,
+            ss.run_id,
+            ss.step_slug,
+            i.task_index,
+            row_number() over (
+                partition by ss.flow_slug, ss.start_delay order by ss.run_id, ss.step_slug, i.task_index
+            ) as pos,
+            jsonb_build_object(
+                'flow_slug', ss.flow_slug,
+                'run_id', ss.run_id,
+                'step_slug', ss.step_slug,
+                'task_index', i.task_index
+            ) as body
+        from started_steps as ss
+        cross join lateral generate_series(0, ss.initial_tasks - 1) as i (task_index)
+    ),
+
+    sent as (
+        select
+            g.flow_slug,
+            g.start_delay,
+            m.msg_id,
+            row_number() over (partition by g.flow_slug, g.start_delay order by m.msg_id) as pos
+        from (select distinct ms.flow_slug, ms.start_delay from msgs as ms) as g
+        cross join lateral pgmq.send_batch(
+            g.flow_slug,
+            array(
+                select mb.body
+                from msgs as mb
+                where mb.flow_slug = g.flow_slug and mb.start_delay = g.start_delay
+                order by mb.pos
+            ),
+            g.start_delay::integer
+        ) as m (msg_id)
+    ),
+
+    inserted as (
+        insert into pgflow.step_tasks (flow_slug, run_id, step_slug, task_index, message_id)
+        select ms.flow_slug, ms.run_id, ms.step_slug, ms.task_index, se.msg_id
+        from msgs as ms
+        inner join sent as se on se.flow_slug = ms.flow_slug and se.start_delay = ms.start_delay and se.pos = ms.pos
+        returning 1
+    )
+
+    select coalesce(array_agg(distinct ss.flow_slug) filter (where ss.start_delay = 0), '{}')
+    into v_visible
+    from started_steps as ss
+    cross join (select count(*) as n from events) as e
+    cross join (select count(*) as n from inserted) as i;
+
+    -- Worker wake-up: one notification per flow with messages visible now
+    perform pg_notify('pgflow_tasks', v.flow_slug) from unnest(v_visible) as v (flow_slug);
+end;
+$$;
+
 -- ==== sql/0100_function_complete_task.sql ====
 -- pgflow.complete_task(run_id, step_slug, task_index, output): a worker reports a task's result.
 -- Returns the task row (empty when the task is unknown).
@@ -319,9 +451,10 @@ $$;
 --     a map child (the type violation is complete_task's): the tasks, the steps (output: the
 --     task's, or the map's outputs by task_index), step:<slug>:completed, the dependents'
 --     remaining_deps (and a map child's initial_tasks), the runs' remaining_steps, each in one
---     statement for the whole batch; then per run with steps left, as complete_task does: the
---     taskless cascade where a step became taskless, start_ready_steps; then maybe_complete_run's
---     update and run:completed for all the batch's runs in one statement.
+--     statement for the whole batch; then, as complete_task does per run: the taskless cascade
+--     where a step became taskless, the ready steps (_start_ready_steps_of_runs: one pass and one
+--     send_batch per flow for all the runs), maybe_complete_run's update and run:completed (one
+--     statement for all the runs).
 --   Messages of the tasks completed by both paths are archived with one
 --   pgmq.archive(queue, msg_ids[]) per flow.
 --   * every other item (late or duplicate callbacks, flows with conditions, type violations, a
@@ -578,41 +711,35 @@ begin
             group by a.queue
         ) as q;
 
-        -- per run, as complete_task: taskless cascade (no conditions in these flows), then ready
-        -- steps; only runs with steps left or a taskless step can have anything to do
+        -- per run, as complete_task: taskless cascade where a step became taskless (no conditions
+        -- in these flows), then ready steps of the runs with steps left, all runs in one pass
         for v_item in
             select r.run_id
             from pgflow.runs as r
             where
                 r.run_id = any(v_done_runs)
                 and r.status = 'started'
-                and (
-                    r.remaining_steps > 0
-                    or exists (
-                        select 1
-                        from pgflow.step_states as ss
-                        where
-                            ss.run_id = r.run_id
-                            and ss.status = 'created'
-                            and ss.remaining_deps = 0
-                            and ss.initial_tasks = 0
-                    )
+                and exists (
+                    select 1
+                    from pgflow.step_states as ss
+                    where
+                        ss.run_id = r.run_id
+                        and ss.status = 'created'
+                        and ss.remaining_deps = 0
+                        and ss.initial_tasks = 0
                 )
             order by r.run_id
         loop
-            if exists (
-                select 1
-                from pgflow.step_states as ss
-                where
-                    ss.run_id = v_item.run_id
-                    and ss.status = 'created'
-                    and ss.remaining_deps = 0
-                    and ss.initial_tasks = 0
-            ) then
-                perform pgflow.cascade_complete_taskless_steps(v_item.run_id);
-            end if;
-            perform pgflow.start_ready_steps(v_item.run_id);
+            perform pgflow.cascade_complete_taskless_steps(v_item.run_id);
         end loop;
+
+        perform pgflow._start_ready_steps_of_runs(
+            array(
+                select r.run_id
+                from pgflow.runs as r
+                where r.run_id = any(v_done_runs) and r.status = 'started' and r.remaining_steps > 0
+            )
+        );
 
         -- then maybe_complete_run for all of them in one statement (same update, same event)
         with finished as (

@@ -14,9 +14,10 @@
 --     a map child (the type violation is complete_task's): the tasks, the steps (output: the
 --     task's, or the map's outputs by task_index), step:<slug>:completed, the dependents'
 --     remaining_deps (and a map child's initial_tasks), the runs' remaining_steps, each in one
---     statement for the whole batch; then per run with steps left, as complete_task does: the
---     taskless cascade where a step became taskless, start_ready_steps; then maybe_complete_run's
---     update and run:completed for all the batch's runs in one statement.
+--     statement for the whole batch; then, as complete_task does per run: the taskless cascade
+--     where a step became taskless, the ready steps (_start_ready_steps_of_runs: one pass and one
+--     send_batch per flow for all the runs), maybe_complete_run's update and run:completed (one
+--     statement for all the runs).
 --   Messages of the tasks completed by both paths are archived with one
 --   pgmq.archive(queue, msg_ids[]) per flow.
 --   * every other item (late or duplicate callbacks, flows with conditions, type violations, a
@@ -273,41 +274,35 @@ begin
             group by a.queue
         ) as q;
 
-        -- per run, as complete_task: taskless cascade (no conditions in these flows), then ready
-        -- steps; only runs with steps left or a taskless step can have anything to do
+        -- per run, as complete_task: taskless cascade where a step became taskless (no conditions
+        -- in these flows), then ready steps of the runs with steps left, all runs in one pass
         for v_item in
             select r.run_id
             from pgflow.runs as r
             where
                 r.run_id = any(v_done_runs)
                 and r.status = 'started'
-                and (
-                    r.remaining_steps > 0
-                    or exists (
-                        select 1
-                        from pgflow.step_states as ss
-                        where
-                            ss.run_id = r.run_id
-                            and ss.status = 'created'
-                            and ss.remaining_deps = 0
-                            and ss.initial_tasks = 0
-                    )
+                and exists (
+                    select 1
+                    from pgflow.step_states as ss
+                    where
+                        ss.run_id = r.run_id
+                        and ss.status = 'created'
+                        and ss.remaining_deps = 0
+                        and ss.initial_tasks = 0
                 )
             order by r.run_id
         loop
-            if exists (
-                select 1
-                from pgflow.step_states as ss
-                where
-                    ss.run_id = v_item.run_id
-                    and ss.status = 'created'
-                    and ss.remaining_deps = 0
-                    and ss.initial_tasks = 0
-            ) then
-                perform pgflow.cascade_complete_taskless_steps(v_item.run_id);
-            end if;
-            perform pgflow.start_ready_steps(v_item.run_id);
+            perform pgflow.cascade_complete_taskless_steps(v_item.run_id);
         end loop;
+
+        perform pgflow._start_ready_steps_of_runs(
+            array(
+                select r.run_id
+                from pgflow.runs as r
+                where r.run_id = any(v_done_runs) and r.status = 'started' and r.remaining_steps > 0
+            )
+        );
 
         -- then maybe_complete_run for all of them in one statement (same update, same event)
         with finished as (

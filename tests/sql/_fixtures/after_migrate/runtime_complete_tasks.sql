@@ -59,6 +59,7 @@ declare
     v_flow text;
     v_queue_left int;
     v_archived int;
+    v_mismatched int;
 begin
     select r.flow_slug into v_flow from pgflow.runs as r where r.run_id = ctb_snapshot.run_id;
     execute format(
@@ -67,7 +68,26 @@ begin
     execute format(
         'select count(*) from pgmq.%I as a where a.message ->> ''run_id'' = $1', 'a_' || lower(v_flow)
     ) into v_archived using ctb_snapshot.run_id::text;
+    -- every task's message (queued or archived) names that task
+    execute format(
+        $sql$
+        select count(*)
+        from pgflow.step_tasks as st
+        left join (
+            select q.msg_id, q.message from pgmq.%I as q
+            union all
+            select a.msg_id, a.message from pgmq.%I as a
+        ) as m on m.msg_id = st.message_id
+        where
+            st.run_id = $1
+            and m.message is distinct from jsonb_build_object(
+                'flow_slug', st.flow_slug, 'run_id', st.run_id, 'step_slug', st.step_slug, 'task_index', st.task_index
+            )
+        $sql$,
+        'q_' || lower(v_flow), 'a_' || lower(v_flow)
+    ) into v_mismatched using ctb_snapshot.run_id;
     return jsonb_build_object(
+        'messages_not_matching_their_task', v_mismatched,
         'run', (
             select jsonb_build_object('status', r.status, 'output', r.output, 'remaining_steps', r.remaining_steps)
             from pgflow.runs as r where r.run_id = ctb_snapshot.run_id
@@ -117,5 +137,48 @@ begin
     return query select
         pgflow_tests.ctb_snapshot(v_a), pgflow_tests.ctb_snapshot(v_b),
         pgflow_tests.rc_event_names(v_a), pgflow_tests.rc_event_names(v_b);
+end;
+$$;
+
+-- Drives every run of a flow together: each round starts all queued tasks of the flow and
+-- completes all started ones with one complete_tasks call (tasks of several runs per batch).
+create or replace function pgflow_tests.ctb_drive_flow(flow_slug text, outputs jsonb)
+returns int
+language plpgsql
+set search_path = ''
+as $$
+declare
+    v_rounds int := 0;
+    v_run uuid;
+    v_runs uuid[];
+    v_steps text[];
+    v_idx int[];
+    v_out jsonb[];
+begin
+    loop
+        for v_run in
+            select r.run_id from pgflow.runs as r where r.flow_slug = ctb_drive_flow.flow_slug order by r.run_id
+        loop
+            perform pgflow_tests.rc_start_all(v_run);
+        end loop;
+        select
+            array_agg(st.run_id order by st.run_id desc, st.step_slug, st.task_index),
+            array_agg(st.step_slug order by st.run_id desc, st.step_slug, st.task_index),
+            array_agg(st.task_index order by st.run_id desc, st.step_slug, st.task_index),
+            array_agg(
+                coalesce(ctb_drive_flow.outputs -> st.step_slug, to_jsonb(st.task_index))
+                order by st.run_id desc, st.step_slug, st.task_index
+            )
+        into v_runs, v_steps, v_idx, v_out
+        from pgflow.step_tasks as st
+        where st.flow_slug = ctb_drive_flow.flow_slug and st.status = 'started';
+        exit when v_runs is null;
+        v_rounds := v_rounds + 1;
+        if v_rounds > 20 then
+            raise exception 'ctb_drive_flow: runs of % do not finish', ctb_drive_flow.flow_slug;
+        end if;
+        perform 1 from pgflow.complete_tasks(v_runs, v_steps, v_idx, v_out);
+    end loop;
+    return v_rounds;
 end;
 $$;
