@@ -23,10 +23,11 @@ Handler result -> ``pgflow.complete_task``; exception -> ``pgflow.fail_task`` wi
 ``"<ExceptionType>: <message>"``. With ``batch_completions`` (default) results go through
 ``pgflow.complete_tasks``, pgflow-py's batched equivalent: one call at a time, carrying every
 result that arrived while the previous call was in flight (so an idle worker reports at once);
-when that call fails, its tasks are reported one by one with ``complete_task``. Cancellation is never swallowed. ``stop()`` stops polling,
-waits up to ``shutdown_grace`` for in-flight tasks, then calls ``pgflow.mark_worker_stopped``
-and closes its connections; tasks still running after the grace period are abandoned
-unreported (their messages become visible again and ``requeue_stalled_tasks`` recovers them).
+when that call fails, its tasks are reported one by one with ``complete_task``. Cancellation is
+never swallowed. ``stop()`` stops polling, waits up to ``shutdown_grace`` for in-flight tasks,
+then calls ``pgflow.mark_worker_stopped`` and closes its connections; tasks still running after
+the grace period are abandoned unreported (``requeue_stalled_tasks`` recovers them once their
+timeout + 30 s has passed).
 Transient database errors (connection lost, server restart) are logged and retried with
 exponential backoff capped at 5 s; the worker never exits on them.
 
@@ -59,7 +60,7 @@ from pgflow.errors import (
     TransientDatabaseError,
     WorkerNotFound,
 )
-from pgflow.migrator import SCHEMA_VERSION
+from pgflow.migrator import require_schema_version
 from pgflow.types import CompileStatus, Context, QueueMessage, StepTask
 
 __all__ = ["CompileMode", "FlowLike", "StepLike", "Worker"]
@@ -395,19 +396,7 @@ class Worker:
         return False
 
     async def _check_schema(self) -> None:
-        version = await self._sql.schema_version()
-        if version is None:
-            raise SchemaVersionError("this database has no pgflow schema: run `pgflow migrate --dsn <url>` first")
-        if version < SCHEMA_VERSION:
-            raise SchemaVersionError(
-                f"the pgflow schema is at version {version}, this pgflow-py needs {SCHEMA_VERSION}: "
-                "run `pgflow migrate --dsn <url>`"
-            )
-        if version > SCHEMA_VERSION:
-            raise SchemaVersionError(
-                f"the pgflow schema is at version {version}, newer than this pgflow-py understands "
-                f"({SCHEMA_VERSION}): upgrade pgflow-py"
-            )
+        require_schema_version(await self._sql.schema_version())
 
     async def _compile_flow(self, flow: FlowLike) -> None:
         if self._compile == "off":
