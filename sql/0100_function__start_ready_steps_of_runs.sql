@@ -19,6 +19,10 @@ as $$
 declare
     v_visible text [];
 begin
+    if coalesce(cardinality(_start_ready_steps_of_runs.run_ids), 0) = 0 then
+        return;
+    end if;
+
     with ready as (
         select ss.run_id, ss.step_slug
         from pgflow.step_states as ss

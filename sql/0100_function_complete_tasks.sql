@@ -85,12 +85,22 @@ begin
             and ss.status = 'started'
             and s.step_type = 'map'
             and ss.remaining_tasks > (
-                select count(distinct t.task_index)
-                from pgflow.step_tasks as t
-                inner join unnest(complete_tasks.run_ids, complete_tasks.step_slugs, complete_tasks.task_indexes)
+                -- driven by the items (one primary-key probe each), never by the step's tasks
+                select count(distinct u.task_index)
+                from unnest(complete_tasks.run_ids, complete_tasks.step_slugs, complete_tasks.task_indexes)
                     as u (run_id, step_slug, task_index)
-                    on u.run_id = t.run_id and u.step_slug = t.step_slug and u.task_index = t.task_index
-                where t.run_id = ss.run_id and t.step_slug = ss.step_slug and t.status = 'started'
+                where
+                    u.run_id = ss.run_id
+                    and u.step_slug = ss.step_slug
+                    and exists (
+                        select 1
+                        from pgflow.step_tasks as t
+                        where
+                            t.run_id = u.run_id
+                            and t.step_slug = u.step_slug
+                            and t.task_index = u.task_index
+                            and t.status = 'started'
+                    )
             )
         order by ss.run_id, ss.step_slug
         for update of ss
@@ -113,12 +123,22 @@ begin
             and ss.status = 'started'
             and ss.remaining_tasks >= 1
             and ss.remaining_tasks = (
-                select count(distinct t.task_index)
-                from pgflow.step_tasks as t
-                inner join unnest(complete_tasks.run_ids, complete_tasks.step_slugs, complete_tasks.task_indexes)
+                -- driven by the items (one primary-key probe each), never by the step's tasks
+                select count(distinct u.task_index)
+                from unnest(complete_tasks.run_ids, complete_tasks.step_slugs, complete_tasks.task_indexes)
                     as u (run_id, step_slug, task_index)
-                    on u.run_id = t.run_id and u.step_slug = t.step_slug and u.task_index = t.task_index
-                where t.run_id = ss.run_id and t.step_slug = ss.step_slug and t.status = 'started'
+                where
+                    u.run_id = ss.run_id
+                    and u.step_slug = ss.step_slug
+                    and exists (
+                        select 1
+                        from pgflow.step_tasks as t
+                        where
+                            t.run_id = u.run_id
+                            and t.step_slug = u.step_slug
+                            and t.task_index = u.task_index
+                            and t.status = 'started'
+                    )
             )
             and not exists (
                 select 1

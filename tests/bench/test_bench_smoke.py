@@ -50,6 +50,7 @@ def test_every_scenario_produces_rows_with_the_stable_keys(db_dsn: str, tmp_path
     big = by[("3", 2, True, None)]
     assert big["tasks"] == 31
     assert 0 < big["start_flow_s"] <= big["seconds"] and big["final_aggregation_s"] > 0
+    assert big["cold_run_seconds"] > 0
     for notify in (True, False):
         lat = by[("4", 1, notify, None)]
         assert lat["p50_ms"] <= lat["p95_ms"] <= lat["p99_ms"]
