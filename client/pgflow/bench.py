@@ -485,6 +485,9 @@ class Bench:
                 results = self._stop(group)
             finally:
                 group.kill()
+            # Untimed: statistics of the populated tables, as a server in use has them (the next
+            # runs' sessions plan with them; autovacuum would get there within a minute or so)
+            self.conn.execute("analyze pgflow.runs, pgflow.step_states, pgflow.step_tasks")
         if status != "run:completed":
             raise RuntimeError(f"{slug}: the map run ended with {status}")
         completed = sum(r["stats"]["completed"] for r in results)
