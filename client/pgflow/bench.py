@@ -679,9 +679,9 @@ def postgres_info(conn: psycopg.Connection[Any]) -> dict[str, Any]:
     row = conn.execute("select version(), current_setting('server_version')").fetchone()
     assert row is not None
     settings = {
-        name: (setting + (unit or "") if unit and unit not in ("8kB",) else setting)
-        for name, setting, unit in conn.execute(
-            "select name, setting, unit from pg_settings "
+        name: setting
+        for name, setting in conn.execute(
+            "select name, current_setting(name) from pg_settings "
             "where source not in ('default', 'override', 'client', 'session') "
             "and name not in ('port', 'unix_socket_directories', 'listen_addresses') order by name"
         )
