@@ -18,6 +18,7 @@ set search_path = ''
 as $$
 declare
     v_visible text [];
+    v_inserted int;
 begin
     if coalesce(cardinality(_start_ready_steps_of_runs.run_ids), 0) = 0 then
         return;
@@ -122,11 +123,14 @@ begin
         returning 1
     )
 
-    select coalesce(array_agg(distinct ss.flow_slug) filter (where ss.start_delay = 0), '{}')
-    into v_visible
+    select coalesce(array_agg(distinct ss.flow_slug) filter (where ss.start_delay = 0), '{}'), max(i.n)::int
+    into v_visible, v_inserted
     from started_steps as ss
     cross join (select count(*) as n from events) as e
     cross join (select count(*) as n from inserted) as i;
+
+    -- Statistics for the workers' plans when a big map lands on a small table
+    perform pgflow._refresh_task_statistics(coalesce(v_inserted, 0));
 
     -- Worker wake-up: one notification per flow with messages visible now
     perform pg_notify('pgflow_tasks', v.flow_slug) from unnest(v_visible) as v (flow_slug);

@@ -18,6 +18,7 @@ as $$
 declare
     v_flow_slug text;
     v_visible_now int;
+    v_inserted int;
 begin
     -- GUARD: only started runs schedule work
     select r.flow_slug into v_flow_slug
@@ -125,10 +126,13 @@ begin
         returning 1
     )
 
-    select (select count(*) from started_steps as ss where ss.start_delay = 0)::int
-    into v_visible_now
+    select (select count(*) from started_steps as ss where ss.start_delay = 0)::int, i.n::int
+    into v_visible_now, v_inserted
     from (select count(*) as n from events) as e
     cross join (select count(*) as n from inserted) as i;
+
+    -- Statistics for the workers' plans when a big map lands on a small table
+    perform pgflow._refresh_task_statistics(v_inserted);
 
     -- Worker wake-up: one notification per call, only for messages visible now
     if v_visible_now > 0 then
