@@ -15,8 +15,7 @@ import pytest
 from pgflow.dsl import Flow
 from pgflow.examples.article_digest import flow as digest_flow
 
-PSQL = shutil.which("psql")
-pytestmark = pytest.mark.skipif(PSQL is None, reason="psql not installed")
+PSQL = shutil.which("psql")  # installed by scripts/bootstrap.sh with the server
 
 
 def noop(x: Any) -> Any:
@@ -63,7 +62,7 @@ FLOWS = {
 
 
 def _psql(dsn: str, path: Path) -> subprocess.CompletedProcess[str]:
-    assert PSQL is not None
+    assert PSQL is not None, "psql is needed: apt-get install postgresql-client-15"
     return subprocess.run([PSQL, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", dsn, "-f", str(path)],
                           capture_output=True, text=True, timeout=60)
 

@@ -13,8 +13,10 @@ from typing import Any
 import psycopg
 import pytest
 
+from pgflow import migrator
 from pgflow.client import AsyncPgflowSqlClient
 from pgflow.dsl import Flow
+from pgflow.embedded import EmbeddedPostgres
 from pgflow.errors import FlowNotFound, FlowShapeMismatch, SchemaVersionError
 from pgflow.types import Context, RunStatus, RunWithStates, StepStatus
 from pgflow.worker import Worker
@@ -340,14 +342,21 @@ async def test_worker_ids_per_flow(db_dsn: str) -> None:
 
 
 async def test_survives_a_server_restart(db_dsn: str, pg_server: Any) -> None:
-    if pg_server.embedded is None:
-        pytest.skip("needs the embedded server (PGFLOW_TEST_DSN points at an external one)")
-    worker = Worker(pipeline_flow(), db_dsn, **FAST)
-    async with running(worker) as task:
-        assert (await start_and_wait(db_dsn, "w_pipeline", {"n": 1})).run.status is RunStatus.COMPLETED
-        await asyncio.get_running_loop().run_in_executor(None, pg_server.embedded.restart)
-        second = await start_and_wait(db_dsn, "w_pipeline", {"n": 2})
-        assert second.run.status is RunStatus.COMPLETED and not task.done()
+    server, dsn, own = pg_server.embedded, db_dsn, None
+    if server is None:  # PGFLOW_TEST_DSN points at a server we must not restart: use a private one
+        own = server = EmbeddedPostgres().start()
+        dsn = own.dsn
+        migrator.migrate(dsn)
+    try:
+        worker = Worker(pipeline_flow(), dsn, **FAST)
+        async with running(worker) as task:
+            assert (await start_and_wait(dsn, "w_pipeline", {"n": 1})).run.status is RunStatus.COMPLETED
+            await asyncio.get_running_loop().run_in_executor(None, server.restart)
+            second = await start_and_wait(dsn, "w_pipeline", {"n": 2})
+            assert second.run.status is RunStatus.COMPLETED and not task.done()
+    finally:
+        if own is not None:
+            own.stop()
 
 
 async def test_task_outliving_the_grace_period_is_abandoned_unreported(db_dsn: str) -> None:
