@@ -10,31 +10,18 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 import uuid
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
-T = TypeVar("T")
+from tests.waiting import wait_until
 
 WORKER_A = uuid.UUID("aaaaaaaa-0000-0000-0000-00000000000a")
 WORKER_B = uuid.UUID("bbbbbbbb-0000-0000-0000-00000000000b")
 LOCAL_JWT_SECRET = "super-secret-jwt-token-with-at-least-32-characters-long"  # the Supabase CLI's
-
-
-def wait_until(what: str, probe: Callable[[], T], timeout: float = 20.0) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}; last value: {value!r}")
-        time.sleep(0.02)
 
 
 # ------------------------------------------------------------------------------------------

@@ -14,13 +14,14 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import psycopg
 import pytest
 
+from tests.waiting import wait_until
+
 ROOT = Path(__file__).resolve().parents[2]
-T = TypeVar("T")
 
 
 class WorkerProcess:
@@ -95,17 +96,6 @@ def spawn() -> Iterator[Callable[..., WorkerProcess]]:
         p.kill()
 
 
-def wait_until(what: str, probe: Callable[[], T], timeout: float = 60.0) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what} (last value {value!r})")
-        time.sleep(0.02)
-
-
 def one(conn: psycopg.Connection[Any], query: str, *params: Any) -> Any:
     row = conn.execute(query.encode(), params).fetchone()
     return None if row is None else row[0]
@@ -121,6 +111,7 @@ def test_sigterm_drains_the_task_in_flight_and_takes_no_new_one(
     wait_until(
         "the task to start",
         lambda: one(conn, "select status = 'started' from pgflow.step_tasks where run_id = %s", run1),
+        timeout=60,
     )
 
     w.proc.send_signal(signal.SIGTERM)

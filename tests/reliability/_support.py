@@ -19,15 +19,17 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from tests.waiting import wait_until
+
 ROOT = Path(__file__).resolve().parents[2]
-T = TypeVar("T")
+__all__ = ["wait_until"]  # re-exported: the reliability tests import it from here
 
 # area -> metric -> count; printed by tests/reliability/conftest.py at the end of the session.
 COUNTS: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
@@ -38,28 +40,6 @@ def count(area: str, **metrics: int) -> None:
         COUNTS[area][k] += int(v)
 
 
-# ------------------------------------------------------------------------------------------
-# Waiting
-# ------------------------------------------------------------------------------------------
-
-
-def wait_until(
-    what: str, probe: Callable[[], T], *, timeout: float = 30.0, interval: float = 0.05,
-    on_idle: Callable[[], None] | None = None,
-) -> T:
-    """Poll `probe` until it returns a truthy value; return it. Fail with `what` and the last
-    value after `timeout` seconds. `on_idle` runs between polls (fault helpers hook in here)."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while True:
-        last = probe()
-        if last:
-            return last  # type: ignore[no-any-return]
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; last value: {last!r}")
-        if on_idle is not None:
-            on_idle()
-        time.sleep(interval)
 
 
 # ------------------------------------------------------------------------------------------
