@@ -1,5 +1,85 @@
 -- Generated from sql/ by scripts/gen_migration.py: edit sql/, then regenerate. Do not edit.
 
+-- ==== sql/0070_function__emit_event.sql ====
+-- pgflow._emit_event(event, payload): publishes one run or step transition.
+-- Called by every function that changes a run or step status one row at a time, once per
+-- transition; the set-based paths call pgflow._emit_events, which does the work (Supabase
+-- Realtime when realtime.send exists, NOTIFY on channel `pgflow` always; see there).
+-- Locks nothing. Raises nothing of its own.
+create or replace function pgflow._emit_event(event text, payload jsonb)
+returns void
+language plpgsql
+volatile
+set search_path = ''
+as $$
+begin
+    perform pgflow._emit_events(array[_emit_event.event], array[_emit_event.payload]);
+end;
+$$;
+
+-- ==== sql/0070_function__emit_events.sql ====
+-- pgflow._emit_events(events, payloads): publishes run or step transitions, event i being
+-- (events[i], payloads[i]), in array order. One call for a whole batch of transitions (pgflow-py's
+-- set-based paths); pgflow._emit_event is the one-event form.
+--
+-- Two channels:
+--   * Supabase Realtime: realtime.send(payload, event, 'pgflow:run:<run_id>', false), only when a
+--     function realtime.send(jsonb, text, text, boolean) exists (Supabase, or a stand-in).
+--   * LISTEN/NOTIFY, always: channel `pgflow`, payload = the event payload plus an "event" key.
+--     NOTIFY payloads are limited to 8000 bytes, so when the payload is larger its bulky keys
+--     (input, output, error_message) are dropped and "truncated": true is added; a listener then
+--     reads the full state with pgflow.get_run_with_states(run_id).
+-- Returns the number of events. Locks nothing. Raises when the arrays differ in length.
+create or replace function pgflow._emit_events(events text [], payloads jsonb [])
+returns int
+language plpgsql
+volatile
+set search_path = ''
+as $$
+declare
+    v_item record;
+    v_n int;
+begin
+    -- GUARD: positional arrays of one length
+    if coalesce(cardinality(_emit_events.events), 0) <> coalesce(cardinality(_emit_events.payloads), 0) then
+        raise exception 'events and payloads must have the same length (%, %)',
+            coalesce(cardinality(_emit_events.events), 0), coalesce(cardinality(_emit_events.payloads), 0);
+    end if;
+
+    if to_regprocedure('realtime.send(jsonb,text,text,boolean)') is not null then
+        for v_item in
+            select e.event, e.payload
+            from unnest(_emit_events.events, _emit_events.payloads) with ordinality as e (event, payload, ord)
+            order by e.ord
+        loop
+            execute 'select realtime.send($1, $2, $3, false)'
+            using v_item.payload, v_item.event, 'pgflow:run:' || (v_item.payload ->> 'run_id');
+        end loop;
+    end if;
+
+    -- MAIN: one NOTIFY per event, in array order
+    select count(
+        pg_notify(
+            'pgflow',
+            case
+                when octet_length(n.full_text) <= 7900 then n.full_text
+                else (
+                    (n.payload - 'input' - 'output' - 'error_message')
+                    || jsonb_build_object('event', n.event, 'truncated', true)
+                )::text
+            end
+        )
+    )
+    into v_n
+    from (
+        select e.event, e.payload, (e.payload || jsonb_build_object('event', e.event))::text as full_text
+        from unnest(_emit_events.events, _emit_events.payloads) with ordinality as e (event, payload, ord)
+        order by e.ord
+    ) as n;
+    return v_n;
+end;
+$$;
+
 -- ==== sql/0080_function_schema_version.sql ====
 -- pgflow.schema_version(): the version of this schema, an integer that grows by one with every
 -- release that changes sql/. The Python client and worker refuse to run against a database whose
@@ -101,20 +181,23 @@ begin
 
     events as (
         select
-            pgflow._emit_event(
-                'step:' || ss.step_slug || ':started',
-                jsonb_build_object(
-                    'event_type', 'step:started',
-                    'run_id', ss.run_id,
-                    'step_slug', ss.step_slug,
-                    'status', ss.status,
-                    'started_at', ss.started_at,
-                    'remaining_tasks', ss.remaining_tasks,
-                    'remaining_deps', ss.remaining_deps
+            pgflow._emit_events(
+                array_agg('step:' || ss.step_slug || ':started' order by ss.run_id, ss.step_index),
+                array_agg(
+                    jsonb_build_object(
+                        'event_type', 'step:started',
+                        'run_id', ss.run_id,
+                        'step_slug', ss.step_slug,
+                        'status', ss.status,
+                        'started_at', ss.started_at,
+                        'remaining_tasks', ss.remaining_tasks,
+                        'remaining_deps', ss.remaining_deps
+                    )
+                    order by ss.run_id, ss.step_index
                 )
             ) as emitted
         from started_steps as ss
-        order by ss.run_id, ss.step_index
+        having count(*) > 0
     ),
 
     msgs as (
@@ -175,6 +258,126 @@ begin
 
     -- Worker wake-up: one notification per flow with messages visible now
     perform pg_notify('pgflow_tasks', v.flow_slug) from unnest(v_visible) as v (flow_slug);
+end;
+$$;
+
+-- ==== sql/0100_function__start_tasks.sql ====
+-- pgflow._start_tasks(flow_slug, msg_ids, worker_id, set_vt): pgflow.start_tasks' work, with the
+-- visibility step optional. For the messages a worker read from the flow's queue, starts the tasks
+-- that may run and returns what their handlers need (one pgflow.step_task_record per started task,
+-- ordered by msg_id).
+-- Eligible: step_tasks of this flow whose message_id is in msg_ids, status queued, run started and
+-- step started. Other ids are ignored silently (no archive, no vt change).
+-- Started tasks: attempts_count + 1, started_at now(), last_worker_id = worker_id (FK to
+-- pgflow.workers: register the worker first). With set_vt their messages become invisible for
+-- coalesce(step.opt_timeout, flow.opt_timeout) + 2 seconds (pgflow's intent; its own CTE for this
+-- never ran, spec §13 quirk 1) via set_vt_batch, so a slow handler is not re-read mid-flight;
+-- pgflow.read_and_start_tasks passes false when its read already gave them that visibility.
+-- Inputs (§6.3): root single -> {} and flow_input = run input; dependent single ->
+-- {dep: step_states.output} over completed deps; map -> the bare element at task_index of the run
+-- input (root) or of the dependency's output; flow_input NULL except for root single steps.
+-- Called by pgflow.start_tasks and pgflow.read_and_start_tasks.
+-- Locks the eligible step_tasks rows (ordered by run, step, task index) and their queue messages.
+-- Raises nothing of its own (unknown worker_id violates step_tasks_last_worker_id_fkey).
+create or replace function pgflow._start_tasks(flow_slug text, msg_ids bigint [], worker_id uuid, set_vt boolean)
+returns setof pgflow.step_task_record
+language plpgsql
+volatile
+set search_path = ''
+as $$
+declare
+    v_msg_ids bigint[];
+    v_vt_offsets integer[];
+begin
+    -- LOCKS: the eligible tasks, in key order (two workers holding the same messages after a vt
+    -- expiry lock them in the same order)
+    select coalesce(array_agg(e.message_id), '{}') into v_msg_ids
+    from (
+        select st.message_id
+        from pgflow.step_tasks as st
+        inner join pgflow.runs as r on r.run_id = st.run_id
+        inner join pgflow.step_states as ss on ss.run_id = st.run_id and ss.step_slug = st.step_slug
+        where
+            st.flow_slug = _start_tasks.flow_slug
+            and st.message_id = any(_start_tasks.msg_ids)
+            and st.status = 'queued'
+            and r.status = 'started'
+            and ss.status = 'started'
+        order by st.run_id, st.step_slug, st.task_index
+        for update of st
+    ) as e;
+
+    -- MAIN: start them (compare-and-set on status queued). Addressed by message id rather than by
+    -- a join back to the locked rows: one index probe per id whatever the table statistics say.
+    with started as (
+        update pgflow.step_tasks as st
+        set
+            status = 'started',
+            attempts_count = st.attempts_count + 1,
+            started_at = now(),
+            last_worker_id = _start_tasks.worker_id
+        where
+            st.flow_slug = _start_tasks.flow_slug
+            and st.message_id = any(v_msg_ids)
+            and st.status = 'queued'
+        returning st.message_id, st.step_slug
+    )
+
+    select
+        coalesce(array_agg(sd.message_id order by sd.message_id), '{}'),
+        coalesce(array_agg(coalesce(s.opt_timeout, f.opt_timeout) + 2 order by sd.message_id), '{}')
+    into v_msg_ids, v_vt_offsets
+    from started as sd
+    inner join pgflow.steps as s on s.flow_slug = _start_tasks.flow_slug and s.step_slug = sd.step_slug
+    inner join pgflow.flows as f on f.flow_slug = _start_tasks.flow_slug;
+
+    if cardinality(v_msg_ids) = 0 then
+        return;
+    end if;
+
+    -- Visibility: the handler owns the message for the task timeout plus a 2 s margin
+    if _start_tasks.set_vt then
+        perform 1 from pgflow.set_vt_batch(_start_tasks.flow_slug, v_msg_ids, v_vt_offsets) as v;
+    end if;
+
+    return query
+    select
+        st.flow_slug,
+        st.run_id,
+        st.step_slug,
+        case
+            when s.step_type = 'map' and s.deps_count = 0 then r.input -> st.task_index
+            when s.step_type = 'map' then (
+                select dss.output -> st.task_index
+                from pgflow.deps as d
+                inner join pgflow.step_states as dss on dss.run_id = st.run_id and dss.step_slug = d.dep_slug
+                where d.flow_slug = st.flow_slug and d.step_slug = st.step_slug
+                limit 1
+            )
+            else coalesce(
+                (
+                    select jsonb_object_agg(d.dep_slug, dss.output)
+                    from pgflow.deps as d
+                    inner join pgflow.step_states as dss on dss.run_id = st.run_id and dss.step_slug = d.dep_slug
+                    where
+                        d.flow_slug = st.flow_slug
+                        and d.step_slug = st.step_slug
+                        and dss.status = 'completed'
+                ),
+                '{}'::jsonb
+            )
+        end as input,
+        st.message_id as msg_id,
+        st.task_index,
+        case when s.step_type = 'single' and s.deps_count = 0 then r.input end as flow_input
+    from pgflow.step_tasks as st
+    inner join pgflow.runs as r on r.run_id = st.run_id
+    inner join pgflow.steps as s on s.flow_slug = st.flow_slug and s.step_slug = st.step_slug
+    where
+        st.flow_slug = _start_tasks.flow_slug
+        and st.message_id = any(v_msg_ids)
+        and st.status = 'started'
+    order by st.message_id;
 end;
 $$;
 
@@ -515,6 +718,9 @@ declare
     v_fin_steps text [];
     v_done_runs uuid [];
     v_finished int;
+    v_finished_runs uuid [];
+    v_run_events text [];
+    v_run_payloads jsonb [];
     v_queues text [];
     v_msg_ids bigint [];
     v_item record;
@@ -668,7 +874,9 @@ begin
         into v_queues, v_msg_ids
         from done as dn;
 
-        -- the steps, their events, their dependents and their runs
+        -- the steps, their events, their dependents and their runs; a run whose last steps these
+        -- are completes in the same update (maybe_complete_run's effect: nothing is left to
+        -- cascade or start), its output being its leaf steps' outputs, old and new
         with completed as (
             update pgflow.step_states as ss
             set
@@ -700,19 +908,22 @@ begin
 
         events as (
             select
-                pgflow._emit_event(
-                    'step:' || c.step_slug || ':completed',
-                    jsonb_build_object(
-                        'event_type', 'step:completed',
-                        'run_id', c.run_id,
-                        'step_slug', c.step_slug,
-                        'status', c.status,
-                        'output', c.output,
-                        'completed_at', c.completed_at
+                pgflow._emit_events(
+                    array_agg('step:' || c.step_slug || ':completed' order by c.run_id, c.step_index),
+                    array_agg(
+                        jsonb_build_object(
+                            'event_type', 'step:completed',
+                            'run_id', c.run_id,
+                            'step_slug', c.step_slug,
+                            'status', c.status,
+                            'output', c.output,
+                            'completed_at', c.completed_at
+                        )
+                        order by c.run_id, c.step_index
                     )
                 ) as emitted
             from completed as c
-            order by c.run_id, c.step_index
+            having count(*) > 0
         ),
 
         unblocked as (
@@ -744,14 +955,52 @@ begin
 
         counted as (
             update pgflow.runs as r
-            set remaining_steps = r.remaining_steps - c.n
+            set
+                remaining_steps = r.remaining_steps - c.n,
+                status = case when r.remaining_steps = c.n then 'completed' else r.status end,
+                completed_at = case when r.remaining_steps = c.n then now() else r.completed_at end,
+                output = case
+                    when r.remaining_steps = c.n then (
+                        -- the statement's snapshot: leaf steps completed before it, plus its own
+                        select jsonb_object_agg(l.step_slug, l.output)
+                        from (
+                            select ss.step_slug, ss.output
+                            from pgflow.step_states as ss
+                            where ss.run_id = r.run_id and ss.status = 'completed'
+                            union all
+                            select cl.step_slug, cl.output
+                            from completed as cl
+                            where cl.run_id = r.run_id
+                        ) as l
+                        where not exists (
+                            select 1
+                            from pgflow.deps as d
+                            where d.flow_slug = r.flow_slug and d.dep_slug = l.step_slug
+                        )
+                    )
+                    else r.output
+                end
             from (select cr.run_id, count(*)::int as n from completed as cr group by cr.run_id) as c
-            where r.run_id = c.run_id
-            returning r.run_id
+            where r.run_id = c.run_id and r.status = 'started'
+            returning r.run_id, r.flow_slug, r.status, r.output, r.completed_at
         )
 
-        select coalesce(array_agg(cn.run_id order by cn.run_id), '{}')
-        into v_done_runs
+        select
+            coalesce(array_agg(cn.run_id order by cn.run_id) filter (where cn.status = 'started'), '{}'),
+            coalesce(array_agg(cn.run_id order by cn.run_id) filter (where cn.status = 'completed'), '{}'),
+            array_agg('run:completed'::text order by cn.run_id) filter (where cn.status = 'completed'),
+            array_agg(
+                jsonb_build_object(
+                    'event_type', 'run:completed',
+                    'run_id', cn.run_id,
+                    'flow_slug', cn.flow_slug,
+                    'status', cn.status,
+                    'output', cn.output,
+                    'completed_at', cn.completed_at
+                )
+                order by cn.run_id
+            ) filter (where cn.status = 'completed')
+        into v_done_runs, v_finished_runs, v_run_events, v_run_payloads
         from counted as cn
         cross join (select count(*) as n from events) as e
         cross join (select count(*) as n from unblocked) as u;
@@ -764,78 +1013,85 @@ begin
             group by a.queue
         ) as q;
 
-        -- per run, as complete_task: taskless cascade where a step became taskless (no conditions
-        -- in these flows), then ready steps of the runs with steps left, all runs in one pass
-        for v_item in
-            select r.run_id
-            from pgflow.runs as r
-            where
-                r.run_id = any(v_done_runs)
-                and r.status = 'started'
-                and exists (
-                    select 1
-                    from pgflow.step_states as ss
-                    where
-                        ss.run_id = r.run_id
-                        and ss.status = 'created'
-                        and ss.remaining_deps = 0
-                        and ss.initial_tasks = 0
-                )
-            order by r.run_id
-        loop
-            perform pgflow.cascade_complete_taskless_steps(v_item.run_id);
-        end loop;
-
-        perform pgflow._start_ready_steps_of_runs(
-            array(
+        -- per run that goes on, as complete_task: taskless cascade where a step became taskless
+        -- (no conditions in these flows), then ready steps, all runs in one pass
+        if cardinality(v_done_runs) > 0 then
+            for v_item in
                 select r.run_id
                 from pgflow.runs as r
-                where r.run_id = any(v_done_runs) and r.status = 'started' and r.remaining_steps > 0
-            )
-        );
-
-        -- then maybe_complete_run for all of them in one statement (same update, same event)
-        with finished as (
-            update pgflow.runs as r
-            set
-                status = 'completed',
-                completed_at = now(),
-                output = (
-                    select jsonb_object_agg(ss.step_slug, ss.output)
-                    from pgflow.step_states as ss
-                    where
-                        ss.run_id = r.run_id
-                        and ss.status = 'completed'
-                        and not exists (
-                            select 1
-                            from pgflow.deps as d
-                            where d.flow_slug = ss.flow_slug and d.dep_slug = ss.step_slug
-                        )
-                )
-            where
-                r.run_id = any(v_done_runs)
-                and r.remaining_steps = 0
-                and r.status = 'started'
-            returning r.run_id, r.flow_slug, r.status, r.output, r.completed_at
-        )
-
-        select count(*)::int into v_finished
-        from (
-            select
-                pgflow._emit_event(
-                    'run:completed',
-                    jsonb_build_object(
-                        'event_type', 'run:completed',
-                        'run_id', fr.run_id,
-                        'flow_slug', fr.flow_slug,
-                        'status', fr.status,
-                        'output', fr.output,
-                        'completed_at', fr.completed_at
+                where
+                    r.run_id = any(v_done_runs)
+                    and exists (
+                        select 1
+                        from pgflow.step_states as ss
+                        where
+                            ss.run_id = r.run_id
+                            and ss.status = 'created'
+                            and ss.remaining_deps = 0
+                            and ss.initial_tasks = 0
                     )
-                ) as emitted
+                order by r.run_id
+            loop
+                perform pgflow.cascade_complete_taskless_steps(v_item.run_id);
+            end loop;
+
+            perform pgflow._start_ready_steps_of_runs(
+                array(
+                    select r.run_id
+                    from pgflow.runs as r
+                    where r.run_id = any(v_done_runs) and r.status = 'started' and r.remaining_steps > 0
+                )
+            );
+
+            -- then maybe_complete_run for the runs the cascade finished (same update, same event)
+            with finished as (
+                update pgflow.runs as r
+                set
+                    status = 'completed',
+                    completed_at = now(),
+                    output = (
+                        select jsonb_object_agg(ss.step_slug, ss.output)
+                        from pgflow.step_states as ss
+                        where
+                            ss.run_id = r.run_id
+                            and ss.status = 'completed'
+                            and not exists (
+                                select 1
+                                from pgflow.deps as d
+                                where d.flow_slug = ss.flow_slug and d.dep_slug = ss.step_slug
+                            )
+                    )
+                where
+                    r.run_id = any(v_done_runs)
+                    and r.remaining_steps = 0
+                    and r.status = 'started'
+                returning r.run_id, r.flow_slug, r.status, r.output, r.completed_at
+            )
+
+            select
+                pgflow._emit_events(
+                    array_agg('run:completed'::text order by fr.run_id),
+                    array_agg(
+                        jsonb_build_object(
+                            'event_type', 'run:completed',
+                            'run_id', fr.run_id,
+                            'flow_slug', fr.flow_slug,
+                            'status', fr.status,
+                            'output', fr.output,
+                            'completed_at', fr.completed_at
+                        )
+                        order by fr.run_id
+                    )
+                )
+            into v_finished
             from finished as fr
-            order by fr.run_id
-        ) as e;
+            having count(*) > 0;
+        end if;
+
+        -- run:completed of the runs that completed with these steps, after their steps' events
+        if cardinality(v_finished_runs) > 0 then
+            perform pgflow._emit_events(v_run_events, v_run_payloads);
+        end if;
     end if;
 
     -- MAIN, fast path: one statement completes their tasks and counts the steps down
@@ -917,6 +1173,137 @@ begin
         from unnest(complete_tasks.run_ids, complete_tasks.step_slugs, complete_tasks.task_indexes)
             as u (run_id, step_slug, task_index)
     );
+end;
+$$;
+
+-- ==== sql/0100_function_read_and_start_tasks.sql ====
+-- pgflow.read_and_start_tasks(queue_name, worker_id, vt, qty): both phases of polling in one call
+-- (one round trip, one transaction): pgmq.read of up to qty visible messages of the flow's queue,
+-- then pgflow.start_tasks' work on them (pgflow._start_tasks). Not part of pgflow's API: pgflow-py's
+-- worker uses it; pgmq.read / read_with_poll followed by pgflow.start_tasks stay the contract and
+-- have the same effect in two calls.
+-- Returns one row per started task, ordered by msg_id: pgflow.step_task_record's columns, the
+-- task's attempts_count after starting, and its message's read_ct, enqueued_at, vt (as the read set
+-- it) and body.
+-- Visibility: when every step of the flow has the same timeout (coalesce(step.opt_timeout,
+-- flow.opt_timeout)), the read itself makes the messages invisible for that timeout + 2 s, which
+-- is what start_tasks' set_vt_batch would set a moment later, so the queue is updated once. With
+-- different timeouts the read uses vt and set_vt_batch follows, as in start_tasks. Messages read
+-- but not started (task not queued, run or step not started) end with vt seconds of invisibility,
+-- as after pgmq.read + start_tasks.
+-- Called by the pgflow-py worker.
+-- Locks the messages read (pgmq.read: FOR UPDATE SKIP LOCKED), then as pgflow.start_tasks.
+-- Raises what pgmq.read raises for an unknown queue; what start_tasks raises (unknown worker_id
+-- violates step_tasks_last_worker_id_fkey).
+create or replace function pgflow.read_and_start_tasks(queue_name text, worker_id uuid, vt integer, qty integer)
+returns table (
+    flow_slug text,
+    run_id uuid,
+    step_slug text,
+    input jsonb,
+    msg_id bigint,
+    task_index int,
+    flow_input jsonb,
+    attempts_count int,
+    read_ct int,
+    enqueued_at timestamptz,
+    message_vt timestamptz,
+    message jsonb
+)
+language plpgsql
+volatile
+set search_path = ''
+as $$
+declare
+    v_min_timeout int;
+    v_max_timeout int;
+    v_uniform boolean;
+    v_ids bigint [];
+    v_read_cts int [];
+    v_enqueued timestamptz [];
+    v_vts timestamptz [];
+    v_messages jsonb [];
+    v_started int;
+    v_ignored bigint [];
+    v_tasks pgflow.step_task_record [];
+begin
+    select min(coalesce(s.opt_timeout, f.opt_timeout)), max(coalesce(s.opt_timeout, f.opt_timeout))
+    into v_min_timeout, v_max_timeout
+    from pgflow.flows as f
+    inner join pgflow.steps as s on s.flow_slug = f.flow_slug
+    where f.flow_slug = read_and_start_tasks.queue_name;
+    v_uniform := v_min_timeout is not null and v_min_timeout = v_max_timeout;
+
+    -- MAIN: the read (visibility: the tasks' timeout + 2 s when it is one for the whole flow)
+    select
+        coalesce(array_agg(m.msg_id order by m.msg_id), '{}'),
+        array_agg(m.read_ct order by m.msg_id),
+        array_agg(m.enqueued_at order by m.msg_id),
+        array_agg(m.vt order by m.msg_id),
+        array_agg(m.message order by m.msg_id)
+    into v_ids, v_read_cts, v_enqueued, v_vts, v_messages
+    from pgmq.read(
+        read_and_start_tasks.queue_name,
+        case when v_uniform then v_max_timeout + 2 else read_and_start_tasks.vt end,
+        read_and_start_tasks.qty
+    ) as m;
+
+    if cardinality(v_ids) = 0 then
+        return;
+    end if;
+
+    -- then start_tasks' work (its set_vt_batch only when the read could not set the visibility);
+    -- its rows are read back by the next statement, whose snapshot sees the started tasks
+    select coalesce(array_agg(t order by t.msg_id), '{}')
+    into v_tasks
+    from pgflow._start_tasks(read_and_start_tasks.queue_name, v_ids, read_and_start_tasks.worker_id, not v_uniform)
+        as t;
+    v_started := cardinality(v_tasks);
+
+    return query
+    select
+        t.flow_slug,
+        t.run_id,
+        t.step_slug,
+        t.input,
+        t.msg_id,
+        t.task_index,
+        t.flow_input,
+        st.attempts_count,
+        m.read_ct,
+        m.enqueued_at,
+        m.vt,
+        m.message
+    from unnest(v_tasks) as t
+    inner join pgflow.step_tasks as st
+        on st.run_id = t.run_id and st.step_slug = t.step_slug and st.task_index = t.task_index
+    inner join unnest(v_ids, v_read_cts, v_enqueued, v_vts, v_messages) as m (msg_id, read_ct, enqueued_at, vt, message)
+        on m.msg_id = t.msg_id
+    order by t.msg_id;
+
+    -- Messages read but not started keep the caller's visibility timeout, as with pgmq.read
+    if v_uniform and v_started < cardinality(v_ids) then
+        v_ignored := array(
+            select i.id
+            from unnest(v_ids) as i (id)
+            where not exists (
+                select 1
+                from pgflow.step_tasks as st
+                where
+                    st.flow_slug = read_and_start_tasks.queue_name
+                    and st.message_id = i.id
+                    and st.status = 'started'
+                    and st.last_worker_id = read_and_start_tasks.worker_id
+                    and st.started_at = now()
+            )
+        );
+        perform 1
+        from pgflow.set_vt_batch(
+            read_and_start_tasks.queue_name,
+            v_ignored,
+            array_fill(read_and_start_tasks.vt, array[cardinality(v_ignored)])
+        ) as v;
+    end if;
 end;
 $$;
 
@@ -1061,5 +1448,35 @@ begin
     if v_visible_now > 0 then
         perform pg_notify('pgflow_tasks', v_flow_slug);
     end if;
+end;
+$$;
+
+-- ==== sql/0100_function_start_tasks.sql ====
+-- pgflow.start_tasks(flow_slug, msg_ids, worker_id): second phase of polling. For the messages a
+-- worker read from the flow's queue, starts the tasks that may run and returns what their handlers
+-- need (one pgflow.step_task_record per started task, ordered by msg_id).
+-- Eligible: step_tasks of this flow whose message_id is in msg_ids, status queued, run started and
+-- step started. Other ids are ignored silently (no archive, no vt change).
+-- Started tasks: attempts_count + 1, started_at now(), last_worker_id = worker_id (FK to
+-- pgflow.workers: register the worker first). Their messages become invisible for
+-- coalesce(step.opt_timeout, flow.opt_timeout) + 2 seconds (pgflow's intent; its own CTE for this
+-- never ran, spec §13 quirk 1) via set_vt_batch, so a slow handler is not re-read mid-flight.
+-- Inputs (§6.3): root single -> {} and flow_input = run input; dependent single ->
+-- {dep: step_states.output} over completed deps; map -> the bare element at task_index of the run
+-- input (root) or of the dependency's output; flow_input NULL except for root single steps.
+-- The work is pgflow._start_tasks' (shared with pgflow.read_and_start_tasks).
+-- Called by workers after pgmq.read_with_poll.
+-- Locks the eligible step_tasks rows (ordered by run, step, task index) and their queue messages.
+-- Raises nothing of its own (unknown worker_id violates step_tasks_last_worker_id_fkey).
+create or replace function pgflow.start_tasks(flow_slug text, msg_ids bigint [], worker_id uuid)
+returns setof pgflow.step_task_record
+language plpgsql
+volatile
+set search_path = ''
+as $$
+begin
+    return query
+    select t.*
+    from pgflow._start_tasks(start_tasks.flow_slug, start_tasks.msg_ids, start_tasks.worker_id, true) as t;
 end;
 $$;

@@ -60,20 +60,23 @@ begin
 
     events as (
         select
-            pgflow._emit_event(
-                'step:' || ss.step_slug || ':started',
-                jsonb_build_object(
-                    'event_type', 'step:started',
-                    'run_id', ss.run_id,
-                    'step_slug', ss.step_slug,
-                    'status', ss.status,
-                    'started_at', ss.started_at,
-                    'remaining_tasks', ss.remaining_tasks,
-                    'remaining_deps', ss.remaining_deps
+            pgflow._emit_events(
+                array_agg('step:' || ss.step_slug || ':started' order by ss.run_id, ss.step_index),
+                array_agg(
+                    jsonb_build_object(
+                        'event_type', 'step:started',
+                        'run_id', ss.run_id,
+                        'step_slug', ss.step_slug,
+                        'status', ss.status,
+                        'started_at', ss.started_at,
+                        'remaining_tasks', ss.remaining_tasks,
+                        'remaining_deps', ss.remaining_deps
+                    )
+                    order by ss.run_id, ss.step_index
                 )
             ) as emitted
         from started_steps as ss
-        order by ss.run_id, ss.step_index
+        having count(*) > 0
     ),
 
     msgs as (

@@ -45,6 +45,9 @@ declare
     v_fin_steps text [];
     v_done_runs uuid [];
     v_finished int;
+    v_finished_runs uuid [];
+    v_run_events text [];
+    v_run_payloads jsonb [];
     v_queues text [];
     v_msg_ids bigint [];
     v_item record;
@@ -198,7 +201,9 @@ begin
         into v_queues, v_msg_ids
         from done as dn;
 
-        -- the steps, their events, their dependents and their runs
+        -- the steps, their events, their dependents and their runs; a run whose last steps these
+        -- are completes in the same update (maybe_complete_run's effect: nothing is left to
+        -- cascade or start), its output being its leaf steps' outputs, old and new
         with completed as (
             update pgflow.step_states as ss
             set
@@ -230,19 +235,22 @@ begin
 
         events as (
             select
-                pgflow._emit_event(
-                    'step:' || c.step_slug || ':completed',
-                    jsonb_build_object(
-                        'event_type', 'step:completed',
-                        'run_id', c.run_id,
-                        'step_slug', c.step_slug,
-                        'status', c.status,
-                        'output', c.output,
-                        'completed_at', c.completed_at
+                pgflow._emit_events(
+                    array_agg('step:' || c.step_slug || ':completed' order by c.run_id, c.step_index),
+                    array_agg(
+                        jsonb_build_object(
+                            'event_type', 'step:completed',
+                            'run_id', c.run_id,
+                            'step_slug', c.step_slug,
+                            'status', c.status,
+                            'output', c.output,
+                            'completed_at', c.completed_at
+                        )
+                        order by c.run_id, c.step_index
                     )
                 ) as emitted
             from completed as c
-            order by c.run_id, c.step_index
+            having count(*) > 0
         ),
 
         unblocked as (
@@ -274,14 +282,52 @@ begin
 
         counted as (
             update pgflow.runs as r
-            set remaining_steps = r.remaining_steps - c.n
+            set
+                remaining_steps = r.remaining_steps - c.n,
+                status = case when r.remaining_steps = c.n then 'completed' else r.status end,
+                completed_at = case when r.remaining_steps = c.n then now() else r.completed_at end,
+                output = case
+                    when r.remaining_steps = c.n then (
+                        -- the statement's snapshot: leaf steps completed before it, plus its own
+                        select jsonb_object_agg(l.step_slug, l.output)
+                        from (
+                            select ss.step_slug, ss.output
+                            from pgflow.step_states as ss
+                            where ss.run_id = r.run_id and ss.status = 'completed'
+                            union all
+                            select cl.step_slug, cl.output
+                            from completed as cl
+                            where cl.run_id = r.run_id
+                        ) as l
+                        where not exists (
+                            select 1
+                            from pgflow.deps as d
+                            where d.flow_slug = r.flow_slug and d.dep_slug = l.step_slug
+                        )
+                    )
+                    else r.output
+                end
             from (select cr.run_id, count(*)::int as n from completed as cr group by cr.run_id) as c
-            where r.run_id = c.run_id
-            returning r.run_id
+            where r.run_id = c.run_id and r.status = 'started'
+            returning r.run_id, r.flow_slug, r.status, r.output, r.completed_at
         )
 
-        select coalesce(array_agg(cn.run_id order by cn.run_id), '{}')
-        into v_done_runs
+        select
+            coalesce(array_agg(cn.run_id order by cn.run_id) filter (where cn.status = 'started'), '{}'),
+            coalesce(array_agg(cn.run_id order by cn.run_id) filter (where cn.status = 'completed'), '{}'),
+            array_agg('run:completed'::text order by cn.run_id) filter (where cn.status = 'completed'),
+            array_agg(
+                jsonb_build_object(
+                    'event_type', 'run:completed',
+                    'run_id', cn.run_id,
+                    'flow_slug', cn.flow_slug,
+                    'status', cn.status,
+                    'output', cn.output,
+                    'completed_at', cn.completed_at
+                )
+                order by cn.run_id
+            ) filter (where cn.status = 'completed')
+        into v_done_runs, v_finished_runs, v_run_events, v_run_payloads
         from counted as cn
         cross join (select count(*) as n from events) as e
         cross join (select count(*) as n from unblocked) as u;
@@ -294,78 +340,85 @@ begin
             group by a.queue
         ) as q;
 
-        -- per run, as complete_task: taskless cascade where a step became taskless (no conditions
-        -- in these flows), then ready steps of the runs with steps left, all runs in one pass
-        for v_item in
-            select r.run_id
-            from pgflow.runs as r
-            where
-                r.run_id = any(v_done_runs)
-                and r.status = 'started'
-                and exists (
-                    select 1
-                    from pgflow.step_states as ss
-                    where
-                        ss.run_id = r.run_id
-                        and ss.status = 'created'
-                        and ss.remaining_deps = 0
-                        and ss.initial_tasks = 0
-                )
-            order by r.run_id
-        loop
-            perform pgflow.cascade_complete_taskless_steps(v_item.run_id);
-        end loop;
-
-        perform pgflow._start_ready_steps_of_runs(
-            array(
+        -- per run that goes on, as complete_task: taskless cascade where a step became taskless
+        -- (no conditions in these flows), then ready steps, all runs in one pass
+        if cardinality(v_done_runs) > 0 then
+            for v_item in
                 select r.run_id
                 from pgflow.runs as r
-                where r.run_id = any(v_done_runs) and r.status = 'started' and r.remaining_steps > 0
-            )
-        );
-
-        -- then maybe_complete_run for all of them in one statement (same update, same event)
-        with finished as (
-            update pgflow.runs as r
-            set
-                status = 'completed',
-                completed_at = now(),
-                output = (
-                    select jsonb_object_agg(ss.step_slug, ss.output)
-                    from pgflow.step_states as ss
-                    where
-                        ss.run_id = r.run_id
-                        and ss.status = 'completed'
-                        and not exists (
-                            select 1
-                            from pgflow.deps as d
-                            where d.flow_slug = ss.flow_slug and d.dep_slug = ss.step_slug
-                        )
-                )
-            where
-                r.run_id = any(v_done_runs)
-                and r.remaining_steps = 0
-                and r.status = 'started'
-            returning r.run_id, r.flow_slug, r.status, r.output, r.completed_at
-        )
-
-        select count(*)::int into v_finished
-        from (
-            select
-                pgflow._emit_event(
-                    'run:completed',
-                    jsonb_build_object(
-                        'event_type', 'run:completed',
-                        'run_id', fr.run_id,
-                        'flow_slug', fr.flow_slug,
-                        'status', fr.status,
-                        'output', fr.output,
-                        'completed_at', fr.completed_at
+                where
+                    r.run_id = any(v_done_runs)
+                    and exists (
+                        select 1
+                        from pgflow.step_states as ss
+                        where
+                            ss.run_id = r.run_id
+                            and ss.status = 'created'
+                            and ss.remaining_deps = 0
+                            and ss.initial_tasks = 0
                     )
-                ) as emitted
+                order by r.run_id
+            loop
+                perform pgflow.cascade_complete_taskless_steps(v_item.run_id);
+            end loop;
+
+            perform pgflow._start_ready_steps_of_runs(
+                array(
+                    select r.run_id
+                    from pgflow.runs as r
+                    where r.run_id = any(v_done_runs) and r.status = 'started' and r.remaining_steps > 0
+                )
+            );
+
+            -- then maybe_complete_run for the runs the cascade finished (same update, same event)
+            with finished as (
+                update pgflow.runs as r
+                set
+                    status = 'completed',
+                    completed_at = now(),
+                    output = (
+                        select jsonb_object_agg(ss.step_slug, ss.output)
+                        from pgflow.step_states as ss
+                        where
+                            ss.run_id = r.run_id
+                            and ss.status = 'completed'
+                            and not exists (
+                                select 1
+                                from pgflow.deps as d
+                                where d.flow_slug = ss.flow_slug and d.dep_slug = ss.step_slug
+                            )
+                    )
+                where
+                    r.run_id = any(v_done_runs)
+                    and r.remaining_steps = 0
+                    and r.status = 'started'
+                returning r.run_id, r.flow_slug, r.status, r.output, r.completed_at
+            )
+
+            select
+                pgflow._emit_events(
+                    array_agg('run:completed'::text order by fr.run_id),
+                    array_agg(
+                        jsonb_build_object(
+                            'event_type', 'run:completed',
+                            'run_id', fr.run_id,
+                            'flow_slug', fr.flow_slug,
+                            'status', fr.status,
+                            'output', fr.output,
+                            'completed_at', fr.completed_at
+                        )
+                        order by fr.run_id
+                    )
+                )
+            into v_finished
             from finished as fr
-            order by fr.run_id
-        ) as e;
+            having count(*) > 0;
+        end if;
+
+        -- run:completed of the runs that completed with these steps, after their steps' events
+        if cardinality(v_finished_runs) > 0 then
+            perform pgflow._emit_events(v_run_events, v_run_payloads);
+        end if;
     end if;
 
     -- MAIN, fast path: one statement completes their tasks and counts the steps down

@@ -30,7 +30,7 @@ import json
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from typing import Any, Final, LiteralString
 
 import psycopg
@@ -88,6 +88,10 @@ select * from pgmq.read_with_poll(
     max_poll_seconds => %(max_poll_seconds)s::int, poll_interval_ms => %(poll_interval_ms)s::int
 )"""
 _READ: Final = "select * from pgmq.read(queue_name => %(queue_name)s::text, vt => %(vt)s::int, qty => %(qty)s::int)"
+_READ_AND_START_TASKS: Final = """
+select * from pgflow.read_and_start_tasks(
+    queue_name => %(queue_name)s::text, worker_id => %(worker_id)s::uuid, vt => %(vt)s::int, qty => %(qty)s::int
+)"""
 _START_TASKS: Final = """
 select * from pgflow.start_tasks(
     flow_slug => %(flow_slug)s::text, msg_ids => %(msg_ids)s::bigint[], worker_id => %(worker_id)s::uuid
@@ -132,6 +136,11 @@ _COMPLETE_TASK: Final = """
 select * from pgflow.complete_task(
     run_id => %(run_id)s::uuid, step_slug => %(step_slug)s::text, task_index => %(task_index)s::int,
     output => %(output)s::jsonb
+)"""
+_COMPLETE_TASKS_COUNT: Final = """
+select count(*)::int as n from pgflow.complete_tasks(
+    run_ids => %(run_ids)s::uuid[], step_slugs => %(step_slugs)s::text[], task_indexes => %(task_indexes)s::int[],
+    outputs => %(outputs)s::jsonb[]
 )"""
 _COMPLETE_TASKS: Final = """
 select * from pgflow.complete_tasks(
@@ -196,21 +205,28 @@ def _next_visible_query(queue_name: str) -> sql.Composed:
 _NUL_ESCAPE = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
 
 
-def encode_json(value: Any, *, what: str, limit: int | None, error: type[InvalidInput] = InvalidOutput) -> str:
+def encode_json(
+    value: Any, *, what: str | Callable[[], str], limit: int | None, error: type[InvalidInput] = InvalidOutput
+) -> str:
     """Serialise ``value`` to JSON text that PostgreSQL's jsonb accepts, or raise ``error``
-    (a message starting with ``what``) without touching the database."""
+    (a message starting with ``what``, or with what ``what()`` returns: the hot path builds the
+    description only when it needs it) without touching the database."""
+
+    def fail(problem: str) -> InvalidInput:
+        return error(f"{what() if callable(what) else what} {problem}")
+
     try:
         text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
     except (TypeError, ValueError, RecursionError) as exc:
-        raise error(f"{what} is not JSON-serialisable: {exc}") from None
+        raise fail(f"is not JSON-serialisable: {exc}") from None
     try:
         size = len(text.encode("utf-8"))
     except UnicodeEncodeError:
-        raise error(f"{what} holds a string with a lone surrogate, which is not valid UTF-8") from None
+        raise fail("holds a string with a lone surrogate, which is not valid UTF-8") from None
     if limit is not None and size > limit:
-        raise error(f"{what} is {size} bytes of JSON, over the limit of {limit} bytes (max_output_bytes)")
+        raise fail(f"is {size} bytes of JSON, over the limit of {limit} bytes (max_output_bytes)")
     if "\\u0000" in text and _NUL_ESCAPE.search(text):
-        raise error(f"{what} holds a NUL character (\\u0000), which PostgreSQL's jsonb cannot store")
+        raise fail("holds a NUL character (\\u0000), which PostgreSQL's jsonb cannot store")
     return text
 
 
@@ -252,6 +268,20 @@ def _with_attempts(tasks: list[DictRow], attempts: list[DictRow]) -> list[StepTa
     ]
 
 
+def _started(rows: list[DictRow]) -> list[tuple[StepTask, QueueMessage]]:
+    """Rows of pgflow.read_and_start_tasks -> (task, its message) pairs."""
+    return [
+        (
+            StepTask(
+                r["flow_slug"], r["run_id"], r["step_slug"], r["input"], r["msg_id"], r["task_index"],
+                r["flow_input"], r["attempts_count"],
+            ),
+            QueueMessage(r["msg_id"], r["read_ct"], r["enqueued_at"], r["message_vt"], r["message"]),
+        )
+        for r in rows
+    ]
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class Completion:
     """A task result checked and serialised for :meth:`AsyncPgflowSqlClient.complete_tasks`
@@ -284,7 +314,9 @@ class _Settings:
         self.max_error_chars = max_error_chars
 
     def complete_params(self, run_id: uuid.UUID | str, step_slug: str, task_index: int, output: Any) -> dict[str, Any]:
-        text = encode_json(output, what=_task_what(step_slug, task_index, run_id), limit=self.max_output_bytes)
+        text = encode_json(
+            output, what=lambda: _task_what(step_slug, task_index, run_id), limit=self.max_output_bytes
+        )
         return {"run_id": run_id, "step_slug": step_slug, "task_index": task_index, "output": text}
 
     def fail_params(
@@ -395,6 +427,21 @@ class PgflowSqlClient:
         )
         return [QueueMessage.from_row(r) for r in rows]
 
+    def read_and_start_tasks(
+        self,
+        queue_name: str,
+        worker_id: uuid.UUID | str,
+        vt: int,
+        qty: int,
+        *,
+        conn: psycopg.Connection[Any] | None = None,
+    ) -> list[tuple[StepTask, QueueMessage]]:
+        """``pgflow.read_and_start_tasks``: ``pgmq.read`` + ``start_tasks`` in one call (pgflow-py's
+        own function, not pgflow's): the started tasks, each with its message."""
+        params = {"queue_name": queue_name, "worker_id": worker_id, "vt": int(vt), "qty": int(qty)}
+        rows = self._fetch(_READ_AND_START_TASKS, params, conn, flow_slug=queue_name, worker_id=str(worker_id))
+        return _started(rows)
+
     def start_tasks(
         self,
         flow_slug: str,
@@ -456,6 +503,16 @@ class PgflowSqlClient:
             return []
         rows = self._fetch(_COMPLETE_TASKS, _complete_tasks_params(completions), conn)
         return [TaskRow.from_row(r) for r in rows]
+
+    def complete_tasks_count(
+        self, completions: Sequence[Completion], *, conn: psycopg.Connection[Any] | None = None
+    ) -> int:
+        """:meth:`complete_tasks` without reading the rows back: the number of items whose task
+        exists."""
+        if not completions:
+            return 0
+        row = _first(self._fetch(_COMPLETE_TASKS_COUNT, _complete_tasks_params(completions), conn))
+        return 0 if row is None else int(row["n"])
 
     def fail_task(
         self,
@@ -711,6 +768,20 @@ class AsyncPgflowSqlClient:
         )
         return [QueueMessage.from_row(r) for r in rows]
 
+    async def read_and_start_tasks(
+        self,
+        queue_name: str,
+        worker_id: uuid.UUID | str,
+        vt: int,
+        qty: int,
+        *,
+        conn: psycopg.AsyncConnection[Any] | None = None,
+    ) -> list[tuple[StepTask, QueueMessage]]:
+        """See :meth:`PgflowSqlClient.read_and_start_tasks`."""
+        params = {"queue_name": queue_name, "worker_id": worker_id, "vt": int(vt), "qty": int(qty)}
+        rows = await self._fetch(_READ_AND_START_TASKS, params, conn, flow_slug=queue_name, worker_id=str(worker_id))
+        return _started(rows)
+
     async def start_tasks(
         self,
         flow_slug: str,
@@ -770,6 +841,16 @@ class AsyncPgflowSqlClient:
             return []
         rows = await self._fetch(_COMPLETE_TASKS, _complete_tasks_params(completions), conn)
         return [TaskRow.from_row(r) for r in rows]
+
+    async def complete_tasks_count(
+        self, completions: Sequence[Completion], *, conn: psycopg.AsyncConnection[Any] | None = None
+    ) -> int:
+        """:meth:`complete_tasks` without reading the rows back (the worker's path): the number
+        of items whose task exists."""
+        if not completions:
+            return 0
+        row = _first(await self._fetch(_COMPLETE_TASKS_COUNT, _complete_tasks_params(completions), conn))
+        return 0 if row is None else int(row["n"])
 
     async def fail_task(
         self,

@@ -176,7 +176,7 @@ class _CompletionBatcher:
 
     async def _send(self, sql: AsyncPgflowSqlClient, completions: list[Completion]) -> bool:
         try:
-            await sql.complete_tasks(completions)
+            await sql.complete_tasks_count(completions)
             return True
         except asyncio.CancelledError:
             raise
@@ -432,21 +432,14 @@ class Worker:
                 notify = self._use_notify and self._listening
                 if notify:
                     self._wakeups[slug].clear()  # before reading: a notification from now on counts
-                messages = await self._sql.read_messages(
-                    slug,
-                    self._vt,
-                    reserved,
-                    max_poll_seconds=0 if notify else self._max_poll_seconds,
-                    poll_interval_ms=self._poll_interval_ms,
-                )
-                if messages and (self._stopping or slug in self._deprecated):
-                    return  # stopped while reading: leave them, they reappear after the vt
-                if messages:
-                    # Once start_tasks is sent, its tasks must run even if this poller is
-                    # cancelled (stop, deprecation): the batch runs as its own task.
-                    starter = self._spawn(self._start_batch(flow, messages, reserved))
+                    # One call reads and starts (pgflow.read_and_start_tasks). Its tasks must run
+                    # even if this poller is cancelled (stop, deprecation): it is its own task.
+                    starter = self._spawn(self._read_and_start(flow, reserved))
                     reserved = 0
-                    await asyncio.shield(starter)
+                    got = await asyncio.shield(starter)
+                else:
+                    owned, reserved = reserved, 0
+                    got = await self._read_then_start(flow, owned)
                 failures = 0
             except asyncio.CancelledError:
                 raise
@@ -465,7 +458,7 @@ class Worker:
                 continue
             finally:
                 self._slots.release(reserved)
-            if not messages and notify:
+            if not got and notify:
                 await self._idle_wait(slug)
 
     async def _idle_wait(self, slug: str) -> None:
@@ -484,6 +477,44 @@ class Worker:
             timeout = min(timeout, next_in + 0.005 if next_in > 0 else self._poll_interval_ms / 1000)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wakeups[slug].wait(), timeout)
+
+    async def _read_then_start(self, flow: FlowLike, reserved: int) -> int:
+        """Without NOTIFY: ``pgmq.read_with_poll`` (waits up to max_poll_seconds), then
+        ``start_tasks``. Owns ``reserved`` slots; returns how many tasks started."""
+        slug = flow.slug
+        try:
+            messages = await self._sql.read_messages(
+                slug,
+                self._vt,
+                reserved,
+                max_poll_seconds=self._max_poll_seconds,
+                poll_interval_ms=self._poll_interval_ms,
+            )
+        except BaseException:
+            self._slots.release(reserved)
+            raise
+        if not messages or self._stopping or slug in self._deprecated:
+            self._slots.release(reserved)
+            return 0  # stopped while reading: leave them, they reappear after the vt
+        # Once start_tasks is sent, its tasks must run even if this poller is cancelled (stop,
+        # deprecation): the batch runs as its own task.
+        starter = self._spawn(self._start_batch(flow, messages, reserved))
+        await asyncio.shield(starter)
+        return len(messages)
+
+    async def _read_and_start(self, flow: FlowLike, reserved: int) -> int:
+        """Read and start up to ``reserved`` tasks in one call, run them; returns how many."""
+        slug = flow.slug
+        try:
+            started = await self._sql.read_and_start_tasks(slug, self.worker_ids[slug], self._vt, reserved)
+        except BaseException:
+            self._slots.release(reserved)
+            raise
+        self._slots.release(reserved - len(started))
+        self.stats["started"] += len(started)
+        for task, message in started:
+            self._spawn(self._execute(flow, task, message))
+        return len(started)
 
     async def _start_batch(self, flow: FlowLike, messages: list[QueueMessage], reserved: int) -> None:
         slug = flow.slug
@@ -512,20 +543,13 @@ class Worker:
     # -- execution -------------------------------------------------------------------------
 
     async def _execute(self, flow: FlowLike, task: StepTask, message: QueueMessage | None) -> None:
-        extra = {
-            "flow_slug": task.flow_slug,
-            "run_id": str(task.run_id),
-            "step_slug": task.step_slug,
-            "task_index": task.task_index,
-            "msg_id": task.msg_id,
-        }
+        debug = logger.isEnabledFor(logging.DEBUG)
         try:
             step = flow.steps.get(task.step_slug)
             if step is None:
                 await self._report_failure(
                     task,
                     f"PgflowError: step {task.step_slug!r} is not defined in this worker's flow {flow.slug!r}",
-                    extra,
                 )
                 return
             ctx = Context(
@@ -543,7 +567,8 @@ class Worker:
                 _loop=self._loop,
             )
             handler_input = task.flow_input if step.step_type == "single" and not step.depends_on else task.input
-            logger.debug("task started", extra=extra)
+            if debug:
+                logger.debug("task started", extra=_task_extra(task))
             try:
                 if step.is_async:
                     output = step.to_output(await step.invoke(handler_input, ctx))
@@ -553,21 +578,22 @@ class Worker:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                logger.warning("task failed: %s: %s", type(exc).__name__, exc, extra=extra, exc_info=exc)
-                await self._report_failure(task, f"{type(exc).__name__}: {exc}", extra)
+                logger.warning("task failed: %s: %s", type(exc).__name__, exc, extra=_task_extra(task), exc_info=exc)
+                await self._report_failure(task, f"{type(exc).__name__}: {exc}")
                 return
             try:
-                await self._complete(task, output, extra)
+                await self._complete(task, output)
             except InvalidOutput as exc:
-                logger.warning("task output rejected: %s", exc, extra=extra)
-                await self._report_failure(task, f"InvalidOutput: {exc}", extra)
+                logger.warning("task output rejected: %s", exc, extra=_task_extra(task))
+                await self._report_failure(task, f"InvalidOutput: {exc}")
                 return
             self.stats["completed"] += 1
-            logger.debug("task completed", extra=extra)
+            if debug:
+                logger.debug("task completed", extra=_task_extra(task))
         finally:
             self._slots.release(1)
 
-    async def _complete(self, task: StepTask, output: Any, extra: dict[str, Any]) -> None:
+    async def _complete(self, task: StepTask, output: Any) -> None:
         """Report a result: through the completion batcher when it runs, else (or when its call
         failed) with complete_task. InvalidOutput is raised before any SQL."""
         batcher = self._completions
@@ -585,21 +611,21 @@ class Worker:
                 output,
                 expected_attempt=task.attempts_count if retry or guarded else None,
             ),
-            extra,
+            task,
         )
 
-    async def _report_failure(self, task: StepTask, message: str, extra: dict[str, Any]) -> None:
+    async def _report_failure(self, task: StepTask, message: str) -> None:
         # Always guarded: a fail_task replayed after a lost acknowledgement must not fail the
         # task's next attempt (pgflow's fail_task names no attempt).
         await self._report(
             lambda _retry: self._sql.fail_task(
                 task.run_id, task.step_slug, task.task_index, message, expected_attempt=task.attempts_count
             ),
-            extra,
+            task,
         )
         self.stats["failed"] += 1
 
-    async def _report(self, call: Callable[[bool], Awaitable[object]], extra: dict[str, Any]) -> None:
+    async def _report(self, call: Callable[[bool], Awaitable[object]], task: StepTask) -> None:
         """Send complete_task/fail_task (``call(is_retry)``), retrying across a database outage
         for a while. A retry may be a replay of a call that did commit (its acknowledgement was
         lost), so retries are guarded by the task's attempt number: a report for an attempt
@@ -610,7 +636,9 @@ class Worker:
         while True:
             try:
                 if await call(failures > 0) is None:
-                    logger.info("task result not recorded: the task is no longer on this attempt", extra=extra)
+                    logger.info(
+                        "task result not recorded: the task is no longer on this attempt", extra=_task_extra(task)
+                    )
                 return
             except asyncio.CancelledError:
                 raise
@@ -623,10 +651,10 @@ class Worker:
                         "could not report the task result (%s); its message will become visible again and "
                         "the task will be retried",
                         exc,
-                        extra=extra,
+                        extra=_task_extra(task),
                     )
                     return
-                logger.warning("reporting the task result failed (%s), retrying", exc, extra=extra)
+                logger.warning("reporting the task result failed (%s), retrying", exc, extra=_task_extra(task))
                 await asyncio.sleep(_backoff(failures))
 
     async def _check_connection(self, conn: psycopg.AsyncConnection[Any]) -> None:
@@ -790,6 +818,17 @@ class Worker:
         if self._stop_event is not None:
             self._stop_event.set()
         logger.info("worker stopped", extra={"worker_id": str(self.worker_id), **self.stats})
+
+
+def _task_extra(task: StepTask) -> dict[str, Any]:
+    """Structured logging fields of a task (built only when something is logged)."""
+    return {
+        "flow_slug": task.flow_slug,
+        "run_id": str(task.run_id),
+        "step_slug": task.step_slug,
+        "task_index": task.task_index,
+        "msg_id": task.msg_id,
+    }
 
 
 def _run_sync(step: StepLike, handler_input: Any, ctx: Context) -> Any:

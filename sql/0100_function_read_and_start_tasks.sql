@@ -1,0 +1,129 @@
+-- pgflow.read_and_start_tasks(queue_name, worker_id, vt, qty): both phases of polling in one call
+-- (one round trip, one transaction): pgmq.read of up to qty visible messages of the flow's queue,
+-- then pgflow.start_tasks' work on them (pgflow._start_tasks). Not part of pgflow's API: pgflow-py's
+-- worker uses it; pgmq.read / read_with_poll followed by pgflow.start_tasks stay the contract and
+-- have the same effect in two calls.
+-- Returns one row per started task, ordered by msg_id: pgflow.step_task_record's columns, the
+-- task's attempts_count after starting, and its message's read_ct, enqueued_at, vt (as the read set
+-- it) and body.
+-- Visibility: when every step of the flow has the same timeout (coalesce(step.opt_timeout,
+-- flow.opt_timeout)), the read itself makes the messages invisible for that timeout + 2 s, which
+-- is what start_tasks' set_vt_batch would set a moment later, so the queue is updated once. With
+-- different timeouts the read uses vt and set_vt_batch follows, as in start_tasks. Messages read
+-- but not started (task not queued, run or step not started) end with vt seconds of invisibility,
+-- as after pgmq.read + start_tasks.
+-- Called by the pgflow-py worker.
+-- Locks the messages read (pgmq.read: FOR UPDATE SKIP LOCKED), then as pgflow.start_tasks.
+-- Raises what pgmq.read raises for an unknown queue; what start_tasks raises (unknown worker_id
+-- violates step_tasks_last_worker_id_fkey).
+create or replace function pgflow.read_and_start_tasks(queue_name text, worker_id uuid, vt integer, qty integer)
+returns table (
+    flow_slug text,
+    run_id uuid,
+    step_slug text,
+    input jsonb,
+    msg_id bigint,
+    task_index int,
+    flow_input jsonb,
+    attempts_count int,
+    read_ct int,
+    enqueued_at timestamptz,
+    message_vt timestamptz,
+    message jsonb
+)
+language plpgsql
+volatile
+set search_path = ''
+as $$
+declare
+    v_min_timeout int;
+    v_max_timeout int;
+    v_uniform boolean;
+    v_ids bigint [];
+    v_read_cts int [];
+    v_enqueued timestamptz [];
+    v_vts timestamptz [];
+    v_messages jsonb [];
+    v_started int;
+    v_ignored bigint [];
+    v_tasks pgflow.step_task_record [];
+begin
+    select min(coalesce(s.opt_timeout, f.opt_timeout)), max(coalesce(s.opt_timeout, f.opt_timeout))
+    into v_min_timeout, v_max_timeout
+    from pgflow.flows as f
+    inner join pgflow.steps as s on s.flow_slug = f.flow_slug
+    where f.flow_slug = read_and_start_tasks.queue_name;
+    v_uniform := v_min_timeout is not null and v_min_timeout = v_max_timeout;
+
+    -- MAIN: the read (visibility: the tasks' timeout + 2 s when it is one for the whole flow)
+    select
+        coalesce(array_agg(m.msg_id order by m.msg_id), '{}'),
+        array_agg(m.read_ct order by m.msg_id),
+        array_agg(m.enqueued_at order by m.msg_id),
+        array_agg(m.vt order by m.msg_id),
+        array_agg(m.message order by m.msg_id)
+    into v_ids, v_read_cts, v_enqueued, v_vts, v_messages
+    from pgmq.read(
+        read_and_start_tasks.queue_name,
+        case when v_uniform then v_max_timeout + 2 else read_and_start_tasks.vt end,
+        read_and_start_tasks.qty
+    ) as m;
+
+    if cardinality(v_ids) = 0 then
+        return;
+    end if;
+
+    -- then start_tasks' work (its set_vt_batch only when the read could not set the visibility);
+    -- its rows are read back by the next statement, whose snapshot sees the started tasks
+    select coalesce(array_agg(t order by t.msg_id), '{}')
+    into v_tasks
+    from pgflow._start_tasks(read_and_start_tasks.queue_name, v_ids, read_and_start_tasks.worker_id, not v_uniform)
+        as t;
+    v_started := cardinality(v_tasks);
+
+    return query
+    select
+        t.flow_slug,
+        t.run_id,
+        t.step_slug,
+        t.input,
+        t.msg_id,
+        t.task_index,
+        t.flow_input,
+        st.attempts_count,
+        m.read_ct,
+        m.enqueued_at,
+        m.vt,
+        m.message
+    from unnest(v_tasks) as t
+    inner join pgflow.step_tasks as st
+        on st.run_id = t.run_id and st.step_slug = t.step_slug and st.task_index = t.task_index
+    inner join unnest(v_ids, v_read_cts, v_enqueued, v_vts, v_messages) as m (msg_id, read_ct, enqueued_at, vt, message)
+        on m.msg_id = t.msg_id
+    order by t.msg_id;
+
+    -- Messages read but not started keep the caller's visibility timeout, as with pgmq.read
+    if v_uniform and v_started < cardinality(v_ids) then
+        v_ignored := array(
+            select i.id
+            from unnest(v_ids) as i (id)
+            where not exists (
+                select 1
+                from pgflow.step_tasks as st
+                where
+                    st.flow_slug = read_and_start_tasks.queue_name
+                    and st.message_id = i.id
+                    and st.status = 'started'
+                    and st.last_worker_id = read_and_start_tasks.worker_id
+                    and st.started_at = now()
+            )
+        );
+        perform 1
+        from pgflow.set_vt_batch(
+            read_and_start_tasks.queue_name,
+            v_ignored,
+            array_fill(read_and_start_tasks.vt, array[cardinality(v_ignored)])
+        ) as v;
+    end if;
+end;
+$$;
