@@ -98,6 +98,22 @@ def test_full_round_trip(client: PgflowSqlClient) -> None:
     assert state.run.output == {"second": ["done"]}
 
 
+def test_read_and_start_tasks_and_count_only_completion(client: PgflowSqlClient) -> None:
+    run = client.start_flow("client_flow", {"x": 1})
+    [(task, message)] = client.read_and_start_tasks("client_flow", WORKER, 30, 10)
+    assert (task.step_slug, task.input, task.flow_input, task.attempts_count) == ("first", {}, {"x": 1}, 1)
+    assert message.msg_id == task.msg_id and message.read_ct == 1
+    body = {"flow_slug": "client_flow", "run_id": str(run.run_id), "step_slug": "first", "task_index": 0}
+    assert message.message == body
+    assert client.read_and_start_tasks("client_flow", WORKER, 30, 10) == []  # nothing visible
+    done = client.complete_tasks_count([client.completion(task.run_id, "first", 0, {"y": 2})])
+    assert done == 1
+    [(task2, _)] = client.read_and_start_tasks("client_flow", WORKER, 30, 10)
+    assert task2.step_slug == "second" and task2.input == {"first": {"y": 2}}
+    assert client.complete_tasks_count([]) == 0
+    assert client.complete_tasks_count([client.completion(uuid.uuid4(), "first", 0, 1)]) == 0  # unknown task
+
+
 def test_fail_task_retries_then_fails_the_run(client: PgflowSqlClient, conn: psycopg.Connection[Any]) -> None:
     run = client.start_flow("client_flow", {})
     [task] = _take(client)
@@ -325,6 +341,10 @@ async def test_async_client_round_trip(async_ready: None, db_dsn: str) -> None:
         assert await c.heartbeat(WORKER) is False
         with pytest.raises(RunTimeout):
             await c.wait_for_run(run.run_id, timeout=0.2, poll_interval=0.05)
+        run2 = await c.start_flow("client_flow", {"b": 2})
+        [(task3, message3)] = await c.read_and_start_tasks("client_flow", WORKER, 30, 10)
+        assert task3.run_id == run2.run_id and task3.attempts_count == 1 and message3.read_ct == 1
+        assert await c.complete_tasks_count([c.completion(task3.run_id, "first", 0, "ok")]) == 1
 
 
 async def test_async_wait_for_run_via_notify(async_ready: None, db_dsn: str) -> None:
