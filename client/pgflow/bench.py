@@ -114,6 +114,37 @@ def build_flow(kind: str, slug: str) -> Any:
     return flow
 
 
+def _cpu_s() -> float:
+    usage = os.times()
+    return usage.user + usage.system
+
+
+def server_cpu_s(postmaster_pid: int | None) -> float | None:
+    """CPU seconds used so far by a local PostgreSQL server: the postmaster, its live children
+    (backends, background processes) and the children it has reaped; None when it cannot be read
+    (remote server, no /proc)."""
+    if postmaster_pid is None:
+        return None
+    try:
+        tick = os.sysconf("SC_CLK_TCK")
+        with open(f"/proc/{postmaster_pid}/stat", encoding="ascii") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        total = sum(int(x) for x in fields[11:15])  # utime, stime, cutime, cstime
+        for name in os.listdir("/proc"):
+            if not name.isdigit():
+                continue
+            try:
+                with open(f"/proc/{name}/stat", encoding="ascii") as f:
+                    child = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(child[1]) == postmaster_pid:
+                total += int(child[11]) + int(child[12])
+        return total / tick
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def _peak_rss_mb() -> float | None:
     try:
         with open("/proc/self/status", encoding="ascii") as f:
@@ -151,17 +182,19 @@ def _worker_proc(
         threading.Thread(target=stopper, daemon=True).start()
         run = asyncio.create_task(worker.run())
         await worker.started.wait()
+        at_start.append(_cpu_s())  # imports, connections and registration are not the drain's
         running.set()
         await run
 
+    at_start: list[float] = []
     try:
         asyncio.run(main())
-        usage = os.times()
+        total = _cpu_s()
         out.put({
             "kind": "worker",
             "stats": dict(worker.stats),
             "rss_mb": _peak_rss_mb(),
-            "cpu_s": usage.user + usage.system,
+            "cpu_s": total - (at_start[0] if at_start else 0.0),
         })
     except BaseException as exc:
         out.put({"kind": "worker", "error": repr(exc)})
@@ -216,10 +249,13 @@ class _Group:
     stop: Any = None
     out: Any = None
 
-    def release(self) -> float:
+    def wait_ready(self) -> None:
         for e in self.ready:
             if not e.wait(120):
                 raise RuntimeError("a benchmark process did not get ready in 120 s")
+
+    def release(self) -> float:
+        self.wait_ready()
         t = time.monotonic()
         self.go.set()
         return t
@@ -293,8 +329,15 @@ class Sizes:
 
 
 class Bench:
-    def __init__(self, dsn: str, sizes: Sizes, worker_options: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        dsn: str,
+        sizes: Sizes,
+        worker_options: dict[str, Any] | None = None,
+        postmaster_pid: int | None = None,
+    ) -> None:
         self.dsn = dsn
+        self.postmaster_pid = postmaster_pid  # a local server's: its CPU is measured too
         self.sizes = sizes
         self.worker_options = worker_options or {}
         self.conn = psycopg.connect(dsn, autocommit=True)
@@ -391,8 +434,11 @@ class Bench:
             self._start_runs(slug, runs)
             group = _workers(self.dsn, k, kind, slug, self.worker_options)
             try:
+                group.wait_ready()
+                cpu0 = server_cpu_s(self.postmaster_pid)
                 group.release()
                 self._wait_runs_done(slug, runs, group)
+                cpu1 = server_cpu_s(self.postmaster_pid)
                 results = self._stop(group)
             finally:
                 group.kill()
@@ -406,6 +452,7 @@ class Bench:
             "runs_per_s": runs / seconds,
             "worker_peak_rss_mb": max(r["rss_mb"] or 0 for r in results),
             "worker_cpu_ms_per_task": sum(r["cpu_s"] for r in results) * 1000 / (runs * steps),
+            "server_cpu_ms_per_task": None if cpu0 is None or cpu1 is None else (cpu1 - cpu0) * 1000 / (runs * steps),
         }
 
     # -- floor (scenario 5) ------------------------------------------------------------------
@@ -711,9 +758,13 @@ def _floor_row(k: int, floors: list[dict[str, Any]], messages: int, floor_of: st
 
 
 def run_benchmarks(
-    dsn: str, scenarios: Sequence[str], sizes: Sizes, say: Callable[[str], None] = _say
+    dsn: str,
+    scenarios: Sequence[str],
+    sizes: Sizes,
+    say: Callable[[str], None] = _say,
+    postmaster_pid: int | None = None,
 ) -> dict[str, Any]:
-    bench = Bench(dsn, sizes)
+    bench = Bench(dsn, sizes, postmaster_pid=postmaster_pid)
     rows: list[dict[str, Any]] = []
     reps = range(sizes.repeat)
     t_all = time.monotonic()
@@ -839,6 +890,14 @@ def format_table(result: dict[str, Any]) -> str:
             notes.append(f"{r['tasks']} runs; worker peak RSS {r['worker_peak_rss_mb']:.0f} MB")
         if r["scenario"] == "2":
             notes.append(f"{r['tasks'] // 5} runs x 5 steps; {_spread(r, 'runs_per_s')} runs/s")
+        if r["scenario"] in ("1", "2") and r.get("worker_cpu_ms_per_task") is not None:
+            server = r.get("server_cpu_ms_per_task")
+            notes.append(
+                "CPU per task: workers "
+                + _fmt(r["worker_cpu_ms_per_task"], 3)
+                + " ms"
+                + ("" if server is None else ", PostgreSQL " + _fmt(server, 3) + " ms")
+            )
         if r["scenario"] == "3":
             notes.append(
                 f"map of {r['tasks'] - 1} + join; start_flow {_spread(r, 'start_flow_s', 3)} s; "
@@ -927,7 +986,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         migrator.migrate(dsn)
         _say(f"benchmarking scenarios {','.join(scenarios)} ({'quick' if args.quick else 'full'} sizes), "
              f"load average {os.getloadavg()[0]:.2f}")
-        result = run_benchmarks(dsn, scenarios, sizes)
+        result = run_benchmarks(dsn, scenarios, sizes, postmaster_pid=None if pg is None else pg.postmaster_pid())
     finally:
         if pg is not None:
             pg.stop()

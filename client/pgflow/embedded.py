@@ -99,6 +99,13 @@ class EmbeddedPostgres:
     def dsn_for(self, dbname: str) -> str:
         return f"postgresql://{self.user}@127.0.0.1:{self.port}/{dbname}"
 
+    def postmaster_pid(self) -> int | None:
+        """The running server's postmaster process id (from postmaster.pid), or None."""
+        try:
+            return int((self.datadir / "postmaster.pid").read_text().splitlines()[0])
+        except (OSError, ValueError, IndexError, AssertionError):
+            return None
+
     def _run(self, args: list[str]) -> subprocess.CompletedProcess[str]:
         cmd = [str(a) for a in args]
         if os.geteuid() == 0:
