@@ -687,10 +687,11 @@ $$;
 --     a map child (the type violation is complete_task's): the tasks, the steps (output: the
 --     task's, or the map's outputs by task_index), step:<slug>:completed, the dependents'
 --     remaining_deps (and a map child's initial_tasks), the runs' remaining_steps, each in one
---     statement for the whole batch; then, as complete_task does per run: the taskless cascade
---     where a step became taskless, the ready steps (_start_ready_steps_of_runs: one pass and one
---     send_batch per flow for all the runs), maybe_complete_run's update and run:completed (one
---     statement for all the runs).
+--     statement for the whole batch; a run whose last steps these are completes in that same
+--     update of its row (maybe_complete_run's effect) and gets run:completed after its steps'
+--     events. For the runs that go on, as complete_task does per run: the taskless cascade where
+--     a step became taskless, the ready steps (_start_ready_steps_of_runs: one pass and one
+--     send_batch per flow for all the runs), maybe_complete_run for runs the cascade finished.
 --   Messages of the tasks completed by both paths are archived with one
 --   pgmq.archive(queue, msg_ids[]) per flow.
 --   * every other item (late or duplicate callbacks, flows with conditions, type violations, a
@@ -717,7 +718,6 @@ declare
     v_fin_runs uuid [];
     v_fin_steps text [];
     v_done_runs uuid [];
-    v_finished int;
     v_finished_runs uuid [];
     v_run_events text [];
     v_run_payloads jsonb [];
@@ -1043,49 +1043,11 @@ begin
                 )
             );
 
-            -- then maybe_complete_run for the runs the cascade finished (same update, same event)
-            with finished as (
-                update pgflow.runs as r
-                set
-                    status = 'completed',
-                    completed_at = now(),
-                    output = (
-                        select jsonb_object_agg(ss.step_slug, ss.output)
-                        from pgflow.step_states as ss
-                        where
-                            ss.run_id = r.run_id
-                            and ss.status = 'completed'
-                            and not exists (
-                                select 1
-                                from pgflow.deps as d
-                                where d.flow_slug = ss.flow_slug and d.dep_slug = ss.step_slug
-                            )
-                    )
-                where
-                    r.run_id = any(v_done_runs)
-                    and r.remaining_steps = 0
-                    and r.status = 'started'
-                returning r.run_id, r.flow_slug, r.status, r.output, r.completed_at
-            )
-
-            select
-                pgflow._emit_events(
-                    array_agg('run:completed'::text order by fr.run_id),
-                    array_agg(
-                        jsonb_build_object(
-                            'event_type', 'run:completed',
-                            'run_id', fr.run_id,
-                            'flow_slug', fr.flow_slug,
-                            'status', fr.status,
-                            'output', fr.output,
-                            'completed_at', fr.completed_at
-                        )
-                        order by fr.run_id
-                    )
-                )
-            into v_finished
-            from finished as fr
-            having count(*) > 0;
+            -- then maybe_complete_run for the runs the cascade finished, in run_id order
+            perform pgflow.maybe_complete_run(r.run_id)
+            from pgflow.runs as r
+            where r.run_id = any(v_done_runs) and r.remaining_steps = 0 and r.status = 'started'
+            order by r.run_id;
         end if;
 
         -- run:completed of the runs that completed with these steps, after their steps' events
