@@ -5,14 +5,15 @@
     worker = Worker([flow], "postgresql://...")
     await worker.run()          # until worker.stop() (from any thread) or deprecation
 
-One asyncio loop owns everything: a poller per flow (``pgmq.read`` / ``read_with_poll`` then
-``pgflow.start_tasks``), heartbeats, the maintenance sweep (``pgflow.requeue_stalled_tasks()``
-every ``maintenance_interval`` under a transaction-level advisory try-lock, so at most one
-worker of a database runs it at a time) and a LISTEN connection on channel ``pgflow_tasks``
-(payload: the flow slug; SQL notifies it when task messages become visible). With
-``use_notify`` an idle poller does a non-blocking ``pgmq.read`` and then sleeps until a
-notification, the next delayed message's visibility time, or ``max_poll_seconds``, whichever
-comes first; while the LISTEN connection is down it falls back to ``read_with_poll``.
+One asyncio loop owns everything: a poller per flow, heartbeats, the maintenance sweep
+(``pgflow.requeue_stalled_tasks()`` every ``maintenance_interval`` under a transaction-level
+advisory try-lock, so at most one worker of a database runs it at a time) and a LISTEN
+connection on channel ``pgflow_tasks`` (payload: the flow slug; SQL notifies it when task
+messages become visible). With ``use_notify`` the poller reads and starts tasks in one
+non-blocking call, ``pgflow.read_and_start_tasks`` (``pgmq.read`` + ``start_tasks``), and when
+there is nothing sleeps until a notification, the next delayed message's visibility time, or
+``max_poll_seconds``, whichever comes first; without NOTIFY (or while the LISTEN connection is
+down) it waits in ``pgmq.read_with_poll`` and then calls ``pgflow.start_tasks``.
 
 Async handlers run on the loop; sync handlers in a dedicated bounded ThreadPoolExecutor (never
 the default executor). At most ``concurrency`` tasks run at once: a poller reserves free slots
