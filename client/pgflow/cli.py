@@ -611,7 +611,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="handlers running at once (default 10)")
     w.add_argument("--batch-size", type=_positive_int, metavar="N", help="messages read per poll (default 10)")
     w.add_argument("--visibility-timeout", type=_positive_int, metavar="S",
-                   help="seconds a read message stays hidden before start_tasks extends it (default 5)")
+                   help="seconds a message read but not started stays hidden (a started task's message "
+                        "stays hidden for its step's timeout + 2 s) (default 5)")
     w.add_argument("--max-poll-seconds", type=_non_negative_float, metavar="S",
                    help="longest wait for messages in one poll (default 2)")
     w.add_argument("--poll-interval-ms", type=_positive_int, metavar="MS",
