@@ -31,12 +31,12 @@ import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
-from typing import Any, Final, LiteralString
+from typing import Any, Final, LiteralString, TypeVar
 
 import psycopg
 from psycopg import sql
 from psycopg.pq import TransactionStatus
-from psycopg.rows import DictRow, dict_row
+from psycopg.rows import AsyncRowFactory, DictRow, RowFactory, dict_row, tuple_row
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from pgflow.errors import (
@@ -50,6 +50,9 @@ from pgflow.errors import (
     map_sql_error,
 )
 from pgflow.types import CompileResult, CompileStatus, QueueMessage, Run, RunWithStates, StepTask, TaskRow
+
+R = TypeVar("R")
+Params = Mapping[str, Any] | Sequence[Any]  # named (%(x)s) or positional (%s) query parameters
 
 __all__ = [
     "DEFAULT_MAX_ERROR_CHARS",
@@ -88,10 +91,12 @@ select * from pgmq.read_with_poll(
     max_poll_seconds => %(max_poll_seconds)s::int, poll_interval_ms => %(poll_interval_ms)s::int
 )"""
 _READ: Final = "select * from pgmq.read(queue_name => %(queue_name)s::text, vt => %(vt)s::int, qty => %(qty)s::int)"
+# The worker's two calls per batch read plain tuples (the columns _started() expects, in order).
 _READ_AND_START_TASKS: Final = """
-select * from pgflow.read_and_start_tasks(
-    queue_name => %(queue_name)s::text, worker_id => %(worker_id)s::uuid, vt => %(vt)s::int, qty => %(qty)s::int
-)"""
+select
+    flow_slug, run_id, step_slug, input, msg_id, task_index, flow_input, attempts_count,
+    read_ct, enqueued_at, message_vt, message
+from pgflow.read_and_start_tasks(queue_name => %s::text, worker_id => %s::uuid, vt => %s::int, qty => %s::int)"""
 _START_TASKS: Final = """
 select * from pgflow.start_tasks(
     flow_slug => %(flow_slug)s::text, msg_ids => %(msg_ids)s::bigint[], worker_id => %(worker_id)s::uuid
@@ -138,9 +143,8 @@ select * from pgflow.complete_task(
     output => %(output)s::jsonb
 )"""
 _COMPLETE_TASKS_COUNT: Final = """
-select count(*)::int as n from pgflow.complete_tasks(
-    run_ids => %(run_ids)s::uuid[], step_slugs => %(step_slugs)s::text[], task_indexes => %(task_indexes)s::int[],
-    outputs => %(outputs)s::jsonb[]
+select count(*)::int from pgflow.complete_tasks(
+    run_ids => %s::uuid[], step_slugs => %s::text[], task_indexes => %s::int[], outputs => %s::jsonb[]
 )"""
 _COMPLETE_TASKS: Final = """
 select * from pgflow.complete_tasks(
@@ -268,16 +272,10 @@ def _with_attempts(tasks: list[DictRow], attempts: list[DictRow]) -> list[StepTa
     ]
 
 
-def _started(rows: list[DictRow]) -> list[tuple[StepTask, QueueMessage]]:
-    """Rows of pgflow.read_and_start_tasks -> (task, its message) pairs."""
+def _started(rows: list[tuple[Any, ...]]) -> list[tuple[StepTask, QueueMessage]]:
+    """Rows of _READ_AND_START_TASKS -> (task, its message) pairs."""
     return [
-        (
-            StepTask(
-                r["flow_slug"], r["run_id"], r["step_slug"], r["input"], r["msg_id"], r["task_index"],
-                r["flow_input"], r["attempts_count"],
-            ),
-            QueueMessage(r["msg_id"], r["read_ct"], r["enqueued_at"], r["message_vt"], r["message"]),
-        )
+        (StepTask(*r[:8]), QueueMessage(r[4], r[8], r[9], r[10], r[11]))
         for r in rows
     ]
 
@@ -294,12 +292,17 @@ class Completion:
 
 
 def _complete_tasks_params(completions: Sequence[Completion]) -> dict[str, Any]:
-    return {
-        "run_ids": [c.run_id for c in completions],
-        "step_slugs": [c.step_slug for c in completions],
-        "task_indexes": [c.task_index for c in completions],
-        "outputs": [c.output_json for c in completions],
-    }
+    names = ("run_ids", "step_slugs", "task_indexes", "outputs")
+    return dict(zip(names, _complete_tasks_args(completions), strict=True))
+
+
+def _complete_tasks_args(completions: Sequence[Completion]) -> tuple[list[Any], ...]:
+    return (
+        [c.run_id for c in completions],
+        [c.step_slug for c in completions],
+        [c.task_index for c in completions],
+        [c.output_json for c in completions],
+    )
 
 
 class _Settings:
@@ -395,14 +398,24 @@ class PgflowSqlClient:
         conn: psycopg.Connection[Any] | None,
         **context: Any,
     ) -> list[DictRow]:
+        return self._fetch_as(dict_row, query, params, conn, **context)
+
+    def _fetch_as(
+        self,
+        rows: RowFactory[R],
+        query: LiteralString | sql.Composed,
+        params: Params | None,
+        conn: psycopg.Connection[Any] | None,
+        **context: Any,
+    ) -> list[R]:
         try:
             if conn is not None:
-                return _execute(conn, query, params)
+                return _execute_as(conn, query, params, rows)
             with self._borrow() as c:
                 if c.autocommit or isinstance(self._source, ConnectionPool):
-                    return _execute(c, query, params)
+                    return _execute_as(c, query, params, rows)
                 with c.transaction():
-                    return _execute(c, query, params)
+                    return _execute_as(c, query, params, rows)
         except psycopg.Error as exc:
             raise map_sql_error(exc, **context) from exc
 
@@ -438,8 +451,10 @@ class PgflowSqlClient:
     ) -> list[tuple[StepTask, QueueMessage]]:
         """``pgflow.read_and_start_tasks``: ``pgmq.read`` + ``start_tasks`` in one call (pgflow-py's
         own function, not pgflow's): the started tasks, each with its message."""
-        params = {"queue_name": queue_name, "worker_id": worker_id, "vt": int(vt), "qty": int(qty)}
-        rows = self._fetch(_READ_AND_START_TASKS, params, conn, flow_slug=queue_name, worker_id=str(worker_id))
+        params = (queue_name, worker_id, int(vt), int(qty))
+        rows = self._fetch_as(
+            tuple_row, _READ_AND_START_TASKS, params, conn, flow_slug=queue_name, worker_id=str(worker_id)
+        )
         return _started(rows)
 
     def start_tasks(
@@ -511,8 +526,8 @@ class PgflowSqlClient:
         exists."""
         if not completions:
             return 0
-        row = _first(self._fetch(_COMPLETE_TASKS_COUNT, _complete_tasks_params(completions), conn))
-        return 0 if row is None else int(row["n"])
+        rows = self._fetch_as(tuple_row, _COMPLETE_TASKS_COUNT, _complete_tasks_args(completions), conn)
+        return int(rows[0][0])
 
     def fail_task(
         self,
@@ -673,7 +688,13 @@ class PgflowSqlClient:
 def _execute(
     c: psycopg.Connection[Any], query: LiteralString | sql.Composed, params: Mapping[str, Any] | None
 ) -> list[DictRow]:
-    with c.cursor(row_factory=dict_row) as cur:
+    return _execute_as(c, query, params, dict_row)
+
+
+def _execute_as(
+    c: psycopg.Connection[Any], query: LiteralString | sql.Composed, params: Params | None, rows: RowFactory[R]
+) -> list[R]:
+    with c.cursor(row_factory=rows) as cur:
         cur.execute(query, params)
         return cur.fetchall() if cur.description is not None else []
 
@@ -738,14 +759,24 @@ class AsyncPgflowSqlClient:
         conn: psycopg.AsyncConnection[Any] | None,
         **context: Any,
     ) -> list[DictRow]:
+        return await self._fetch_as(dict_row, query, params, conn, **context)
+
+    async def _fetch_as(
+        self,
+        rows: AsyncRowFactory[R],
+        query: LiteralString | sql.Composed,
+        params: Params | None,
+        conn: psycopg.AsyncConnection[Any] | None,
+        **context: Any,
+    ) -> list[R]:
         try:
             if conn is not None:
-                return await _aexecute(conn, query, params)
+                return await _aexecute_as(conn, query, params, rows)
             async with self._borrow() as c:
                 if c.autocommit or isinstance(self._source, AsyncConnectionPool):
-                    return await _aexecute(c, query, params)
+                    return await _aexecute_as(c, query, params, rows)
                 async with c.transaction():
-                    return await _aexecute(c, query, params)
+                    return await _aexecute_as(c, query, params, rows)
         except psycopg.Error as exc:
             raise map_sql_error(exc, **context) from exc
 
@@ -778,8 +809,10 @@ class AsyncPgflowSqlClient:
         conn: psycopg.AsyncConnection[Any] | None = None,
     ) -> list[tuple[StepTask, QueueMessage]]:
         """See :meth:`PgflowSqlClient.read_and_start_tasks`."""
-        params = {"queue_name": queue_name, "worker_id": worker_id, "vt": int(vt), "qty": int(qty)}
-        rows = await self._fetch(_READ_AND_START_TASKS, params, conn, flow_slug=queue_name, worker_id=str(worker_id))
+        params = (queue_name, worker_id, int(vt), int(qty))
+        rows = await self._fetch_as(
+            tuple_row, _READ_AND_START_TASKS, params, conn, flow_slug=queue_name, worker_id=str(worker_id)
+        )
         return _started(rows)
 
     async def start_tasks(
@@ -849,8 +882,8 @@ class AsyncPgflowSqlClient:
         of items whose task exists."""
         if not completions:
             return 0
-        row = _first(await self._fetch(_COMPLETE_TASKS_COUNT, _complete_tasks_params(completions), conn))
-        return 0 if row is None else int(row["n"])
+        rows = await self._fetch_as(tuple_row, _COMPLETE_TASKS_COUNT, _complete_tasks_args(completions), conn)
+        return int(rows[0][0])
 
     async def fail_task(
         self,
@@ -1005,7 +1038,16 @@ class AsyncPgflowSqlClient:
 async def _aexecute(
     c: psycopg.AsyncConnection[Any], query: LiteralString | sql.Composed, params: Mapping[str, Any] | None
 ) -> list[DictRow]:
-    async with c.cursor(row_factory=dict_row) as cur:
+    return await _aexecute_as(c, query, params, dict_row)
+
+
+async def _aexecute_as(
+    c: psycopg.AsyncConnection[Any],
+    query: LiteralString | sql.Composed,
+    params: Params | None,
+    rows: AsyncRowFactory[R],
+) -> list[R]:
+    async with c.cursor(row_factory=rows) as cur:
         await cur.execute(query, params)
         return await cur.fetchall() if cur.description is not None else []
 
