@@ -671,13 +671,49 @@ end;
 $$;
 
 -- ==== sql/0100_function_complete_tasks.sql ====
--- pgflow.complete_tasks(run_ids, step_slugs, task_indexes, outputs): a worker reports several task
--- results in one call (one round trip, one transaction). Not part of pgflow's API: pgflow-py's
--- worker uses it; pgflow.complete_task stays the contract and is what this function applies.
+-- pgflow.complete_tasks(run_ids, step_slugs, task_indexes, outputs): pgflow.complete_tasks_count's
+-- batch (same effect: pgflow.complete_task for every item, in (run_id, step_slug, task_index)
+-- order, in one transaction), then the final step_tasks row of every known item (unknown items: no
+-- row; a task given twice: one row). Not part of pgflow's API: beside pgflow.complete_task.
+-- Called by pgflow-py's clients (PgflowSqlClient.complete_tasks).
+-- Locks as pgflow.complete_tasks_count.
+-- Raises `run_ids, step_slugs, task_indexes and outputs must have the same length (<a>, <b>, <c>, <d>)`;
+-- whatever complete_task raises (then nothing of the batch is applied).
+create or replace function pgflow.complete_tasks(
+    run_ids uuid [], step_slugs text [], task_indexes int [], outputs jsonb []
+)
+returns setof pgflow.step_tasks
+language plpgsql
+volatile
+set search_path = ''
+as $$
+begin
+    perform pgflow.complete_tasks_count(
+        complete_tasks.run_ids, complete_tasks.step_slugs, complete_tasks.task_indexes, complete_tasks.outputs
+    );
+
+    return query
+    select st.*
+    from pgflow.step_tasks as st
+    where (st.run_id, st.step_slug, st.task_index) in (
+        select u.run_id, u.step_slug, u.task_index
+        from unnest(complete_tasks.run_ids, complete_tasks.step_slugs, complete_tasks.task_indexes)
+            as u (run_id, step_slug, task_index)
+    );
+end;
+$$;
+
+-- ==== sql/0100_function_complete_tasks_count.sql ====
+-- pgflow.complete_tasks_count(run_ids, step_slugs, task_indexes, outputs): a worker reports several
+-- task results in one call (one round trip, one transaction). Not part of pgflow's API: pgflow-py's
+-- worker uses it (pgflow.complete_tasks is the same with the rows read back); pgflow.complete_task
+-- stays the contract and is what this function applies.
 -- Item i is (run_ids[i], step_slugs[i], task_indexes[i], outputs[i]). The effect is that of
 -- calling pgflow.complete_task for every item, ordered by (run_id, step_slug, task_index), in one
--- transaction; returns the final step_tasks row of every known item (unknown items: no row).
--- Two set-based paths cover the common cases, complete_task the rest:
+-- transaction; returns the number of distinct known tasks among the items (unknown ones: not
+-- counted; a task given twice: once).
+-- One pass classifies the batch's steps (items reach their tasks by primary key, each task once:
+-- its first item wins). Two set-based paths cover the common cases, complete_task the rest:
 --   * countdown: the items of a started map step of a started run that do not finish the step
 --     (fewer started tasks among them than remaining_tasks): one UPDATE of the tasks, the step's
 --     remaining_tasks drops by their number. Nothing cascades, starts or finishes, exactly as
@@ -699,20 +735,20 @@ $$;
 -- Events of one run keep complete_task's order (step completed, steps started, run completed).
 -- Called by the pgflow-py worker.
 -- LOCKS: the items' runs in run_id order (two batches never wait on each other in a cycle), then
--- the set-based paths' step_states rows in (run_id, step_slug) order, then their tasks and the
+-- the set-based paths' step_states rows in (run_id, step_slug) order (one pass), then their tasks and the
 -- dependents' step_states; complete_task takes its own locks after that, in its usual order.
 -- Raises `run_ids, step_slugs, task_indexes and outputs must have the same length (<a>, <b>, <c>, <d>)`;
 -- whatever complete_task raises (then nothing of the batch is applied).
-create or replace function pgflow.complete_tasks(
+create or replace function pgflow.complete_tasks_count(
     run_ids uuid [], step_slugs text [], task_indexes int [], outputs jsonb []
 )
-returns setof pgflow.step_tasks
+returns int
 language plpgsql
 volatile
 set search_path = ''
 as $$
 declare
-    v_n int := coalesce(cardinality(complete_tasks.run_ids), 0);
+    v_n int := coalesce(cardinality(complete_tasks_count.run_ids), 0);
     v_fast_runs uuid [];
     v_fast_steps text [];
     v_fin_runs uuid [];
@@ -724,121 +760,97 @@ declare
     v_queues text [];
     v_msg_ids bigint [];
     v_item record;
+    v_pairs int;
+    v_known int;
 begin
     -- GUARD: positional arrays of one length
-    if v_n <> coalesce(cardinality(complete_tasks.step_slugs), 0)
-        or v_n <> coalesce(cardinality(complete_tasks.task_indexes), 0)
-        or v_n <> coalesce(cardinality(complete_tasks.outputs), 0) then
+    if v_n <> coalesce(cardinality(complete_tasks_count.step_slugs), 0)
+        or v_n <> coalesce(cardinality(complete_tasks_count.task_indexes), 0)
+        or v_n <> coalesce(cardinality(complete_tasks_count.outputs), 0) then
         raise exception 'run_ids, step_slugs, task_indexes and outputs must have the same length (%, %, %, %)',
-            v_n, coalesce(cardinality(complete_tasks.step_slugs), 0),
-            coalesce(cardinality(complete_tasks.task_indexes), 0), coalesce(cardinality(complete_tasks.outputs), 0);
+            v_n, coalesce(cardinality(complete_tasks_count.step_slugs), 0),
+            coalesce(cardinality(complete_tasks_count.task_indexes), 0),
+            coalesce(cardinality(complete_tasks_count.outputs), 0);
     end if;
     if v_n = 0 then
-        return;
+        return 0;
     end if;
 
     -- LOCKS: every run of the batch, in run_id order
     perform 1
     from pgflow.runs as r
-    where r.run_id = any(complete_tasks.run_ids)
+    where r.run_id = any(complete_tasks_count.run_ids)
     order by r.run_id
     for update;
 
-    -- Fast-path steps: started map steps of started runs that the batch's started tasks do not finish
-    select coalesce(array_agg(g.run_id), '{}'), coalesce(array_agg(g.step_slug), '{}')
-    into v_fast_runs, v_fast_steps
-    from (
-        select ss.run_id, ss.step_slug
-        from pgflow.step_states as ss
-        inner join pgflow.runs as r on r.run_id = ss.run_id
-        inner join pgflow.steps as s on s.flow_slug = ss.flow_slug and s.step_slug = ss.step_slug
-        where
-            (ss.run_id, ss.step_slug) in (
-                select u.run_id, u.step_slug
-                from unnest(complete_tasks.run_ids, complete_tasks.step_slugs) as u (run_id, step_slug)
-            )
-            and r.status = 'started'
-            and ss.status = 'started'
-            and s.step_type = 'map'
-            and ss.remaining_tasks > (
-                -- driven by the items (one primary-key probe each), never by the step's tasks
-                select count(distinct u.task_index)
-                from unnest(complete_tasks.run_ids, complete_tasks.step_slugs, complete_tasks.task_indexes)
-                    as u (run_id, step_slug, task_index)
-                where
-                    u.run_id = ss.run_id
-                    and u.step_slug = ss.step_slug
-                    and exists (
-                        select 1
-                        from pgflow.step_tasks as t
-                        where
-                            t.run_id = u.run_id
-                            and t.step_slug = u.step_slug
-                            and t.task_index = u.task_index
-                            and t.status = 'started'
-                    )
-            )
-        order by ss.run_id, ss.step_slug
-        for update of ss
-    ) as g;
+    -- The batch's steps, each classified once (a task given twice counts once: its first item):
+    --   fast: a started map step of a started run that its started tasks here do not finish;
+    --   finishing: the items hold every task the step still waits for (flows without
+    --   conditions; not a single step handing a non-array to a map child);
+    --   anything else goes to complete_task. Items reach their tasks by primary key.
+    with items as (
+        select distinct on (u.run_id, u.step_slug, u.task_index)
+            u.run_id, u.step_slug, u.task_index, u.output, u.ord
+        from unnest(
+            complete_tasks_count.run_ids, complete_tasks_count.step_slugs,
+            complete_tasks_count.task_indexes, complete_tasks_count.outputs
+        ) with ordinality as u (run_id, step_slug, task_index, output, ord)
+        order by u.run_id, u.step_slug, u.task_index, u.ord
+    ),
 
-    -- Finishing steps: the batch holds every task the step still waits for
-    select coalesce(array_agg(g.run_id), '{}'), coalesce(array_agg(g.step_slug), '{}')
-    into v_fin_runs, v_fin_steps
+    per_step as (
+        select
+            i.run_id,
+            i.step_slug,
+            count(t.task_index)::int as known,
+            count(*) filter (where t.status = 'started')::int as started,
+            (array_agg(i.output order by i.ord))[1] as first_output
+        from items as i
+        left join pgflow.step_tasks as t
+            on t.run_id = i.run_id and t.step_slug = i.step_slug and t.task_index = i.task_index
+        group by i.run_id, i.step_slug
+    )
+
+    select
+        coalesce(array_agg(g.run_id) filter (where g.fast), '{}'),
+        coalesce(array_agg(g.step_slug) filter (where g.fast), '{}'),
+        coalesce(array_agg(g.run_id) filter (where not g.fast), '{}'),
+        coalesce(array_agg(g.step_slug) filter (where not g.fast), '{}'),
+        (select count(*)::int from per_step),
+        (select coalesce(sum(p.known), 0)::int from per_step as p)
+    into v_fast_runs, v_fast_steps, v_fin_runs, v_fin_steps, v_pairs, v_known
     from (
-        select ss.run_id, ss.step_slug
-        from pgflow.step_states as ss
+        select ss.run_id, ss.step_slug, s.step_type = 'map' and ss.remaining_tasks > p.started as fast
+        from per_step as p
+        inner join pgflow.step_states as ss on ss.run_id = p.run_id and ss.step_slug = p.step_slug
         inner join pgflow.runs as r on r.run_id = ss.run_id
         inner join pgflow.steps as s on s.flow_slug = ss.flow_slug and s.step_slug = ss.step_slug
         where
-            (ss.run_id, ss.step_slug) in (
-                select u.run_id, u.step_slug
-                from unnest(complete_tasks.run_ids, complete_tasks.step_slugs) as u (run_id, step_slug)
-            )
-            and r.status = 'started'
+            r.status = 'started'
             and ss.status = 'started'
-            and ss.remaining_tasks >= 1
-            and ss.remaining_tasks = (
-                -- driven by the items (one primary-key probe each), never by the step's tasks
-                select count(distinct u.task_index)
-                from unnest(complete_tasks.run_ids, complete_tasks.step_slugs, complete_tasks.task_indexes)
-                    as u (run_id, step_slug, task_index)
-                where
-                    u.run_id = ss.run_id
-                    and u.step_slug = ss.step_slug
-                    and exists (
+            and (
+                (s.step_type = 'map' and ss.remaining_tasks > p.started)
+                or (
+                    ss.remaining_tasks >= 1
+                    and ss.remaining_tasks = p.started
+                    and not exists (
                         select 1
-                        from pgflow.step_tasks as t
+                        from pgflow.steps as cond
                         where
-                            t.run_id = u.run_id
-                            and t.step_slug = u.step_slug
-                            and t.task_index = u.task_index
-                            and t.status = 'started'
+                            cond.flow_slug = ss.flow_slug
+                            and (cond.required_input_pattern is not null or cond.forbidden_input_pattern is not null)
                     )
-            )
-            and not exists (
-                select 1
-                from pgflow.steps as cond
-                where
-                    cond.flow_slug = ss.flow_slug
-                    and (cond.required_input_pattern is not null or cond.forbidden_input_pattern is not null)
-            )
-            and not (
-                s.step_type = 'single'
-                and exists (
-                    select 1
-                    from pgflow.deps as d
-                    inner join pgflow.steps as cs on cs.flow_slug = d.flow_slug and cs.step_slug = d.step_slug
-                    where d.flow_slug = ss.flow_slug and d.dep_slug = ss.step_slug and cs.step_type = 'map'
+                    and not (
+                        s.step_type = 'single'
+                        and exists (
+                            select 1
+                            from pgflow.deps as d
+                            inner join pgflow.steps as cs on cs.flow_slug = d.flow_slug and cs.step_slug = d.step_slug
+                            where d.flow_slug = ss.flow_slug and d.dep_slug = ss.step_slug and cs.step_type = 'map'
+                        )
+                        and coalesce(jsonb_typeof(p.first_output), 'null') <> 'array'
+                    )
                 )
-                and coalesce(jsonb_typeof((
-                    select u.output
-                    from unnest(complete_tasks.run_ids, complete_tasks.step_slugs, complete_tasks.outputs)
-                        with ordinality as u (run_id, step_slug, output, ord)
-                    where u.run_id = ss.run_id and u.step_slug = ss.step_slug
-                    order by u.ord
-                    limit 1
-                )), 'null') <> 'array'
             )
         order by ss.run_id, ss.step_slug
         for update of ss
@@ -849,7 +861,8 @@ begin
         with items as (
             select distinct on (u.run_id, u.step_slug, u.task_index) u.run_id, u.step_slug, u.task_index, u.output
             from unnest(
-                complete_tasks.run_ids, complete_tasks.step_slugs, complete_tasks.task_indexes, complete_tasks.outputs
+                complete_tasks_count.run_ids, complete_tasks_count.step_slugs,
+                complete_tasks_count.task_indexes, complete_tasks_count.outputs
             ) with ordinality as u (run_id, step_slug, task_index, output, ord)
             inner join unnest(v_fin_runs, v_fin_steps) as f (run_id, step_slug)
                 on f.run_id = u.run_id and f.step_slug = u.step_slug
@@ -1061,7 +1074,8 @@ begin
         with items as (
             select distinct on (u.run_id, u.step_slug, u.task_index) u.run_id, u.step_slug, u.task_index, u.output
             from unnest(
-                complete_tasks.run_ids, complete_tasks.step_slugs, complete_tasks.task_indexes, complete_tasks.outputs
+                complete_tasks_count.run_ids, complete_tasks_count.step_slugs,
+                complete_tasks_count.task_indexes, complete_tasks_count.outputs
             ) with ordinality as u (run_id, step_slug, task_index, output, ord)
             inner join unnest(v_fast_runs, v_fast_steps) as f (run_id, step_slug)
                 on f.run_id = u.run_id and f.step_slug = u.step_slug
@@ -1109,32 +1123,29 @@ begin
         ) as q;
     end if;
 
-    -- MAIN, general path: every other item through complete_task, in key order
-    for v_item in
-        select u.run_id, u.step_slug, u.task_index, u.output
-        from unnest(
-            complete_tasks.run_ids, complete_tasks.step_slugs, complete_tasks.task_indexes, complete_tasks.outputs
-        ) with ordinality as u (run_id, step_slug, task_index, output, ord)
-        where
-            (u.run_id, u.step_slug) not in (
-                select f.run_id, f.step_slug from unnest(v_fast_runs, v_fast_steps) as f (run_id, step_slug)
-            )
-            and (u.run_id, u.step_slug) not in (
-                select f.run_id, f.step_slug from unnest(v_fin_runs, v_fin_steps) as f (run_id, step_slug)
-            )
-        order by u.run_id, u.step_slug, u.task_index, u.ord
-    loop
-        perform 1 from pgflow.complete_task(v_item.run_id, v_item.step_slug, v_item.task_index, v_item.output);
-    end loop;
+    -- MAIN, general path: every other item through complete_task, in key order (none when
+    -- every step of the batch took a set-based path)
+    if cardinality(v_fast_runs) + cardinality(v_fin_runs) < v_pairs then
+        for v_item in
+            select u.run_id, u.step_slug, u.task_index, u.output
+            from unnest(
+                complete_tasks_count.run_ids, complete_tasks_count.step_slugs,
+                complete_tasks_count.task_indexes, complete_tasks_count.outputs
+            ) with ordinality as u (run_id, step_slug, task_index, output, ord)
+            where
+                (u.run_id, u.step_slug) not in (
+                    select f.run_id, f.step_slug from unnest(v_fast_runs, v_fast_steps) as f (run_id, step_slug)
+                )
+                and (u.run_id, u.step_slug) not in (
+                    select f.run_id, f.step_slug from unnest(v_fin_runs, v_fin_steps) as f (run_id, step_slug)
+                )
+            order by u.run_id, u.step_slug, u.task_index, u.ord
+        loop
+            perform 1 from pgflow.complete_task(v_item.run_id, v_item.step_slug, v_item.task_index, v_item.output);
+        end loop;
+    end if;
 
-    return query
-    select st.*
-    from pgflow.step_tasks as st
-    where (st.run_id, st.step_slug, st.task_index) in (
-        select u.run_id, u.step_slug, u.task_index
-        from unnest(complete_tasks.run_ids, complete_tasks.step_slugs, complete_tasks.task_indexes)
-            as u (run_id, step_slug, task_index)
-    );
+    return v_known;
 end;
 $$;
 

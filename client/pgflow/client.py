@@ -143,7 +143,7 @@ select * from pgflow.complete_task(
     output => %(output)s::jsonb
 )"""
 _COMPLETE_TASKS_COUNT: Final = """
-select count(*)::int from pgflow.complete_tasks(
+select pgflow.complete_tasks_count(
     run_ids => %s::uuid[], step_slugs => %s::text[], task_indexes => %s::int[], outputs => %s::jsonb[]
 )"""
 _COMPLETE_TASKS: Final = """
@@ -522,8 +522,8 @@ class PgflowSqlClient:
     def complete_tasks_count(
         self, completions: Sequence[Completion], *, conn: psycopg.Connection[Any] | None = None
     ) -> int:
-        """:meth:`complete_tasks` without reading the rows back: the number of items whose task
-        exists."""
+        """``pgflow.complete_tasks_count``: :meth:`complete_tasks` without reading the rows back;
+        returns how many distinct known tasks the completions name."""
         if not completions:
             return 0
         rows = self._fetch_as(tuple_row, _COMPLETE_TASKS_COUNT, _complete_tasks_args(completions), conn)
@@ -878,8 +878,7 @@ class AsyncPgflowSqlClient:
     async def complete_tasks_count(
         self, completions: Sequence[Completion], *, conn: psycopg.AsyncConnection[Any] | None = None
     ) -> int:
-        """:meth:`complete_tasks` without reading the rows back (the worker's path): the number
-        of items whose task exists."""
+        """See :meth:`PgflowSqlClient.complete_tasks_count` (the worker's path)."""
         if not completions:
             return 0
         rows = await self._fetch_as(tuple_row, _COMPLETE_TASKS_COUNT, _complete_tasks_args(completions), conn)
