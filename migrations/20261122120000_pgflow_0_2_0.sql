@@ -262,10 +262,10 @@ end;
 $$;
 
 -- ==== sql/0100_function__start_tasks.sql ====
--- pgflow._start_tasks(flow_slug, msg_ids, worker_id, set_vt): pgflow.start_tasks' work, with the
+-- pgflow._start_tasks(p_flow_slug, msg_ids, worker_id, set_vt): pgflow.start_tasks' work, with the
 -- visibility step optional. For the messages a worker read from the flow's queue, starts the tasks
--- that may run and returns what their handlers need (one pgflow.step_task_record per started task,
--- ordered by msg_id).
+-- that may run and returns what their handlers need (pgflow.step_task_record's columns plus the
+-- task's attempts_count after starting, one row per started task, ordered by msg_id).
 -- Eligible: step_tasks of this flow whose message_id is in msg_ids, status queued, run started and
 -- step started. Other ids are ignored silently (no archive, no vt change).
 -- Started tasks: attempts_count + 1, started_at now(), last_worker_id = worker_id (FK to
@@ -279,8 +279,17 @@ $$;
 -- Called by pgflow.start_tasks and pgflow.read_and_start_tasks.
 -- Locks the eligible step_tasks rows (ordered by run, step, task index) and their queue messages.
 -- Raises nothing of its own (unknown worker_id violates step_tasks_last_worker_id_fkey).
-create or replace function pgflow._start_tasks(flow_slug text, msg_ids bigint [], worker_id uuid, set_vt boolean)
-returns setof pgflow.step_task_record
+create or replace function pgflow._start_tasks(p_flow_slug text, msg_ids bigint [], worker_id uuid, set_vt boolean)
+returns table (
+    flow_slug text,
+    run_id uuid,
+    step_slug text,
+    input jsonb,
+    msg_id bigint,
+    task_index int,
+    flow_input jsonb,
+    attempts_count int
+)
 language plpgsql
 volatile
 set search_path = ''
@@ -298,7 +307,7 @@ begin
         inner join pgflow.runs as r on r.run_id = st.run_id
         inner join pgflow.step_states as ss on ss.run_id = st.run_id and ss.step_slug = st.step_slug
         where
-            st.flow_slug = _start_tasks.flow_slug
+            st.flow_slug = _start_tasks.p_flow_slug
             and st.message_id = any(_start_tasks.msg_ids)
             and st.status = 'queued'
             and r.status = 'started'
@@ -317,7 +326,7 @@ begin
             started_at = now(),
             last_worker_id = _start_tasks.worker_id
         where
-            st.flow_slug = _start_tasks.flow_slug
+            st.flow_slug = _start_tasks.p_flow_slug
             and st.message_id = any(v_msg_ids)
             and st.status = 'queued'
         returning st.message_id, st.step_slug
@@ -328,8 +337,8 @@ begin
         coalesce(array_agg(coalesce(s.opt_timeout, f.opt_timeout) + 2 order by sd.message_id), '{}')
     into v_msg_ids, v_vt_offsets
     from started as sd
-    inner join pgflow.steps as s on s.flow_slug = _start_tasks.flow_slug and s.step_slug = sd.step_slug
-    inner join pgflow.flows as f on f.flow_slug = _start_tasks.flow_slug;
+    inner join pgflow.steps as s on s.flow_slug = _start_tasks.p_flow_slug and s.step_slug = sd.step_slug
+    inner join pgflow.flows as f on f.flow_slug = _start_tasks.p_flow_slug;
 
     if cardinality(v_msg_ids) = 0 then
         return;
@@ -337,7 +346,7 @@ begin
 
     -- Visibility: the handler owns the message for the task timeout plus a 2 s margin
     if _start_tasks.set_vt then
-        perform 1 from pgflow.set_vt_batch(_start_tasks.flow_slug, v_msg_ids, v_vt_offsets) as v;
+        perform 1 from pgflow.set_vt_batch(_start_tasks.p_flow_slug, v_msg_ids, v_vt_offsets) as v;
     end if;
 
     return query
@@ -369,12 +378,13 @@ begin
         end as input,
         st.message_id as msg_id,
         st.task_index,
-        case when s.step_type = 'single' and s.deps_count = 0 then r.input end as flow_input
+        case when s.step_type = 'single' and s.deps_count = 0 then r.input end as flow_input,
+        st.attempts_count
     from pgflow.step_tasks as st
     inner join pgflow.runs as r on r.run_id = st.run_id
     inner join pgflow.steps as s on s.flow_slug = st.flow_slug and s.step_slug = st.step_slug
     where
-        st.flow_slug = _start_tasks.flow_slug
+        st.flow_slug = _start_tasks.p_flow_slug
         and st.message_id = any(v_msg_ids)
         and st.status = 'started'
     order by st.message_id;
@@ -1188,9 +1198,7 @@ volatile
 set search_path = ''
 as $$
 declare
-    v_min_timeout int;
-    v_max_timeout int;
-    v_uniform boolean;
+    v_final_vt int;
     v_ids bigint [];
     v_read_cts int [];
     v_enqueued timestamptz [];
@@ -1198,26 +1206,28 @@ declare
     v_messages jsonb [];
     v_started int;
     v_ignored bigint [];
-    v_tasks pgflow.step_task_record [];
 begin
-    select min(coalesce(s.opt_timeout, f.opt_timeout)), max(coalesce(s.opt_timeout, f.opt_timeout))
-    into v_min_timeout, v_max_timeout
-    from pgflow.flows as f
-    inner join pgflow.steps as s on s.flow_slug = f.flow_slug
-    where f.flow_slug = read_and_start_tasks.queue_name;
-    v_uniform := v_min_timeout is not null and v_min_timeout = v_max_timeout;
-
     -- MAIN: the read (visibility: the tasks' timeout + 2 s when it is one for the whole flow)
     select
         coalesce(array_agg(m.msg_id order by m.msg_id), '{}'),
         array_agg(m.read_ct order by m.msg_id),
         array_agg(m.enqueued_at order by m.msg_id),
         array_agg(m.vt order by m.msg_id),
-        array_agg(m.message order by m.msg_id)
-    into v_ids, v_read_cts, v_enqueued, v_vts, v_messages
-    from pgmq.read(
+        array_agg(m.message order by m.msg_id),
+        max(o.final_vt)
+    into v_ids, v_read_cts, v_enqueued, v_vts, v_messages, v_final_vt
+    from (
+        select case when min(t.timeout) = max(t.timeout) then max(t.timeout) + 2 end as final_vt
+        from (
+            select coalesce(s.opt_timeout, f.opt_timeout) as timeout
+            from pgflow.flows as f
+            inner join pgflow.steps as s on s.flow_slug = f.flow_slug
+            where f.flow_slug = read_and_start_tasks.queue_name
+        ) as t
+    ) as o
+    cross join lateral pgmq.read(
         read_and_start_tasks.queue_name,
-        case when v_uniform then v_max_timeout + 2 else read_and_start_tasks.vt end,
+        coalesce(o.final_vt, read_and_start_tasks.vt),
         read_and_start_tasks.qty
     ) as m;
 
@@ -1225,14 +1235,7 @@ begin
         return;
     end if;
 
-    -- then start_tasks' work (its set_vt_batch only when the read could not set the visibility);
-    -- its rows are read back by the next statement, whose snapshot sees the started tasks
-    select coalesce(array_agg(t order by t.msg_id), '{}')
-    into v_tasks
-    from pgflow._start_tasks(read_and_start_tasks.queue_name, v_ids, read_and_start_tasks.worker_id, not v_uniform)
-        as t;
-    v_started := cardinality(v_tasks);
-
+    -- then start_tasks' work (its set_vt_batch only when the read could not set the visibility)
     return query
     select
         t.flow_slug,
@@ -1242,20 +1245,20 @@ begin
         t.msg_id,
         t.task_index,
         t.flow_input,
-        st.attempts_count,
+        t.attempts_count,
         m.read_ct,
         m.enqueued_at,
         m.vt,
         m.message
-    from unnest(v_tasks) as t
-    inner join pgflow.step_tasks as st
-        on st.run_id = t.run_id and st.step_slug = t.step_slug and st.task_index = t.task_index
+    from pgflow._start_tasks(read_and_start_tasks.queue_name, v_ids, read_and_start_tasks.worker_id, v_final_vt is null)
+        as t
     inner join unnest(v_ids, v_read_cts, v_enqueued, v_vts, v_messages) as m (msg_id, read_ct, enqueued_at, vt, message)
         on m.msg_id = t.msg_id
     order by t.msg_id;
+    get diagnostics v_started = row_count;
 
     -- Messages read but not started keep the caller's visibility timeout, as with pgmq.read
-    if v_uniform and v_started < cardinality(v_ids) then
+    if v_final_vt is not null and v_started < cardinality(v_ids) then
         v_ignored := array(
             select i.id
             from unnest(v_ids) as i (id)
@@ -1449,7 +1452,7 @@ set search_path = ''
 as $$
 begin
     return query
-    select t.*
+    select t.flow_slug, t.run_id, t.step_slug, t.input, t.msg_id, t.task_index, t.flow_input
     from pgflow._start_tasks(start_tasks.flow_slug, start_tasks.msg_ids, start_tasks.worker_id, true) as t;
 end;
 $$;

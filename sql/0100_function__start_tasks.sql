@@ -1,7 +1,7 @@
--- pgflow._start_tasks(flow_slug, msg_ids, worker_id, set_vt): pgflow.start_tasks' work, with the
+-- pgflow._start_tasks(p_flow_slug, msg_ids, worker_id, set_vt): pgflow.start_tasks' work, with the
 -- visibility step optional. For the messages a worker read from the flow's queue, starts the tasks
--- that may run and returns what their handlers need (one pgflow.step_task_record per started task,
--- ordered by msg_id).
+-- that may run and returns what their handlers need (pgflow.step_task_record's columns plus the
+-- task's attempts_count after starting, one row per started task, ordered by msg_id).
 -- Eligible: step_tasks of this flow whose message_id is in msg_ids, status queued, run started and
 -- step started. Other ids are ignored silently (no archive, no vt change).
 -- Started tasks: attempts_count + 1, started_at now(), last_worker_id = worker_id (FK to
@@ -15,8 +15,17 @@
 -- Called by pgflow.start_tasks and pgflow.read_and_start_tasks.
 -- Locks the eligible step_tasks rows (ordered by run, step, task index) and their queue messages.
 -- Raises nothing of its own (unknown worker_id violates step_tasks_last_worker_id_fkey).
-create or replace function pgflow._start_tasks(flow_slug text, msg_ids bigint [], worker_id uuid, set_vt boolean)
-returns setof pgflow.step_task_record
+create or replace function pgflow._start_tasks(p_flow_slug text, msg_ids bigint [], worker_id uuid, set_vt boolean)
+returns table (
+    flow_slug text,
+    run_id uuid,
+    step_slug text,
+    input jsonb,
+    msg_id bigint,
+    task_index int,
+    flow_input jsonb,
+    attempts_count int
+)
 language plpgsql
 volatile
 set search_path = ''
@@ -34,7 +43,7 @@ begin
         inner join pgflow.runs as r on r.run_id = st.run_id
         inner join pgflow.step_states as ss on ss.run_id = st.run_id and ss.step_slug = st.step_slug
         where
-            st.flow_slug = _start_tasks.flow_slug
+            st.flow_slug = _start_tasks.p_flow_slug
             and st.message_id = any(_start_tasks.msg_ids)
             and st.status = 'queued'
             and r.status = 'started'
@@ -53,7 +62,7 @@ begin
             started_at = now(),
             last_worker_id = _start_tasks.worker_id
         where
-            st.flow_slug = _start_tasks.flow_slug
+            st.flow_slug = _start_tasks.p_flow_slug
             and st.message_id = any(v_msg_ids)
             and st.status = 'queued'
         returning st.message_id, st.step_slug
@@ -64,8 +73,8 @@ begin
         coalesce(array_agg(coalesce(s.opt_timeout, f.opt_timeout) + 2 order by sd.message_id), '{}')
     into v_msg_ids, v_vt_offsets
     from started as sd
-    inner join pgflow.steps as s on s.flow_slug = _start_tasks.flow_slug and s.step_slug = sd.step_slug
-    inner join pgflow.flows as f on f.flow_slug = _start_tasks.flow_slug;
+    inner join pgflow.steps as s on s.flow_slug = _start_tasks.p_flow_slug and s.step_slug = sd.step_slug
+    inner join pgflow.flows as f on f.flow_slug = _start_tasks.p_flow_slug;
 
     if cardinality(v_msg_ids) = 0 then
         return;
@@ -73,7 +82,7 @@ begin
 
     -- Visibility: the handler owns the message for the task timeout plus a 2 s margin
     if _start_tasks.set_vt then
-        perform 1 from pgflow.set_vt_batch(_start_tasks.flow_slug, v_msg_ids, v_vt_offsets) as v;
+        perform 1 from pgflow.set_vt_batch(_start_tasks.p_flow_slug, v_msg_ids, v_vt_offsets) as v;
     end if;
 
     return query
@@ -105,12 +114,13 @@ begin
         end as input,
         st.message_id as msg_id,
         st.task_index,
-        case when s.step_type = 'single' and s.deps_count = 0 then r.input end as flow_input
+        case when s.step_type = 'single' and s.deps_count = 0 then r.input end as flow_input,
+        st.attempts_count
     from pgflow.step_tasks as st
     inner join pgflow.runs as r on r.run_id = st.run_id
     inner join pgflow.steps as s on s.flow_slug = st.flow_slug and s.step_slug = st.step_slug
     where
-        st.flow_slug = _start_tasks.flow_slug
+        st.flow_slug = _start_tasks.p_flow_slug
         and st.message_id = any(v_msg_ids)
         and st.status = 'started'
     order by st.message_id;

@@ -36,9 +36,7 @@ volatile
 set search_path = ''
 as $$
 declare
-    v_min_timeout int;
-    v_max_timeout int;
-    v_uniform boolean;
+    v_final_vt int;
     v_ids bigint [];
     v_read_cts int [];
     v_enqueued timestamptz [];
@@ -46,26 +44,28 @@ declare
     v_messages jsonb [];
     v_started int;
     v_ignored bigint [];
-    v_tasks pgflow.step_task_record [];
 begin
-    select min(coalesce(s.opt_timeout, f.opt_timeout)), max(coalesce(s.opt_timeout, f.opt_timeout))
-    into v_min_timeout, v_max_timeout
-    from pgflow.flows as f
-    inner join pgflow.steps as s on s.flow_slug = f.flow_slug
-    where f.flow_slug = read_and_start_tasks.queue_name;
-    v_uniform := v_min_timeout is not null and v_min_timeout = v_max_timeout;
-
     -- MAIN: the read (visibility: the tasks' timeout + 2 s when it is one for the whole flow)
     select
         coalesce(array_agg(m.msg_id order by m.msg_id), '{}'),
         array_agg(m.read_ct order by m.msg_id),
         array_agg(m.enqueued_at order by m.msg_id),
         array_agg(m.vt order by m.msg_id),
-        array_agg(m.message order by m.msg_id)
-    into v_ids, v_read_cts, v_enqueued, v_vts, v_messages
-    from pgmq.read(
+        array_agg(m.message order by m.msg_id),
+        max(o.final_vt)
+    into v_ids, v_read_cts, v_enqueued, v_vts, v_messages, v_final_vt
+    from (
+        select case when min(t.timeout) = max(t.timeout) then max(t.timeout) + 2 end as final_vt
+        from (
+            select coalesce(s.opt_timeout, f.opt_timeout) as timeout
+            from pgflow.flows as f
+            inner join pgflow.steps as s on s.flow_slug = f.flow_slug
+            where f.flow_slug = read_and_start_tasks.queue_name
+        ) as t
+    ) as o
+    cross join lateral pgmq.read(
         read_and_start_tasks.queue_name,
-        case when v_uniform then v_max_timeout + 2 else read_and_start_tasks.vt end,
+        coalesce(o.final_vt, read_and_start_tasks.vt),
         read_and_start_tasks.qty
     ) as m;
 
@@ -73,14 +73,7 @@ begin
         return;
     end if;
 
-    -- then start_tasks' work (its set_vt_batch only when the read could not set the visibility);
-    -- its rows are read back by the next statement, whose snapshot sees the started tasks
-    select coalesce(array_agg(t order by t.msg_id), '{}')
-    into v_tasks
-    from pgflow._start_tasks(read_and_start_tasks.queue_name, v_ids, read_and_start_tasks.worker_id, not v_uniform)
-        as t;
-    v_started := cardinality(v_tasks);
-
+    -- then start_tasks' work (its set_vt_batch only when the read could not set the visibility)
     return query
     select
         t.flow_slug,
@@ -90,20 +83,20 @@ begin
         t.msg_id,
         t.task_index,
         t.flow_input,
-        st.attempts_count,
+        t.attempts_count,
         m.read_ct,
         m.enqueued_at,
         m.vt,
         m.message
-    from unnest(v_tasks) as t
-    inner join pgflow.step_tasks as st
-        on st.run_id = t.run_id and st.step_slug = t.step_slug and st.task_index = t.task_index
+    from pgflow._start_tasks(read_and_start_tasks.queue_name, v_ids, read_and_start_tasks.worker_id, v_final_vt is null)
+        as t
     inner join unnest(v_ids, v_read_cts, v_enqueued, v_vts, v_messages) as m (msg_id, read_ct, enqueued_at, vt, message)
         on m.msg_id = t.msg_id
     order by t.msg_id;
+    get diagnostics v_started = row_count;
 
     -- Messages read but not started keep the caller's visibility timeout, as with pgmq.read
-    if v_uniform and v_started < cardinality(v_ids) then
+    if v_final_vt is not null and v_started < cardinality(v_ids) then
         v_ignored := array(
             select i.id
             from unnest(v_ids) as i (id)

@@ -22,7 +22,7 @@ set search_path = ''
 as $$
 begin
     return query
-    select t.*
+    select t.flow_slug, t.run_id, t.step_slug, t.input, t.msg_id, t.task_index, t.flow_input
     from pgflow._start_tasks(start_tasks.flow_slug, start_tasks.msg_ids, start_tasks.worker_id, true) as t;
 end;
 $$;
