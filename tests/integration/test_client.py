@@ -114,6 +114,21 @@ def test_read_and_start_tasks_and_count_only_completion(client: PgflowSqlClient)
     assert client.complete_tasks_count([client.completion(uuid.uuid4(), "first", 0, 1)]) == 0  # unknown task
 
 
+def test_completion_batches_carry_any_json_output(client: PgflowSqlClient) -> None:
+    """complete_tasks_count sends its arrays as literals built by the client: outputs with quotes,
+    backslashes, braces, commas, control and non-ASCII characters, or the text "NULL", arrive as
+    they were (JSON null stays JSON null)."""
+    output = {"q": 'say "hi" \\ {a,b}', "u": "ü€\n\t", "n": None, "s": "NULL", "e": "", "l": [1, "}{"]}
+    run = client.start_flow("client_flow", {})
+    [(task, _)] = client.read_and_start_tasks("client_flow", WORKER, 30, 10)
+    assert client.complete_tasks_count([client.completion(task.run_id, "first", 0, output)]) == 1
+    [(task2, _)] = client.read_and_start_tasks("client_flow", WORKER, 30, 10)
+    assert task2.input == {"first": output}
+    assert client.complete_tasks_count([client.completion(run.run_id, "second", 0, None)]) == 1
+    state = client.get_run(run.run_id)
+    assert state is not None and state.run.output == {"second": None}
+
+
 def test_fail_task_retries_then_fails_the_run(client: PgflowSqlClient, conn: psycopg.Connection[Any]) -> None:
     run = client.start_flow("client_flow", {})
     [task] = _take(client)
