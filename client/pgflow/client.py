@@ -35,7 +35,7 @@ from typing import Any, Final, LiteralString, TypeVar
 
 import psycopg
 from psycopg import sql
-from psycopg.pq import TransactionStatus
+from psycopg.pq import ExecStatus, TransactionStatus
 from psycopg.rows import AsyncRowFactory, DictRow, RowFactory, dict_row, tuple_row
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
@@ -699,6 +699,11 @@ class PgflowSqlClient:
         return None if row is None or row["seconds"] is None else float(row["seconds"])
 
 
+def _has_rows(cur: psycopg.Cursor[Any] | psycopg.AsyncCursor[Any]) -> bool:
+    # cur.description would build a Column object per column on every call
+    return cur.pgresult is not None and cur.pgresult.status == ExecStatus.TUPLES_OK
+
+
 def _execute(
     c: psycopg.Connection[Any], query: LiteralString | sql.Composed, params: Mapping[str, Any] | None
 ) -> list[DictRow]:
@@ -710,7 +715,7 @@ def _execute_as(
 ) -> list[R]:
     with c.cursor(row_factory=rows) as cur:
         cur.execute(query, params)
-        return cur.fetchall() if cur.description is not None else []
+        return cur.fetchall() if _has_rows(cur) else []
 
 
 def _sync_listen(c: psycopg.Connection[Any]) -> tuple[bool, bool]:
@@ -1062,7 +1067,7 @@ async def _aexecute_as(
 ) -> list[R]:
     async with c.cursor(row_factory=rows) as cur:
         await cur.execute(query, params)
-        return await cur.fetchall() if cur.description is not None else []
+        return await cur.fetchall() if _has_rows(cur) else []
 
 
 async def _async_listen(c: psycopg.AsyncConnection[Any]) -> tuple[bool, bool]:

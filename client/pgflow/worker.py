@@ -22,9 +22,12 @@ a slot frees (it does not wait for the whole batch, unlike pgflow's edge worker)
 
 Handler result -> ``pgflow.complete_task``; exception -> ``pgflow.fail_task`` with
 ``"<ExceptionType>: <message>"``. With ``batch_completions`` (default) results go through
-``pgflow.complete_tasks``, pgflow-py's batched equivalent: one call at a time, carrying every
-result that arrived while the previous call was in flight (so an idle worker reports at once);
-when that call fails, its tasks are reported one by one with ``complete_task``. Cancellation is
+``pgflow.complete_tasks_count`` (``complete_tasks``, pgflow-py's batched equivalent, without
+the rows read back): one call at a time, carrying every result that arrived while the previous
+call was in flight (so an idle worker reports at once); when that call fails, its tasks are
+reported one by one with ``complete_task``. The read-and-start call and the completion batches
+share one connection of their own (one warm backend per worker; replaced after a connection
+error or 1 s idle); everything else borrows from a pool. Cancellation is
 never swallowed. ``stop()`` stops polling, waits up to ``shutdown_grace`` for in-flight tasks,
 then calls ``pgflow.mark_worker_stopped`` and closes its connections; tasks still running after
 the grace period are abandoned unreported (``requeue_stalled_tasks`` recovers them once their
@@ -45,11 +48,12 @@ import time
 import uuid
 import weakref
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal, Protocol, TypeVar
 
 import psycopg
+from psycopg.pq import TransactionStatus
 from psycopg_pool import AsyncConnectionPool
 
 from pgflow.client import DEFAULT_MAX_OUTPUT_BYTES, AsyncPgflowSqlClient, Completion, listen_for_tasks
@@ -155,7 +159,7 @@ class _CompletionBatcher:
         self._wake.set()
         return fut
 
-    async def run(self, sql: AsyncPgflowSqlClient) -> None:
+    async def run(self, sql: AsyncPgflowSqlClient, hot: _HotConnection) -> None:
         batch: list[tuple[Completion, asyncio.Future[bool]]] = []
         try:
             while True:
@@ -164,7 +168,7 @@ class _CompletionBatcher:
                 while self._pending:
                     batch = self._pending[:_MAX_COMPLETION_BATCH]
                     del self._pending[:_MAX_COMPLETION_BATCH]
-                    ok = await self._send(sql, [c for c, _ in batch])
+                    ok = await self._send(sql, hot, [c for c, _ in batch])
                     for _, fut in batch:
                         if not fut.done():
                             fut.set_result(ok)
@@ -175,9 +179,10 @@ class _CompletionBatcher:
                     fut.set_result(False)
             self._pending.clear()
 
-    async def _send(self, sql: AsyncPgflowSqlClient, completions: list[Completion]) -> bool:
+    async def _send(self, sql: AsyncPgflowSqlClient, hot: _HotConnection, completions: list[Completion]) -> bool:
         try:
-            await sql.complete_tasks_count(completions)
+            async with hot.use() as conn:
+                await sql.complete_tasks_count(completions, conn=conn)
             return True
         except asyncio.CancelledError:
             raise
@@ -189,6 +194,53 @@ class _CompletionBatcher:
                 "batched completion of %d task(s) failed (%s): reporting them one by one", len(completions), exc
             )
         return False
+
+
+class _HotConnection:
+    """The connection of the worker's two per-batch calls (read-and-start, completion batch).
+    They follow each other, so one backend serves both and stays warm (its caches, its prepared
+    statements) instead of the pool handing them out in turn. Opened on first use; closed when a
+    call on it fails with a connection error, or when it has been idle long enough that the
+    server may have dropped it, and opened again by the next call."""
+
+    def __init__(self, dsn: str) -> None:
+        self._dsn = dsn
+        self._conn: psycopg.AsyncConnection[Any] | None = None
+        self._used = 0.0
+        self._users = 0
+
+    @contextlib.asynccontextmanager
+    async def use(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        # Both callers may hold it at once (psycopg runs their queries one after the other); it is
+        # replaced only when nobody holds it, or by a caller whose query broke it.
+        conn = self._conn
+        if conn is not None and self._users == 0 and (
+            conn.closed or time.monotonic() - self._used > _CHECK_IDLE_AFTER
+        ):
+            await self._drop(conn)
+            conn = None
+        if conn is None:
+            conn = self._conn = await psycopg.AsyncConnection.connect(self._dsn, autocommit=True)
+        self._users += 1
+        try:
+            yield conn
+        except BaseException:
+            if conn.broken or conn.info.transaction_status != TransactionStatus.IDLE:
+                await self._drop(conn)
+            raise
+        finally:
+            self._users -= 1
+            self._used = time.monotonic()
+
+    async def _drop(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        if self._conn is conn:
+            self._conn = None
+        with contextlib.suppress(Exception):
+            await conn.close()
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            await self._drop(self._conn)
 
 
 class Worker:
@@ -293,6 +345,7 @@ class Worker:
         self._slots = _Slots(concurrency)
         self._batch_completions = batch_completions
         self._completions: _CompletionBatcher | None = None
+        self._hot = _HotConnection(dsn)
         self._conn_used: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
         self.stats: dict[str, int] = {"started": 0, "completed": 0, "failed": 0, "abandoned": 0}
 
@@ -359,7 +412,9 @@ class Worker:
             background.append(asyncio.create_task(self._heartbeat_loop(), name="pgflow-heartbeat"))
             if self._batch_completions:
                 self._completions = _CompletionBatcher()
-                background.append(asyncio.create_task(self._completions.run(self._client), name="pgflow-complete"))
+                background.append(
+                    asyncio.create_task(self._completions.run(self._client, self._hot), name="pgflow-complete")
+                )
             if self._maintenance_interval > 0:
                 background.append(asyncio.create_task(self._maintenance_loop(), name="pgflow-maintenance"))
             if self._use_notify:
@@ -507,7 +562,10 @@ class Worker:
         """Read and start up to ``reserved`` tasks in one call, run them; returns how many."""
         slug = flow.slug
         try:
-            started = await self._sql.read_and_start_tasks(slug, self.worker_ids[slug], self._vt, reserved)
+            async with self._hot.use() as conn:
+                started = await self._sql.read_and_start_tasks(
+                    slug, self.worker_ids[slug], self._vt, reserved, conn=conn
+                )
         except BaseException:
             self._slots.release(reserved)
             raise
@@ -812,6 +870,7 @@ class Worker:
                     raise
                 except Exception as exc:
                     logger.warning("could not mark the worker stopped: %s", exc, extra={"flow_slug": slug})
+        await self._hot.close()
         if self._pool is not None:
             await self._pool.close(timeout=5.0)
         if self._executor is not None:
