@@ -26,8 +26,8 @@ Handler result -> ``pgflow.complete_task``; exception -> ``pgflow.fail_task`` wi
 the rows read back): one call at a time, carrying every result that arrived while the previous
 call was in flight (so an idle worker reports at once); when that call fails, its tasks are
 reported one by one with ``complete_task``. The read-and-start call and the completion batches
-share one connection of their own (one warm backend per worker; replaced after a connection
-error or 1 s idle); everything else borrows from a pool. Cancellation is
+share one connection of their own (one warm backend per worker; tested after 1 s idle and
+replaced when it is gone); everything else borrows from a pool. Cancellation is
 never swallowed. ``stop()`` stops polling, waits up to ``shutdown_grace`` for in-flight tasks,
 then calls ``pgflow.mark_worker_stopped`` and closes its connections; tasks still running after
 the grace period are abandoned unreported (``requeue_stalled_tasks`` recovers them once their
@@ -80,6 +80,7 @@ _BACKOFF_CAP = 5.0
 _REPORT_RETRY_WINDOW = 60.0  # how long complete/fail calls are retried across a database outage
 _FLOW_INPUT_CACHE = 1024  # runs whose input is cached for ctx.flow_input()
 _CHECK_IDLE_AFTER = 1.0  # a pooled connection idle longer than this is tested before use
+_CONNECT_TIMEOUT = 10.0  # seconds to open the worker's own connection (the pool waits as long)
 _MAX_COMPLETION_BATCH = 100  # results per pgflow.complete_tasks call
 
 
@@ -196,32 +197,49 @@ class _CompletionBatcher:
         return False
 
 
+async def _alive(conn: psycopg.AsyncConnection[Any]) -> bool:
+    """One round trip on a connection that has been idle: False if it is gone."""
+    try:
+        await AsyncConnectionPool.check_connection(conn)
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        return False
+    return True
+
+
 class _HotConnection:
     """The connection of the worker's two per-batch calls (read-and-start, completion batch).
     They follow each other, so one backend serves both and stays warm (its caches, its prepared
-    statements) instead of the pool handing them out in turn. Opened on first use; closed when a
-    call on it fails with a connection error, or when it has been idle long enough that the
-    server may have dropped it, and opened again by the next call."""
+    statements) instead of the pool handing them out in turn. Opened on first use; tested with a
+    round trip when it has been idle over 1 s (as the pool's connections are); closed when that
+    test or a call on it fails with a connection error, and opened again by the next call."""
 
     def __init__(self, dsn: str) -> None:
         self._dsn = dsn
         self._conn: psycopg.AsyncConnection[Any] | None = None
         self._used = 0.0
         self._users = 0
+        self._opening = asyncio.Lock()  # two callers finding no connection open one, not two
 
     @contextlib.asynccontextmanager
     async def use(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
         # Both callers may hold it at once (psycopg runs their queries one after the other); it is
         # replaced only when nobody holds it, or by a caller whose query broke it.
-        conn = self._conn
-        if conn is not None and self._users == 0 and (
-            conn.closed or time.monotonic() - self._used > _CHECK_IDLE_AFTER
-        ):
-            await self._drop(conn)
-            conn = None
-        if conn is None:
-            conn = self._conn = await psycopg.AsyncConnection.connect(self._dsn, autocommit=True)
-        self._users += 1
+        async with self._opening:
+            conn = self._conn
+            if conn is not None and self._users == 0 and (
+                conn.closed or (time.monotonic() - self._used > _CHECK_IDLE_AFTER and not await _alive(conn))
+            ):
+                await self._drop(conn)
+                conn = None
+            if conn is None:
+                conn = await asyncio.wait_for(
+                    psycopg.AsyncConnection.connect(self._dsn, autocommit=True), _CONNECT_TIMEOUT
+                )
+                self._conn = conn
+            self._users += 1
+        assert conn is not None
         try:
             yield conn
         except BaseException:
@@ -563,9 +581,14 @@ class Worker:
         slug = flow.slug
         try:
             async with self._hot.use() as conn:
-                started = await self._sql.read_and_start_tasks(
-                    slug, self.worker_ids[slug], self._vt, reserved, conn=conn
-                )
+                # Checked again once the connection is ours (opening it takes a moment): a worker
+                # told to stop meanwhile must not start new tasks.
+                if self._stopping or slug in self._deprecated:
+                    started = []
+                else:
+                    started = await self._sql.read_and_start_tasks(
+                        slug, self.worker_ids[slug], self._vt, reserved, conn=conn
+                    )
         except BaseException:
             self._slots.release(reserved)
             raise

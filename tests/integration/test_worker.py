@@ -325,6 +325,31 @@ async def test_survives_terminated_connections(db_dsn: str) -> None:
         assert second.run.status is RunStatus.COMPLETED and not task.done()
 
 
+async def test_own_connection_is_kept_while_idle_and_replaced_when_killed(db_dsn: str) -> None:
+    """The read-and-start call and the completion batches share one connection of the worker's:
+    after an idle spell it is tested and kept (no new backend per poll), and once killed the
+    next call opens another one."""
+
+    def own_pid(worker: Worker) -> int:
+        conn = worker._hot._conn  # the connection under test
+        assert conn is not None and not conn.closed
+        return conn.info.backend_pid
+
+    worker = Worker(pipeline_flow(), db_dsn, **FAST)
+    async with running(worker) as task:
+        assert (await start_and_wait(db_dsn, "w_pipeline", {"n": 2})).run.status is RunStatus.COMPLETED
+        first = own_pid(worker)
+        await asyncio.sleep(2.5)  # the condition under test is the idle time itself (over 1 s)
+        assert (await start_and_wait(db_dsn, "w_pipeline", {"n": 2})).run.status is RunStatus.COMPLETED
+        assert own_pid(worker) == first, "an idle spell must not open a new connection"
+
+        with psycopg.connect(db_dsn, autocommit=True) as admin:
+            admin.execute("select pg_terminate_backend(%s)", (first,))
+        third = await start_and_wait(db_dsn, "w_pipeline", {"n": 3})
+        assert third.run.status is RunStatus.COMPLETED and not task.done()
+        assert own_pid(worker) != first, "the killed connection is replaced"
+
+
 async def test_worker_ids_per_flow(db_dsn: str) -> None:
     f2 = Flow("w_second")
 
