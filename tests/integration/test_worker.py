@@ -13,6 +13,7 @@ from typing import Any
 import psycopg
 import pytest
 
+import pgflow.worker
 from pgflow import migrator
 from pgflow.client import AsyncPgflowSqlClient
 from pgflow.dsl import Flow
@@ -325,7 +326,9 @@ async def test_survives_terminated_connections(db_dsn: str) -> None:
         assert second.run.status is RunStatus.COMPLETED and not task.done()
 
 
-async def test_own_connection_is_kept_while_idle_and_replaced_when_killed(db_dsn: str) -> None:
+async def test_own_connection_is_kept_while_idle_and_replaced_when_killed(
+    db_dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The read-and-start call and the completion batches share one connection of the worker's:
     after an idle spell it is tested and kept (no new backend per poll), and once killed the
     next call opens another one."""
@@ -335,11 +338,12 @@ async def test_own_connection_is_kept_while_idle_and_replaced_when_killed(db_dsn
         assert conn is not None and not conn.closed
         return conn.info.backend_pid
 
+    # Every pause counts as an idle spell: each call on the connection is preceded by its test.
+    monkeypatch.setattr(pgflow.worker, "_CHECK_IDLE_AFTER", 0.0)
     worker = Worker(pipeline_flow(), db_dsn, **FAST)
     async with running(worker) as task:
         assert (await start_and_wait(db_dsn, "w_pipeline", {"n": 2})).run.status is RunStatus.COMPLETED
         first = own_pid(worker)
-        await asyncio.sleep(2.5)  # the condition under test is the idle time itself (over 1 s)
         assert (await start_and_wait(db_dsn, "w_pipeline", {"n": 2})).run.status is RunStatus.COMPLETED
         assert own_pid(worker) == first, "an idle spell must not open a new connection"
 
