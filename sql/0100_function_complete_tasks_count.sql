@@ -56,10 +56,6 @@ declare
     v_item record;
     v_pairs int;
     v_known int;
-    v_item_runs uuid [];
-    v_item_steps text [];
-    v_item_indexes int [];
-    v_item_outputs jsonb [];
 begin
     -- GUARD: positional arrays of one length
     if v_n <> coalesce(cardinality(complete_tasks_count.step_slugs), 0)
@@ -115,14 +111,8 @@ begin
         coalesce(array_agg(g.run_id) filter (where not g.fast), '{}'),
         coalesce(array_agg(g.step_slug) filter (where not g.fast), '{}'),
         (select count(*)::int from per_step),
-        (select coalesce(sum(p.known), 0)::int from per_step as p),
-        -- the de-duplicated items, for the set-based paths below
-        (select array_agg(i.run_id order by i.run_id, i.step_slug, i.task_index) from items as i),
-        (select array_agg(i.step_slug order by i.run_id, i.step_slug, i.task_index) from items as i),
-        (select array_agg(i.task_index order by i.run_id, i.step_slug, i.task_index) from items as i),
-        (select array_agg(i.output order by i.run_id, i.step_slug, i.task_index) from items as i)
-    into v_fast_runs, v_fast_steps, v_fin_runs, v_fin_steps, v_pairs, v_known,
-        v_item_runs, v_item_steps, v_item_indexes, v_item_outputs
+        (select coalesce(sum(p.known), 0)::int from per_step as p)
+    into v_fast_runs, v_fast_steps, v_fin_runs, v_fin_steps, v_pairs, v_known
     from (
         select ss.run_id, ss.step_slug, s.step_type = 'map' and ss.remaining_tasks > p.started as fast
         from per_step as p
@@ -161,13 +151,16 @@ begin
     ) as g;
 
     if cardinality(v_fin_runs) > 0 then
-        -- the tasks (the first item of a task given twice wins: the items are de-duplicated)
+        -- the tasks (the first item of a task given twice wins)
         with items as (
-            select i.run_id, i.step_slug, i.task_index, i.output
-            from unnest(v_item_runs, v_item_steps, v_item_indexes, v_item_outputs)
-                as i (run_id, step_slug, task_index, output)
+            select distinct on (u.run_id, u.step_slug, u.task_index) u.run_id, u.step_slug, u.task_index, u.output
+            from unnest(
+                complete_tasks_count.run_ids, complete_tasks_count.step_slugs,
+                complete_tasks_count.task_indexes, complete_tasks_count.outputs
+            ) with ordinality as u (run_id, step_slug, task_index, output, ord)
             inner join unnest(v_fin_runs, v_fin_steps) as f (run_id, step_slug)
-                on f.run_id = i.run_id and f.step_slug = i.step_slug
+                on f.run_id = u.run_id and f.step_slug = u.step_slug
+            order by u.run_id, u.step_slug, u.task_index, u.ord
         ),
 
         done as (
@@ -370,15 +363,18 @@ begin
         end if;
     end if;
 
-    -- MAIN, fast path: one statement completes their tasks and counts the steps down (items
-    -- de-duplicated above: a task given twice keeps its first item, as with two complete_task calls)
+    -- MAIN, fast path: one statement completes their tasks and counts the steps down
     if cardinality(v_fast_runs) > 0 then
         with items as (
-            select i.run_id, i.step_slug, i.task_index, i.output
-            from unnest(v_item_runs, v_item_steps, v_item_indexes, v_item_outputs)
-                as i (run_id, step_slug, task_index, output)
+            select distinct on (u.run_id, u.step_slug, u.task_index) u.run_id, u.step_slug, u.task_index, u.output
+            from unnest(
+                complete_tasks_count.run_ids, complete_tasks_count.step_slugs,
+                complete_tasks_count.task_indexes, complete_tasks_count.outputs
+            ) with ordinality as u (run_id, step_slug, task_index, output, ord)
             inner join unnest(v_fast_runs, v_fast_steps) as f (run_id, step_slug)
-                on f.run_id = i.run_id and f.step_slug = i.step_slug
+                on f.run_id = u.run_id and f.step_slug = u.step_slug
+            -- a task given twice: the first item wins, as with two complete_task calls
+            order by u.run_id, u.step_slug, u.task_index, u.ord
         ),
 
         done as (
