@@ -119,19 +119,25 @@ end;
 $$;
 
 -- ==== sql/0100_function__start_ready_steps_of_runs.sql ====
--- pgflow._start_ready_steps_of_runs(run_ids): start_ready_steps for several runs in one pass:
--- every step of a started run among run_ids that is ready (status created, remaining_deps = 0,
--- initial_tasks > 0) becomes started (started_at, remaining_tasks = initial_tasks) with its
--- step:<slug>:started broadcast (per run in step_index order), one message per task
--- ({"flow_slug","run_id","step_slug","task_index"}) and its step_tasks row. One
--- pgmq.send_batch per (flow, start delay) for all the runs instead of one per step, message ids
--- paired with tasks by position (runs, then steps by slug, then task_index, as start_ready_steps
--- called run after run would send them). pg_notify('pgflow_tasks', flow_slug) once per flow
--- with messages visible at once.
--- Called by complete_tasks (the result is that of start_ready_steps on each run, in run order).
--- Locks the ready step_states rows (ordered by run_id, step_slug); callers hold the runs' rows.
+-- pgflow._start_ready_steps_of_runs(run_ids, started_run_ids, started_step_slugs): start_ready_steps
+-- for several runs in one pass: every step of a started run among run_ids that is ready (status
+-- created, remaining_deps = 0, initial_tasks > 0) becomes started (started_at, remaining_tasks =
+-- initial_tasks); the steps given as (started_run_ids[i], started_step_slugs[i]) were flipped so
+-- by the caller already (complete_tasks_count does it in the update that makes them ready) and
+-- are finished here the same way. For all of them: the step:<slug>:started broadcast (per run in
+-- step_index order), one message per task ({"flow_slug","run_id","step_slug","task_index"}) and
+-- its step_tasks row. One pgmq.send_batch per (flow, start delay) for all the runs instead of one
+-- per step, message ids paired with tasks by position (runs, then steps by slug, then task_index,
+-- as start_ready_steps called run after run would send them). pg_notify('pgflow_tasks',
+-- flow_slug) once per flow with messages visible at once.
+-- Called by complete_tasks_count (the result is that of start_ready_steps on each run, in run
+-- order).
+-- Locks the ready step_states rows (ordered by run_id, step_slug); callers hold the runs' rows and
+-- the rows of the steps they started.
 -- Raises nothing of its own.
-create or replace function pgflow._start_ready_steps_of_runs(run_ids uuid [])
+create or replace function pgflow._start_ready_steps_of_runs(
+    run_ids uuid [], started_run_ids uuid [], started_step_slugs text []
+)
 returns void
 language plpgsql
 volatile
@@ -141,7 +147,8 @@ declare
     v_visible text [];
     v_inserted int;
 begin
-    if coalesce(cardinality(_start_ready_steps_of_runs.run_ids), 0) = 0 then
+    if coalesce(cardinality(_start_ready_steps_of_runs.run_ids), 0) = 0
+        and coalesce(cardinality(_start_ready_steps_of_runs.started_run_ids), 0) = 0 then
         return;
     end if;
 
@@ -160,7 +167,7 @@ begin
         for update of ss
     ),
 
-    started as (
+    flipped as (
         update pgflow.step_states as ss
         set
             status = 'started',
@@ -171,6 +178,20 @@ begin
         returning
             ss.flow_slug, ss.run_id, ss.step_slug, ss.status, ss.started_at,
             ss.initial_tasks, ss.remaining_tasks, ss.remaining_deps
+    ),
+
+    started as (
+        select
+            fl.flow_slug, fl.run_id, fl.step_slug, fl.status, fl.started_at,
+            fl.initial_tasks, fl.remaining_tasks, fl.remaining_deps
+        from flipped as fl
+        union all
+        select
+            ss.flow_slug, ss.run_id, ss.step_slug, ss.status, ss.started_at,
+            ss.initial_tasks, ss.remaining_tasks, ss.remaining_deps
+        from unnest(_start_ready_steps_of_runs.started_run_ids, _start_ready_steps_of_runs.started_step_slugs)
+            as p (run_id, step_slug)
+        inner join pgflow.step_states as ss on ss.run_id = p.run_id and ss.step_slug = p.step_slug
     ),
 
     started_steps as (
@@ -765,6 +786,8 @@ declare
     v_fin_steps text [];
     v_done_runs uuid [];
     v_finished_runs uuid [];
+    v_started_runs uuid [];
+    v_started_steps text [];
     v_run_events text [];
     v_run_payloads jsonb [];
     v_queues text [];
@@ -953,30 +976,52 @@ begin
         ),
 
         unblocked as (
+            -- a dependent that becomes ready here with tasks to run also starts here (status,
+            -- started_at, remaining_tasks): one write of its row instead of two;
+            -- _start_ready_steps_of_runs sends its messages, inserts its tasks and broadcasts
+            -- step:<slug>:started after the taskless cascade, where starting used to happen
             update pgflow.step_states as cs
             set
                 remaining_deps = cs.remaining_deps - p.parents,
-                initial_tasks = case
-                    when cs_step.step_type = 'map' and cs.initial_tasks is null then
-                        -- nested CASE: the planner folds constant arms, the array check must come first
-                        case when jsonb_typeof(p.output) = 'array' then jsonb_array_length(p.output) end
-                    else cs.initial_tasks
-                end
-            from
-                (
-                    -- a map has one dependency: its parent's output is the only one
-                    select c.run_id, d.step_slug, count(*)::int as parents, (array_agg(c.output))[1] as output
-                    from completed as c
-                    inner join pgflow.deps as d on d.flow_slug = c.flow_slug and d.dep_slug = c.step_slug
-                    group by c.run_id, d.step_slug
-                ) as p,
-                pgflow.steps as cs_step
-            where
-                cs.run_id = p.run_id
-                and cs.step_slug = p.step_slug
-                and cs_step.flow_slug = cs.flow_slug
-                and cs_step.step_slug = cs.step_slug
-            returning 1
+                initial_tasks = p.initial_tasks,
+                status = case when p.starts then 'started' else cs.status end,
+                started_at = case when p.starts then now() else cs.started_at end,
+                remaining_tasks = case when p.starts then p.initial_tasks else cs.remaining_tasks end
+            from (
+                select
+                    q.run_id,
+                    q.step_slug,
+                    q.parents,
+                    q.initial_tasks,
+                    coalesce(q.ready and q.initial_tasks > 0, false) as starts
+                from (
+                    select
+                        pr.run_id,
+                        pr.step_slug,
+                        pr.parents,
+                        ds.status = 'created' and ds.remaining_deps = pr.parents as ready,
+                        case
+                            when ds_step.step_type = 'map' and ds.initial_tasks is null then
+                                -- nested CASE: the planner folds constant arms, the array check
+                                -- must come first
+                                case when jsonb_typeof(pr.output) = 'array' then jsonb_array_length(pr.output) end
+                            else ds.initial_tasks
+                        end as initial_tasks
+                    from (
+                        -- a map has one dependency: its parent's output is the only one
+                        select c.run_id, d.step_slug, count(*)::int as parents, (array_agg(c.output))[1] as output
+                        from completed as c
+                        inner join pgflow.deps as d on d.flow_slug = c.flow_slug and d.dep_slug = c.step_slug
+                        group by c.run_id, d.step_slug
+                    ) as pr
+                    -- the row as this statement found it (no other writer: the run is locked)
+                    inner join pgflow.step_states as ds on ds.run_id = pr.run_id and ds.step_slug = pr.step_slug
+                    inner join pgflow.steps as ds_step
+                        on ds_step.flow_slug = ds.flow_slug and ds_step.step_slug = ds.step_slug
+                ) as q
+            ) as p
+            where cs.run_id = p.run_id and cs.step_slug = p.step_slug
+            returning cs.run_id, cs.step_slug, cs.status
         ),
 
         counted as (
@@ -1025,11 +1070,12 @@ begin
                     'completed_at', cn.completed_at
                 )
                 order by cn.run_id
-            ) filter (where cn.status = 'completed')
-        into v_done_runs, v_finished_runs, v_run_events, v_run_payloads
+            ) filter (where cn.status = 'completed'),
+            (select coalesce(array_agg(ub.run_id order by ub.run_id, ub.step_slug), '{}') from unblocked as ub where ub.status = 'started'),
+            (select coalesce(array_agg(ub.step_slug order by ub.run_id, ub.step_slug), '{}') from unblocked as ub where ub.status = 'started')
+        into v_done_runs, v_finished_runs, v_run_events, v_run_payloads, v_started_runs, v_started_steps
         from counted as cn
-        cross join (select count(*) as n from events) as e
-        cross join (select count(*) as n from unblocked) as u;
+        cross join (select count(*) as n from events) as e;
 
         -- one archive call per flow queue
         perform pgmq.archive(q.queue, q.ids)
@@ -1066,7 +1112,9 @@ begin
                     select r.run_id
                     from pgflow.runs as r
                     where r.run_id = any(v_done_runs) and r.status = 'started' and r.remaining_steps > 0
-                )
+                ),
+                v_started_runs,
+                v_started_steps
             );
 
             -- then maybe_complete_run for the runs the cascade finished, in run_id order

@@ -1,16 +1,22 @@
--- pgflow._start_ready_steps_of_runs(run_ids): start_ready_steps for several runs in one pass:
--- every step of a started run among run_ids that is ready (status created, remaining_deps = 0,
--- initial_tasks > 0) becomes started (started_at, remaining_tasks = initial_tasks) with its
--- step:<slug>:started broadcast (per run in step_index order), one message per task
--- ({"flow_slug","run_id","step_slug","task_index"}) and its step_tasks row. One
--- pgmq.send_batch per (flow, start delay) for all the runs instead of one per step, message ids
--- paired with tasks by position (runs, then steps by slug, then task_index, as start_ready_steps
--- called run after run would send them). pg_notify('pgflow_tasks', flow_slug) once per flow
--- with messages visible at once.
--- Called by complete_tasks (the result is that of start_ready_steps on each run, in run order).
--- Locks the ready step_states rows (ordered by run_id, step_slug); callers hold the runs' rows.
+-- pgflow._start_ready_steps_of_runs(run_ids, started_run_ids, started_step_slugs): start_ready_steps
+-- for several runs in one pass: every step of a started run among run_ids that is ready (status
+-- created, remaining_deps = 0, initial_tasks > 0) becomes started (started_at, remaining_tasks =
+-- initial_tasks); the steps given as (started_run_ids[i], started_step_slugs[i]) were flipped so
+-- by the caller already (complete_tasks_count does it in the update that makes them ready) and
+-- are finished here the same way. For all of them: the step:<slug>:started broadcast (per run in
+-- step_index order), one message per task ({"flow_slug","run_id","step_slug","task_index"}) and
+-- its step_tasks row. One pgmq.send_batch per (flow, start delay) for all the runs instead of one
+-- per step, message ids paired with tasks by position (runs, then steps by slug, then task_index,
+-- as start_ready_steps called run after run would send them). pg_notify('pgflow_tasks',
+-- flow_slug) once per flow with messages visible at once.
+-- Called by complete_tasks_count (the result is that of start_ready_steps on each run, in run
+-- order).
+-- Locks the ready step_states rows (ordered by run_id, step_slug); callers hold the runs' rows and
+-- the rows of the steps they started.
 -- Raises nothing of its own.
-create or replace function pgflow._start_ready_steps_of_runs(run_ids uuid [])
+create or replace function pgflow._start_ready_steps_of_runs(
+    run_ids uuid [], started_run_ids uuid [], started_step_slugs text []
+)
 returns void
 language plpgsql
 volatile
@@ -20,7 +26,8 @@ declare
     v_visible text [];
     v_inserted int;
 begin
-    if coalesce(cardinality(_start_ready_steps_of_runs.run_ids), 0) = 0 then
+    if coalesce(cardinality(_start_ready_steps_of_runs.run_ids), 0) = 0
+        and coalesce(cardinality(_start_ready_steps_of_runs.started_run_ids), 0) = 0 then
         return;
     end if;
 
@@ -39,7 +46,7 @@ begin
         for update of ss
     ),
 
-    started as (
+    flipped as (
         update pgflow.step_states as ss
         set
             status = 'started',
@@ -50,6 +57,20 @@ begin
         returning
             ss.flow_slug, ss.run_id, ss.step_slug, ss.status, ss.started_at,
             ss.initial_tasks, ss.remaining_tasks, ss.remaining_deps
+    ),
+
+    started as (
+        select
+            fl.flow_slug, fl.run_id, fl.step_slug, fl.status, fl.started_at,
+            fl.initial_tasks, fl.remaining_tasks, fl.remaining_deps
+        from flipped as fl
+        union all
+        select
+            ss.flow_slug, ss.run_id, ss.step_slug, ss.status, ss.started_at,
+            ss.initial_tasks, ss.remaining_tasks, ss.remaining_deps
+        from unnest(_start_ready_steps_of_runs.started_run_ids, _start_ready_steps_of_runs.started_step_slugs)
+            as p (run_id, step_slug)
+        inner join pgflow.step_states as ss on ss.run_id = p.run_id and ss.step_slug = p.step_slug
     ),
 
     started_steps as (

@@ -49,6 +49,8 @@ declare
     v_fin_steps text [];
     v_done_runs uuid [];
     v_finished_runs uuid [];
+    v_started_runs uuid [];
+    v_started_steps text [];
     v_run_events text [];
     v_run_payloads jsonb [];
     v_queues text [];
@@ -237,30 +239,52 @@ begin
         ),
 
         unblocked as (
+            -- a dependent that becomes ready here with tasks to run also starts here (status,
+            -- started_at, remaining_tasks): one write of its row instead of two;
+            -- _start_ready_steps_of_runs sends its messages, inserts its tasks and broadcasts
+            -- step:<slug>:started after the taskless cascade, where starting used to happen
             update pgflow.step_states as cs
             set
                 remaining_deps = cs.remaining_deps - p.parents,
-                initial_tasks = case
-                    when cs_step.step_type = 'map' and cs.initial_tasks is null then
-                        -- nested CASE: the planner folds constant arms, the array check must come first
-                        case when jsonb_typeof(p.output) = 'array' then jsonb_array_length(p.output) end
-                    else cs.initial_tasks
-                end
-            from
-                (
-                    -- a map has one dependency: its parent's output is the only one
-                    select c.run_id, d.step_slug, count(*)::int as parents, (array_agg(c.output))[1] as output
-                    from completed as c
-                    inner join pgflow.deps as d on d.flow_slug = c.flow_slug and d.dep_slug = c.step_slug
-                    group by c.run_id, d.step_slug
-                ) as p,
-                pgflow.steps as cs_step
-            where
-                cs.run_id = p.run_id
-                and cs.step_slug = p.step_slug
-                and cs_step.flow_slug = cs.flow_slug
-                and cs_step.step_slug = cs.step_slug
-            returning 1
+                initial_tasks = p.initial_tasks,
+                status = case when p.starts then 'started' else cs.status end,
+                started_at = case when p.starts then now() else cs.started_at end,
+                remaining_tasks = case when p.starts then p.initial_tasks else cs.remaining_tasks end
+            from (
+                select
+                    q.run_id,
+                    q.step_slug,
+                    q.parents,
+                    q.initial_tasks,
+                    coalesce(q.ready and q.initial_tasks > 0, false) as starts
+                from (
+                    select
+                        pr.run_id,
+                        pr.step_slug,
+                        pr.parents,
+                        ds.status = 'created' and ds.remaining_deps = pr.parents as ready,
+                        case
+                            when ds_step.step_type = 'map' and ds.initial_tasks is null then
+                                -- nested CASE: the planner folds constant arms, the array check
+                                -- must come first
+                                case when jsonb_typeof(pr.output) = 'array' then jsonb_array_length(pr.output) end
+                            else ds.initial_tasks
+                        end as initial_tasks
+                    from (
+                        -- a map has one dependency: its parent's output is the only one
+                        select c.run_id, d.step_slug, count(*)::int as parents, (array_agg(c.output))[1] as output
+                        from completed as c
+                        inner join pgflow.deps as d on d.flow_slug = c.flow_slug and d.dep_slug = c.step_slug
+                        group by c.run_id, d.step_slug
+                    ) as pr
+                    -- the row as this statement found it (no other writer: the run is locked)
+                    inner join pgflow.step_states as ds on ds.run_id = pr.run_id and ds.step_slug = pr.step_slug
+                    inner join pgflow.steps as ds_step
+                        on ds_step.flow_slug = ds.flow_slug and ds_step.step_slug = ds.step_slug
+                ) as q
+            ) as p
+            where cs.run_id = p.run_id and cs.step_slug = p.step_slug
+            returning cs.run_id, cs.step_slug, cs.status
         ),
 
         counted as (
@@ -309,11 +333,12 @@ begin
                     'completed_at', cn.completed_at
                 )
                 order by cn.run_id
-            ) filter (where cn.status = 'completed')
-        into v_done_runs, v_finished_runs, v_run_events, v_run_payloads
+            ) filter (where cn.status = 'completed'),
+            (select coalesce(array_agg(ub.run_id order by ub.run_id, ub.step_slug), '{}') from unblocked as ub where ub.status = 'started'),
+            (select coalesce(array_agg(ub.step_slug order by ub.run_id, ub.step_slug), '{}') from unblocked as ub where ub.status = 'started')
+        into v_done_runs, v_finished_runs, v_run_events, v_run_payloads, v_started_runs, v_started_steps
         from counted as cn
-        cross join (select count(*) as n from events) as e
-        cross join (select count(*) as n from unblocked) as u;
+        cross join (select count(*) as n from events) as e;
 
         -- one archive call per flow queue
         perform pgmq.archive(q.queue, q.ids)
@@ -350,7 +375,9 @@ begin
                     select r.run_id
                     from pgflow.runs as r
                     where r.run_id = any(v_done_runs) and r.status = 'started' and r.remaining_steps > 0
-                )
+                ),
+                v_started_runs,
+                v_started_steps
             );
 
             -- then maybe_complete_run for the runs the cascade finished, in run_id order
