@@ -1,7 +1,7 @@
 -- pgflow.cascade_resolve_conditions(run_id): evaluates the conditions (required_input_pattern /
 -- forbidden_input_pattern) of the run's steps that just became ready, and applies when_unmet to
 -- those whose condition is not met. Returns true when the run may continue, false when it is
--- failed (already, or by a when_unmet 'fail' step).
+-- failed (already, or by a when_unmet 'fail' step); true for an unknown run (nothing to resolve).
 -- Candidate: step_state 'created', remaining_deps 0, at least one pattern set. Value evaluated:
 -- the run input for a root step (deps_count 0), else {dep_slug: output} of its COMPLETED deps
 -- ({} if none). Met <=> (required IS NULL OR value @> required)
@@ -44,9 +44,10 @@ begin
     where r.run_id = cascade_resolve_conditions.run_id
     for update;
 
-    if v_status is null or v_status = 'failed' then
+    -- an unknown run has nothing to resolve: true, as the contract's algorithm gives
+    if v_status = 'failed' then
         return false;
-    elsif v_status = 'completed' then
+    elsif v_status is null or v_status = 'completed' then
         return true;
     end if;
 

@@ -1,10 +1,10 @@
 -- pgflow.requeue_stalled_tasks(): recovers tasks whose worker died. Called every 15 seconds by
 -- the cron job pgflow_requeue_stalled_tasks, or by a worker/operator on plain PostgreSQL.
 --
--- A task is stalled when it is `started`, not yet permanently stalled, its run and step are
--- still `started`, and started_at < now() - (coalesce(step.opt_timeout, flow.opt_timeout) + 30) s.
--- (pgflow uses the flow timeout only; we use the step's own timeout when it has one, so that a
--- step with a 5 s timeout is recovered after 35 s, not after the flow's 60 + 30 s.)
+-- A task is stalled when it is `started`, not yet permanently stalled, and
+-- started_at < now() - (flow.opt_timeout + 30) s: the flow's timeout only, a step's own
+-- opt_timeout is not used (the contract's rule, spec section 6.1). Nothing else is checked: a
+-- task left `started` in a failed run or a skipped step is swept like any other.
 --   * requeued_count < 3: back to `queued` (started_at and last_worker_id NULL, requeued_count+1,
 --     last_requeued_at now()), its message made visible now (set_vt_batch, one call per queue),
 --     then one pg_notify('pgflow_tasks', <flow_slug>) per flow to wake workers.
@@ -36,16 +36,11 @@ begin
     with stalled as (
         select t.run_id, t.step_slug, t.task_index, t.requeued_count
         from pgflow.step_tasks as t
-        inner join pgflow.runs as r on r.run_id = t.run_id
-        inner join pgflow.step_states as ss on ss.run_id = t.run_id and ss.step_slug = t.step_slug
-        inner join pgflow.steps as s on s.flow_slug = t.flow_slug and s.step_slug = t.step_slug
         inner join pgflow.flows as f on f.flow_slug = t.flow_slug
         where
             t.status = 'started'
             and t.permanently_stalled_at is null
-            and r.status = 'started'
-            and ss.status = 'started'
-            and t.started_at < now() - make_interval(secs => coalesce(s.opt_timeout, f.opt_timeout) + 30)
+            and t.started_at < now() - make_interval(secs => f.opt_timeout + 30)
         order by t.run_id, t.step_slug, t.task_index
         for update of t skip locked
     ),

@@ -4,7 +4,7 @@
 -- Called by start_tasks (vt = timeout + 2 s) and requeue_stalled_tasks (vt = now).
 -- Locks the updated pgmq.q_<queue> rows. Raises `msg_ids length (<n>) must equal vt_offsets
 -- length (<m>)`; an unknown queue raises 42P01 `relation "pgmq.q_<name>" does not exist`.
--- NULL or empty msg_ids -> empty result.
+-- Either array NULL, or msg_ids empty -> empty result.
 create or replace function pgflow.set_vt_batch(queue_name text, msg_ids bigint[], vt_offsets integer[])
 returns table (
     msg_id bigint,
@@ -19,7 +19,7 @@ volatile
 set search_path = ''
 as $$
 begin
-    if set_vt_batch.msg_ids is null or cardinality(set_vt_batch.msg_ids) = 0 then
+    if set_vt_batch.msg_ids is null or set_vt_batch.vt_offsets is null or cardinality(set_vt_batch.msg_ids) = 0 then
         return;
     end if;
 

@@ -1,5 +1,5 @@
 begin;
-select plan(12);
+select plan(13);
 
 select pgflow.create_flow('crc_root');
 select pgflow.add_step('crc_root', 'premium', required_input_pattern => '{"plan": "pro"}');
@@ -79,6 +79,8 @@ select is(
     '{}'::jsonb,
     'the child runs without the skipped dependency in its input'
 );
+
+select is(pgflow.cascade_resolve_conditions(gen_random_uuid()), true, 'an unknown run has nothing to resolve: true');
 
 select * from finish();
 rollback;

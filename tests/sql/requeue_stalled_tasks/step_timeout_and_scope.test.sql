@@ -21,18 +21,19 @@ create function pg_temp.task_status(flow text, step text) returns text language 
     select t.status from pgflow.step_tasks as t where t.run_id = pg_temp.run_of(flow) and t.step_slug = step
 $$;
 
-select pgflow_tests.ops_backdate_started(pg_temp.run_of('rsts_flow'), 'fast', 34);
-select pgflow_tests.ops_backdate_started(pg_temp.run_of('rsts_flow'), 'slow', 36);
-select is(pgflow.requeue_stalled_tasks(), 0, 'at 34 s neither step is stalled');
-
 select pgflow_tests.ops_backdate_started(pg_temp.run_of('rsts_flow'), 'fast', 36);
-select is(pgflow.requeue_stalled_tasks(), 1, 'at 36 s the step with a 5 s timeout is stalled (5 + 30), not at 90 s');
-select is(pg_temp.task_status('rsts_flow', 'fast'), 'queued', 'the fast step''s task is queued again');
-select is(pg_temp.task_status('rsts_flow', 'slow'), 'started', 'the step without its own timeout uses the flow''s');
+select pgflow_tests.ops_backdate_started(pg_temp.run_of('rsts_flow'), 'slow', 36);
+select is(pgflow.requeue_stalled_tasks(), 0, 'a step''s own timeout is not used: 36 s is under the flow''s 60 + 30 s');
+select is(pg_temp.task_status('rsts_flow', 'fast'), 'started', 'the step with a 5 s timeout keeps running');
 
+select pgflow_tests.ops_backdate_started(pg_temp.run_of('rsts_flow'), 'fast', 89);
+select is(pgflow.requeue_stalled_tasks(), 0, 'at 89 s nothing is stalled yet');
+
+select pgflow_tests.ops_backdate_started(pg_temp.run_of('rsts_flow'), 'fast', 91);
 select pgflow_tests.ops_backdate_started(pg_temp.run_of('rsts_flow'), 'slow', 91);
 select pgflow_tests.ops_backdate_started(pg_temp.run_of('rsts_other'), 'work', 91);
-select is(pgflow.requeue_stalled_tasks(), 2, 'stalled tasks of several flows are requeued in one call');
+select is(pgflow.requeue_stalled_tasks(), 3, 'past the flow timeout + 30 s, stalled tasks of several flows are requeued in one call');
+select is(pg_temp.task_status('rsts_flow', 'fast'), 'queued', 'the task is queued again');
 select is(
     array[
         pgflow_tests.ops_message_state('rsts_flow', (
@@ -46,7 +47,8 @@ select is(
     'each in its own queue'
 );
 
--- out of scope: queued tasks, failed runs, steps that are no longer started
+-- the contract's selection only: a queued task is not stalled; a task left started in a failed
+-- run or a skipped step is swept like any other (run and step states are not touched)
 select pgflow.create_flow('rsts_fail', max_attempts => 1);
 select pgflow.add_step('rsts_fail', 'boom');
 select pgflow.add_step('rsts_fail', 'busy');
@@ -61,27 +63,22 @@ select pgflow.start_tasks(
 );
 update pgflow.step_tasks set queued_at = now() - interval '1 hour'
 where run_id = (select run_id from rsts_fail_run) and step_slug = 'idle';
-select pgflow_tests.ops_backdate_started((select run_id from rsts_fail_run), 'busy', 3600);
-select is(pgflow.requeue_stalled_tasks(), 1, 'setup: a stalled task of a started run is requeued');
-
-select pgflow.start_tasks(
-    'rsts_fail',
-    (select array_agg(t.message_id) from pgflow.step_tasks as t
-     where t.run_id = (select run_id from rsts_fail_run) and t.step_slug = 'busy'),
-    '11111111-1111-1111-1111-111111111111'
-);
 select pgflow.fail_task((select run_id from rsts_fail_run), 'boom', 0, 'no retries left');
 select is(
     (select r.status from pgflow.runs as r where r.run_id = (select run_id from rsts_fail_run)), 'failed',
     'setup: the run failed while `busy` is still started'
 );
 select pgflow_tests.ops_backdate_started((select run_id from rsts_fail_run), 'busy', 3600);
-select is(pgflow.requeue_stalled_tasks(), 0, 'tasks of a failed run are never requeued');
+select is(pgflow.requeue_stalled_tasks(), 1, 'a stalled task of a failed run is requeued');
 select is(
-    (select row(t.status, t.requeued_count, t.permanently_stalled_at) from pgflow.step_tasks as t
+    (select row(t.status, t.requeued_count) from pgflow.step_tasks as t
      where t.run_id = (select run_id from rsts_fail_run) and t.step_slug = 'busy'),
-    row('started'::text, 1, null::timestamptz),
-    'nor given up on'
+    row('queued'::text, 1),
+    'back to queued, counted'
+);
+select is(
+    (select r.status from pgflow.runs as r where r.run_id = (select run_id from rsts_fail_run)), 'failed',
+    'the run stays failed'
 );
 select is(
     (select t.status from pgflow.step_tasks as t where t.run_id = (select run_id from rsts_fail_run) and t.step_slug = 'idle'),
@@ -96,11 +93,11 @@ create temp table rsts_skip_run as select r.run_id from pgflow.start_flow('rsts_
 select pgflow_tests.read_and_start('rsts_skip', vt => 300);
 select pgflow._cascade_force_skip_steps((select run_id from rsts_skip_run), 'work', 'condition_unmet');
 select pgflow_tests.ops_backdate_started((select run_id from rsts_skip_run), 'work', 3600);
-select is(pgflow.requeue_stalled_tasks(), 0, 'a task of a step that is no longer started is not requeued');
+select is(pgflow.requeue_stalled_tasks(), 1, 'a stalled task of a skipped step is requeued');
 select is(
-    (select t.status from pgflow.step_tasks as t where t.run_id = (select run_id from rsts_skip_run)),
-    'started',
-    'it keeps its status'
+    (select ss.status from pgflow.step_states as ss where ss.run_id = (select run_id from rsts_skip_run)),
+    'skipped',
+    'the step stays skipped'
 );
 
 select * from finish();
