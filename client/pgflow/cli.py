@@ -672,7 +672,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     mt = add("maintain", cmd_maintain, "requeue stalled tasks periodically (plain PostgreSQL without pg_cron)",
              "Call pgflow.requeue_stalled_tasks() every --interval seconds: tasks started longer ago than "
-             "their timeout + 30 s (a worker died) go back to the queue, at most 3 times. At most one "
+             "their flow's timeout + 30 s (a worker died) go back to the queue, at most 3 times. At most one "
              "caller sweeps at a time (advisory lock). Workers already do this by default; on Supabase "
              "pg_cron does it every 15 s.",
              """

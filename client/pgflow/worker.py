@@ -31,7 +31,7 @@ replaced when it is gone); everything else borrows from a pool. Cancellation is
 never swallowed. ``stop()`` stops polling, waits up to ``shutdown_grace`` for in-flight tasks,
 then calls ``pgflow.mark_worker_stopped`` and closes its connections; tasks still running after
 the grace period are abandoned unreported (``requeue_stalled_tasks`` recovers them once their
-timeout + 30 s has passed).
+flow's timeout + 30 s has passed).
 Transient database errors (connection lost, server restart) are logged and retried with
 exponential backoff capped at 5 s; the worker never exits on them.
 
