@@ -10,8 +10,8 @@
 -- to install pgmq.
 --
 -- Supabase integrations (pg_net, pg_cron, vault, realtime) are optional: pg_net and pg_cron are
--- created when the server offers them and left alone when it does not. Nothing in this schema
--- needs them to install.
+-- created when the server offers them and left alone when it does not, or when creating them
+-- fails (then with a notice). Nothing in this schema needs them to install.
 do $$
 begin
     if to_regclass('pgmq.meta') is null then
@@ -37,11 +37,27 @@ begin
             using hint = 'Upgrade pgmq: `alter extension pgmq update`, or reinstall it from a newer release.';
     end if;
 
-    if exists (select 1 from pg_catalog.pg_available_extensions as ae where ae.name = 'pg_net') then
-        create extension if not exists pg_net with schema public;
+    -- Optional integrations: created where the server offers them and they can be created. A
+    -- server may list an extension it cannot create here (pg_cron outside shared_preload_libraries,
+    -- as on many managed servers; a stand-in `cron`/`net` schema already there): the install goes
+    -- on without it, with a notice.
+    if exists (select 1 from pg_catalog.pg_available_extensions as ae where ae.name = 'pg_net')
+        and not exists (select 1 from pg_catalog.pg_extension as e where e.extname = 'pg_net') then
+        begin
+            create extension if not exists pg_net with schema public;
+        exception when others then
+            raise notice 'pg_net is offered by this server but could not be created (%): continuing without it', sqlerrm;
+        end;
     end if;
-    if exists (select 1 from pg_catalog.pg_available_extensions as ae where ae.name = 'pg_cron') then
-        create extension if not exists pg_cron;
+    if exists (select 1 from pg_catalog.pg_available_extensions as ae where ae.name = 'pg_cron')
+        and not exists (select 1 from pg_catalog.pg_extension as e where e.extname = 'pg_cron') then
+        begin
+            create extension if not exists pg_cron;
+        exception when others then
+            raise notice 'pg_cron is offered by this server but could not be created (%): continuing without '
+                'it; schedule the jobs later with pgflow.setup_requeue_stalled_tasks_cron() and '
+                'pgflow.setup_ensure_workers_cron(), or run `pgflow maintain`', sqlerrm;
+        end;
     end if;
 end;
 $$;

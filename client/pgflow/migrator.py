@@ -28,6 +28,14 @@ logger = logging.getLogger(__name__)
 SCHEMA_VERSION = 2
 _LOCK_KEY = 7_412_019  # advisory lock key shared by every `pgflow migrate`
 _NAME = re.compile(r"^(\d{14})_([a-z0-9_]+)\.sql$")
+# Released migrations corrected in place, with the checksums of their earlier texts: a database
+# that applied an earlier text is accepted rather than refused (its schema is the same but for the
+# correction, which only mattered to installs that failed). 20261122000000: 0010_extensions no
+# longer aborts where pg_cron or pg_net is listed but cannot be created (pg_cron outside
+# shared_preload_libraries, as on many managed servers).
+_SUPERSEDED: dict[str, frozenset[str]] = {
+    "20261122000000": frozenset({"3b6213ff64d71a45784acca97558e0fd7feb5df68277c2f6005fc9510f99dfc6"}),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +104,7 @@ def _verify(shipped: list[Migration], applied: dict[str, tuple[str, str, datetim
                 f"the database has migration {version}_{name} applied, which this pgflow-py does not ship: "
                 "the database is newer than this package; upgrade pgflow-py"
             )
-        if m.checksum != checksum:
+        if m.checksum != checksum and checksum not in _SUPERSEDED.get(version, frozenset()):
             raise MigrationError(
                 f"migration {version}_{name} was applied with checksum {checksum[:12]}, but the file now has "
                 f"{m.checksum[:12]}: it was edited after being applied. Restore the original file; "
