@@ -1025,6 +1025,11 @@ $$;
 -- dependents' step_states; complete_task takes its own locks after that, in its usual order.
 -- Raises `run_ids, step_slugs, task_indexes and outputs must have the same length (<a>, <b>, <c>, <d>)`;
 -- whatever complete_task raises (then nothing of the batch is applied).
+-- Planning: random_page_cost = 1.1 for this call and what it calls. Its statements reach a few
+-- rows by key, rows just written and in shared buffers; with the default 4.0 the planner
+-- preferred scanning a whole table of a thousand runs (or tasks) to ten index probes (seen with
+-- auto_explain in benchmark scenario 2, 1,000 runs: sequential scans of runs and step_tasks in
+-- six statements per batch). Tables large enough, or small enough, plan the same either way.
 create or replace function pgflow.complete_tasks_count(
     run_ids uuid [], step_slugs text [], task_indexes int [], outputs jsonb []
 )
@@ -1032,6 +1037,7 @@ returns int
 language plpgsql
 volatile
 set search_path = ''
+set random_page_cost = 1.1
 as $$
 declare
     v_n int := coalesce(cardinality(complete_tasks_count.run_ids), 0);
@@ -1484,6 +1490,11 @@ $$;
 -- Locks the messages read (pgmq.read: FOR UPDATE SKIP LOCKED), then as pgflow.start_tasks.
 -- Raises what pgmq.read raises for an unknown queue; what start_tasks raises (unknown worker_id
 -- violates step_tasks_last_worker_id_fkey).
+-- Planning: random_page_cost = 1.1 for this call and what it calls. Its statements reach a few
+-- rows by key, rows just written and in shared buffers; with the default 4.0 the planner
+-- preferred scanning a whole table of a thousand runs (or tasks) to ten index probes (seen with
+-- auto_explain in benchmark scenario 2, 1,000 runs: sequential scans of runs and step_tasks in
+-- six statements per batch). Tables large enough, or small enough, plan the same either way.
 create or replace function pgflow.read_and_start_tasks(queue_name text, worker_id uuid, vt integer, qty integer)
 returns table (
     flow_slug text,
@@ -1502,6 +1513,7 @@ returns table (
 language plpgsql
 volatile
 set search_path = ''
+set random_page_cost = 1.1
 as $$
 declare
     v_final_vt int;
