@@ -82,6 +82,10 @@ _FLOW_INPUT_CACHE = 1024  # runs whose input is cached for ctx.flow_input()
 _CHECK_IDLE_AFTER = 1.0  # a pooled connection idle longer than this is tested before use
 _CONNECT_TIMEOUT = 10.0  # seconds to open the worker's own connection (the pool waits as long)
 _MAX_COMPLETION_BATCH = 100  # results per pgflow.complete_tasks call
+# LISTEN is kept only while a poller waits for work, and this long after one last did: a busy
+# worker's backend is not woken by every NOTIFY in the database, nor the worker by every wake-up.
+_LISTEN_HOLD = 0.5
+_LISTEN_ON_TIMEOUT = 2.0  # a poller waits this long for LISTEN to be back before polling instead
 
 
 class StepLike(Protocol):
@@ -353,7 +357,12 @@ class Worker:
         self._inflight: set[asyncio.Task[Any]] = set()
         self._pollers: dict[str, asyncio.Task[None]] = {}
         self._wakeups: dict[str, asyncio.Event] = {slug: asyncio.Event() for slug in self._flows}
-        self._listening = False
+        self._listening = False  # the LISTEN connection is up (pollers use read_and_start_tasks)
+        self._listen_active = False  # ... and LISTEN pgflow_tasks is in effect on it
+        self._listen_on = asyncio.Event()  # set while _listen_active
+        self._listen_wanted = asyncio.Event()  # a poller going idle asks for LISTEN
+        self._idle_pollers = 0
+        self._last_idle = 0.0
         self._deprecated: set[str] = set()
         self._registered: set[str] = set()
         self._flow_inputs: OrderedDict[uuid.UUID, Any] = OrderedDict()
@@ -437,6 +446,10 @@ class Worker:
                 background.append(asyncio.create_task(self._maintenance_loop(), name="pgflow-maintenance"))
             if self._use_notify:
                 background.append(asyncio.create_task(self._listen_loop(), name="pgflow-listen"))
+                # pollers start once LISTEN is up (or could not be set up quickly): a poller that
+                # started first would wait in read_with_poll for up to max_poll_seconds, deaf
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._listen_on.wait(), _LISTEN_ON_TIMEOUT)
             for slug, flow in self._flows.items():
                 self._pollers[slug] = asyncio.create_task(self._poll_loop(flow), name=f"pgflow-poll-{slug}")
             self.started.set()
@@ -537,7 +550,24 @@ class Worker:
 
     async def _idle_wait(self, slug: str) -> None:
         """Nothing visible: sleep until a notification for this flow, the next delayed
-        message (retry backoff, start delay, expired visibility) or max_poll_seconds."""
+        message (retry backoff, start delay, expired visibility) or max_poll_seconds. When LISTEN
+        was dropped while every poller was busy, it is asked back and the poller returns at once
+        to read again: what was sent before LISTEN took effect is visible to that read, anything
+        sent after it notifies."""
+        self._idle_pollers += 1
+        try:
+            if not self._listen_active:
+                self._listen_wanted.set()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._listen_on.wait(), _LISTEN_ON_TIMEOUT)
+                if self._listen_active:
+                    return
+            await self._wait_for_work(slug)
+        finally:
+            self._idle_pollers -= 1
+            self._last_idle = asyncio.get_running_loop().time()
+
+    async def _wait_for_work(self, slug: str) -> None:
         timeout = max(self._max_poll_seconds, self._poll_interval_ms / 1000)
         try:
             next_in = await self._sql.next_visible_in(slug)
@@ -816,15 +846,12 @@ class Worker:
         while True:
             try:
                 async with await psycopg.AsyncConnection.connect(self._dsn, autocommit=True) as conn:
-                    await listen_for_tasks(conn)
+                    await self._set_listen(conn, True)
                     self._listening = True
                     failures = 0
                     for event in self._wakeups.values():  # catch up on what was missed while down
                         event.set()
-                    async for note in conn.notifies():
-                        woken = self._wakeups.get(note.payload)
-                        if woken is not None:
-                            woken.set()
+                    await self._listen_on_demand(conn)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -832,9 +859,43 @@ class Worker:
                 logger.warning("LISTEN connection lost (%s); polling until it is back", exc)
             finally:
                 self._listening = False
+                self._listen_active = False
+                self._listen_on.clear()
                 for event in self._wakeups.values():  # idle pollers switch to read_with_poll
                     event.set()
             await asyncio.sleep(_backoff(failures))
+
+    async def _listen_on_demand(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        """Deliver wake-ups while a poller waits for work (or did within _LISTEN_HOLD); UNLISTEN
+        while all are busy, and LISTEN again as soon as one goes idle."""
+        loop = asyncio.get_running_loop()
+        while True:
+            if self._listen_active:
+                async for note in conn.notifies(timeout=_LISTEN_HOLD / 2):
+                    woken = self._wakeups.get(note.payload)
+                    if woken is not None:
+                        woken.set()
+                if self._idle_pollers == 0 and loop.time() - self._last_idle > _LISTEN_HOLD:
+                    await self._set_listen(conn, False)
+            else:
+                self._listen_wanted.clear()
+                if self._idle_pollers == 0:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._listen_wanted.wait(), _LISTEN_HOLD)
+                if self._idle_pollers > 0:
+                    await self._set_listen(conn, True)
+                else:
+                    await conn.execute("select 1")  # a connection that died while unused shows here
+
+    async def _set_listen(self, conn: psycopg.AsyncConnection[Any], on: bool) -> None:
+        if on:
+            await listen_for_tasks(conn)
+            self._listen_active = True
+            self._listen_on.set()
+        else:
+            self._listen_active = False
+            self._listen_on.clear()
+            await conn.execute("unlisten pgflow_tasks")
 
     # -- stop ------------------------------------------------------------------------------
 

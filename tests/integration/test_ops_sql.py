@@ -249,10 +249,11 @@ def test_task_of_dead_worker_is_requeued_once_and_completed_once(db_dsn: str, co
         listener.execute("listen pgflow")
 
         assert conn.execute("select pgflow.requeue_stalled_tasks()").fetchone() == (0,), "not stalled yet"
-        # time is injected: the task started 41 s ago (step timeout 10 s + 30 s grace)
+        # time is injected: the task started 91 s ago (the flow's timeout 60 s + 30 s; the
+        # step's own 10 s timeout does not count for stall detection)
         conn.execute(
-            "update pgflow.step_tasks set queued_at = now() - interval '1 minute',"
-            " started_at = now() - interval '41 seconds' where run_id = %s",
+            "update pgflow.step_tasks set queued_at = now() - interval '2 minutes',"
+            " started_at = now() - interval '91 seconds' where run_id = %s",
             (run_id,),
         )
         assert conn.execute("select pgflow.requeue_stalled_tasks()").fetchone() == (1,)

@@ -354,6 +354,38 @@ async def test_own_connection_is_kept_while_idle_and_replaced_when_killed(
         assert own_pid(worker) != first, "the killed connection is replaced"
 
 
+async def test_listen_is_dropped_while_busy_and_back_when_idle(db_dsn: str) -> None:
+    """LISTEN only while a poller waits for work: with every slot busy the worker drops it (its
+    backend is no longer woken by each NOTIFY in the database, nor the worker by each wake-up),
+    and a poller going idle asks it back before it waits. Polls are 60 s apart here, so only the
+    wake-up can pick the last run up in time."""
+    f = Flow("w_listen")
+    gate = asyncio.Event()
+
+    @f.step("work")
+    async def work(inp: dict[str, Any]) -> int:
+        if inp.get("block"):
+            await gate.wait()
+        return 1
+
+    worker = Worker(
+        f, db_dsn, concurrency=1, batch_size=1, heartbeat_interval=0.2, max_poll_seconds=60,
+        poll_interval_ms=60_000, shutdown_grace=10.0,
+    )
+    async with running(worker), await psycopg.AsyncConnection.connect(db_dsn, autocommit=True) as conn:
+        client = AsyncPgflowSqlClient(conn)
+        await until(lambda: _async_true(worker._listen_active), what="LISTEN while idle")
+        blocked = await client.start_flow("w_listen", {"block": True})
+        await until(lambda: _async_true(not worker._listen_active), timeout=10, what="LISTEN dropped while busy")
+        waiting = await client.start_flow("w_listen", {})  # sent while nobody listens
+        gate.set()
+        for run in (blocked, waiting):
+            assert (await client.wait_for_run(run.run_id, timeout=10)).run.status is RunStatus.COMPLETED
+        await until(lambda: _async_true(worker._listen_active), timeout=10, what="LISTEN back once idle")
+        late = await client.start_flow("w_listen", {})
+        assert (await client.wait_for_run(late.run_id, timeout=10)).run.status is RunStatus.COMPLETED
+
+
 async def test_worker_ids_per_flow(db_dsn: str) -> None:
     f2 = Flow("w_second")
 
