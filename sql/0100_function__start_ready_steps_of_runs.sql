@@ -15,9 +15,13 @@
 -- the rows of the steps they started.
 -- Raises nothing of its own.
 create or replace function pgflow._start_ready_steps_of_runs(
-    run_ids uuid [], started_run_ids uuid [], started_step_slugs text []
+    run_ids uuid [],
+    started_run_ids uuid [],
+    started_step_slugs text [],
+    claim_worker_id uuid default null,
+    claim_qty int default 0
 )
-returns void
+returns bigint []
 language plpgsql
 volatile
 set search_path = ''
@@ -25,10 +29,17 @@ as $$
 declare
     v_visible text [];
     v_inserted int;
+    v_claimed bigint [];
+    v_claim_flow text;
 begin
     if coalesce(cardinality(_start_ready_steps_of_runs.run_ids), 0) = 0
         and coalesce(cardinality(_start_ready_steps_of_runs.started_run_ids), 0) = 0 then
-        return;
+        return '{}';
+    end if;
+    if coalesce(_start_ready_steps_of_runs.claim_qty, 0) > 0 then
+        select w.queue_name into v_claim_flow
+        from pgflow.workers as w
+        where w.worker_id = _start_ready_steps_of_runs.claim_worker_id;
     end if;
 
     with ready as (
@@ -74,9 +85,14 @@ begin
     ),
 
     started_steps as (
-        select st.*, s.step_index, coalesce(s.opt_start_delay, 0) as start_delay
+        select
+            st.*,
+            s.step_index,
+            coalesce(s.opt_start_delay, 0) as start_delay,
+            coalesce(s.opt_timeout, f.opt_timeout) + 2 as claimed_vt
         from started as st
         inner join pgflow.steps as s on s.flow_slug = st.flow_slug and s.step_slug = st.step_slug
+        inner join pgflow.flows as f on f.flow_slug = st.flow_slug
     ),
 
     events as (
@@ -100,63 +116,103 @@ begin
         having count(*) > 0
     ),
 
+    tasks as (
+        -- claimed: the first claim_qty tasks without start delay of the claiming worker's flow
+        select
+            t.*,
+            case when t.claimed then t.claimed_vt else t.start_delay end as send_delay
+        from (
+            select
+                ss.flow_slug,
+                ss.start_delay,
+                ss.claimed_vt,
+                ss.run_id,
+                ss.step_slug,
+                i.task_index,
+                ss.flow_slug = v_claim_flow and ss.start_delay = 0 and row_number() over (
+                    partition by ss.flow_slug, ss.start_delay order by ss.run_id, ss.step_slug, i.task_index
+                ) <= _start_ready_steps_of_runs.claim_qty as claimed
+            from started_steps as ss
+            cross join lateral generate_series(0, ss.initial_tasks - 1) as i (task_index)
+        ) as t
+    ),
+
     msgs as (
         select
-            ss.flow_slug,
-            ss.start_delay,
-            ss.run_id,
-            ss.step_slug,
-            i.task_index,
+            t.flow_slug,
+            t.send_delay,
+            t.claimed,
+            t.run_id,
+            t.step_slug,
+            t.task_index,
             row_number() over (
-                partition by ss.flow_slug, ss.start_delay order by ss.run_id, ss.step_slug, i.task_index
+                partition by t.flow_slug, t.send_delay order by t.run_id, t.step_slug, t.task_index
             ) as pos,
             jsonb_build_object(
-                'flow_slug', ss.flow_slug,
-                'run_id', ss.run_id,
-                'step_slug', ss.step_slug,
-                'task_index', i.task_index
+                'flow_slug', t.flow_slug,
+                'run_id', t.run_id,
+                'step_slug', t.step_slug,
+                'task_index', t.task_index
             ) as body
-        from started_steps as ss
-        cross join lateral generate_series(0, ss.initial_tasks - 1) as i (task_index)
+        from tasks as t
     ),
 
     sent as (
         select
             g.flow_slug,
-            g.start_delay,
+            g.send_delay,
             m.msg_id,
-            row_number() over (partition by g.flow_slug, g.start_delay order by m.msg_id) as pos
-        from (select distinct ms.flow_slug, ms.start_delay from msgs as ms) as g
+            row_number() over (partition by g.flow_slug, g.send_delay order by m.msg_id) as pos
+        from (select distinct ms.flow_slug, ms.send_delay from msgs as ms) as g
         cross join lateral pgmq.send_batch(
             g.flow_slug,
             array(
                 select mb.body
                 from msgs as mb
-                where mb.flow_slug = g.flow_slug and mb.start_delay = g.start_delay
+                where mb.flow_slug = g.flow_slug and mb.send_delay = g.send_delay
                 order by mb.pos
             ),
-            g.start_delay::integer
+            g.send_delay::integer
         ) as m (msg_id)
     ),
 
     inserted as (
-        insert into pgflow.step_tasks (flow_slug, run_id, step_slug, task_index, message_id)
-        select ms.flow_slug, ms.run_id, ms.step_slug, ms.task_index, se.msg_id
+        -- a claimed task is inserted started, as start_tasks would leave it
+        insert into pgflow.step_tasks (
+            flow_slug, run_id, step_slug, task_index, message_id, status, attempts_count, started_at, last_worker_id
+        )
+        select
+            ms.flow_slug,
+            ms.run_id,
+            ms.step_slug,
+            ms.task_index,
+            se.msg_id,
+            case when ms.claimed then 'started' else 'queued' end,
+            case when ms.claimed then 1 else 0 end,
+            case when ms.claimed then now() end,
+            case when ms.claimed then _start_ready_steps_of_runs.claim_worker_id end
         from msgs as ms
-        inner join sent as se on se.flow_slug = ms.flow_slug and se.start_delay = ms.start_delay and se.pos = ms.pos
-        returning 1
+        inner join sent as se on se.flow_slug = ms.flow_slug and se.send_delay = ms.send_delay and se.pos = ms.pos
+        returning step_tasks.message_id, step_tasks.status
     )
 
-    select coalesce(array_agg(distinct ss.flow_slug) filter (where ss.start_delay = 0), '{}'), max(i.n)::int
-    into v_visible, v_inserted
-    from started_steps as ss
-    cross join (select count(*) as n from events) as e
-    cross join (select count(*) as n from inserted) as i;
+    select
+        (select coalesce(array_agg(distinct t.flow_slug), '{}') from tasks as t where t.send_delay = 0),
+        (select count(*) from inserted)::int,
+        (
+            select coalesce(array_agg(ins.message_id order by ins.message_id), '{}')
+            from inserted as ins
+            where ins.status = 'started'
+        )
+    into v_visible, v_inserted, v_claimed
+    from (select count(*) as n from events) as e;
 
     -- Statistics for the workers' plans when a big map lands on a small table
     perform pgflow._refresh_task_statistics(coalesce(v_inserted, 0));
 
     -- Worker wake-up: one notification per flow with messages visible now
     perform pg_notify('pgflow_tasks', v.flow_slug) from unnest(v_visible) as v (flow_slug);
+
+    return v_claimed;
 end;
 $$;

@@ -85,44 +85,6 @@ begin
         perform 1 from pgflow.set_vt_batch(_start_tasks.p_flow_slug, v_msg_ids, v_vt_offsets) as v;
     end if;
 
-    return query
-    select
-        st.flow_slug,
-        st.run_id,
-        st.step_slug,
-        case
-            when s.step_type = 'map' and s.deps_count = 0 then r.input -> st.task_index
-            when s.step_type = 'map' then (
-                select dss.output -> st.task_index
-                from pgflow.deps as d
-                inner join pgflow.step_states as dss on dss.run_id = st.run_id and dss.step_slug = d.dep_slug
-                where d.flow_slug = st.flow_slug and d.step_slug = st.step_slug
-                limit 1
-            )
-            else coalesce(
-                (
-                    select jsonb_object_agg(d.dep_slug, dss.output)
-                    from pgflow.deps as d
-                    inner join pgflow.step_states as dss on dss.run_id = st.run_id and dss.step_slug = d.dep_slug
-                    where
-                        d.flow_slug = st.flow_slug
-                        and d.step_slug = st.step_slug
-                        and dss.status = 'completed'
-                ),
-                '{}'::jsonb
-            )
-        end as input,
-        st.message_id as msg_id,
-        st.task_index,
-        case when s.step_type = 'single' and s.deps_count = 0 then r.input end as flow_input,
-        st.attempts_count
-    from pgflow.step_tasks as st
-    inner join pgflow.runs as r on r.run_id = st.run_id
-    inner join pgflow.steps as s on s.flow_slug = st.flow_slug and s.step_slug = st.step_slug
-    where
-        st.flow_slug = _start_tasks.p_flow_slug
-        and st.message_id = any(v_msg_ids)
-        and st.status = 'started'
-    order by st.message_id;
+    return query select * from pgflow._task_records(_start_tasks.p_flow_slug, v_msg_ids);
 end;
 $$;

@@ -146,6 +146,14 @@ _COMPLETE_TASKS_COUNT: Final = """
 select pgflow.complete_tasks_count(
     run_ids => %s::uuid[], step_slugs => %s::text[], task_indexes => %s::int[], outputs => %s::jsonb[]
 )"""
+_COMPLETE_TASKS_AND_CLAIM: Final = """
+select
+    flow_slug, run_id, step_slug, input, msg_id, task_index, flow_input, attempts_count,
+    read_ct, enqueued_at, message_vt, message
+from pgflow.complete_tasks_and_claim(
+    run_ids => %s::uuid[], step_slugs => %s::text[], task_indexes => %s::int[], outputs => %s::jsonb[],
+    worker_id => %s::uuid, qty => %s::int
+)"""
 _COMPLETE_TASKS: Final = """
 select * from pgflow.complete_tasks(
     run_ids => %(run_ids)s::uuid[], step_slugs => %(step_slugs)s::text[], task_indexes => %(task_indexes)s::int[],
@@ -543,6 +551,22 @@ class PgflowSqlClient:
         rows = self._fetch_as(tuple_row, _COMPLETE_TASKS_COUNT, _complete_tasks_args(completions), conn)
         return int(rows[0][0])
 
+    def complete_tasks_and_claim(
+        self,
+        completions: Sequence[Completion],
+        worker_id: uuid.UUID | str,
+        qty: int,
+        *,
+        conn: psycopg.Connection[Any] | None = None,
+    ) -> list[tuple[StepTask, QueueMessage]]:
+        """``pgflow.complete_tasks_and_claim``: :meth:`complete_tasks_count`'s batch, and up to
+        ``qty`` of the tasks it makes ready in the flow of ``worker_id`` started for that worker
+        in the same transaction (returned as :meth:`read_and_start_tasks` returns tasks)."""
+        if not completions:
+            return []
+        params = (*_complete_tasks_args(completions), worker_id, int(qty))
+        return _started(self._fetch_as(tuple_row, _COMPLETE_TASKS_AND_CLAIM, params, conn, worker_id=str(worker_id)))
+
     def fail_task(
         self,
         run_id: uuid.UUID | str,
@@ -902,6 +926,21 @@ class AsyncPgflowSqlClient:
             return 0
         rows = await self._fetch_as(tuple_row, _COMPLETE_TASKS_COUNT, _complete_tasks_args(completions), conn)
         return int(rows[0][0])
+
+    async def complete_tasks_and_claim(
+        self,
+        completions: Sequence[Completion],
+        worker_id: uuid.UUID | str,
+        qty: int,
+        *,
+        conn: psycopg.AsyncConnection[Any] | None = None,
+    ) -> list[tuple[StepTask, QueueMessage]]:
+        """See :meth:`PgflowSqlClient.complete_tasks_and_claim` (the worker's path)."""
+        if not completions:
+            return []
+        params = (*_complete_tasks_args(completions), worker_id, int(qty))
+        rows = await self._fetch_as(tuple_row, _COMPLETE_TASKS_AND_CLAIM, params, conn, worker_id=str(worker_id))
+        return _started(rows)
 
     async def fail_task(
         self,

@@ -25,9 +25,14 @@ Handler result -> ``pgflow.complete_task``; exception -> ``pgflow.fail_task`` wi
 ``pgflow.complete_tasks_count`` (``complete_tasks``, pgflow-py's batched equivalent, without
 the rows read back): one call at a time, carrying every result that arrived while the previous
 call was in flight (so an idle worker reports at once); when that call fails, its tasks are
-reported one by one with ``complete_task``. The read-and-start call and the completion batches
-share one connection of their own (one warm backend per worker; tested after 1 s idle and
-replaced when it is gone); everything else borrows from a pool. Cancellation is
+reported one by one with ``complete_task``. With ``claim_next_tasks`` (default) a batch of one
+flow goes through ``pgflow.complete_tasks_and_claim`` instead: the tasks its results make ready
+in that flow (a chain's next step, a map's elements; up to one per result, steps without start
+delay) are started for this worker in the same transaction and run in the slots the finished
+tasks free, with no read, NOTIFY or poll in between; the rest are queued as usual. The
+read-and-start call and the completion batches share one connection of their own (one warm
+backend per worker; tested after 1 s idle and replaced when it is gone); everything else
+borrows from a pool. Cancellation is
 never swallowed. ``stop()`` stops polling, waits up to ``shutdown_grace`` for in-flight tasks,
 then calls ``pgflow.mark_worker_stopped`` and closes its connections; tasks still running after
 the grace period are abandoned unreported (``requeue_stalled_tasks`` recovers them once their
@@ -146,26 +151,40 @@ class _Slots:
             self._freed.set()
 
 
-class _CompletionBatcher:
-    """Collects task results and sends them with ``pgflow.complete_tasks``, one call at a time:
-    results that arrive while a call is in flight go together in the next one (group commit),
-    so an idle worker reports at once and a busy one pays one round trip and one transaction
-    per batch instead of per task. Each submitter gets True (recorded) or False (the call
-    failed: the submitter reports through complete_task itself)."""
+# What a submitted result became: not recorded (the call failed: report it another way),
+# recorded, or recorded with the submitter's execution slot handed to a task the call claimed.
+_FAILED, _RECORDED, _HANDED_OVER = 0, 1, 2
 
-    def __init__(self) -> None:
-        self._pending: list[tuple[Completion, asyncio.Future[bool]]] = []
+
+class _CompletionBatcher:
+    """Collects task results and sends them in one call at a time: results that arrive while a
+    call is in flight go together in the next one (group commit), so an idle worker reports at
+    once and a busy one pays one round trip and one transaction per batch instead of per task.
+    When ``claim(flow_slug, n)`` names a worker id and a count for a batch of one flow, the call
+    is ``pgflow.complete_tasks_and_claim``: the tasks it makes ready are started for this worker
+    in the same transaction and go to ``on_claimed``, each taking the slot of one of the batch's
+    submitters (told _HANDED_OVER); otherwise ``pgflow.complete_tasks_count``. A submitter told
+    _FAILED reports through complete_task itself."""
+
+    def __init__(
+        self,
+        claim: Callable[[str, int], tuple[uuid.UUID, int] | None],
+        on_claimed: Callable[[str, list[tuple[StepTask, QueueMessage]]], None],
+    ) -> None:
+        self._pending: list[tuple[Completion, str, asyncio.Future[int]]] = []
         self._wake = asyncio.Event()
+        self._claim = claim
+        self._on_claimed = on_claimed
         self.disabled = False
 
-    def submit(self, completion: Completion) -> asyncio.Future[bool]:
-        fut: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._pending.append((completion, fut))
+    def submit(self, completion: Completion, flow_slug: str) -> asyncio.Future[int]:
+        fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._pending.append((completion, flow_slug, fut))
         self._wake.set()
         return fut
 
     async def run(self, sql: AsyncPgflowSqlClient, hot: _HotConnection) -> None:
-        batch: list[tuple[Completion, asyncio.Future[bool]]] = []
+        batch: list[tuple[Completion, str, asyncio.Future[int]]] = []
         try:
             while True:
                 await self._wake.wait()
@@ -173,32 +192,42 @@ class _CompletionBatcher:
                 while self._pending:
                     batch = self._pending[:_MAX_COMPLETION_BATCH]
                     del self._pending[:_MAX_COMPLETION_BATCH]
-                    ok = await self._send(sql, hot, [c for c, _ in batch])
-                    for _, fut in batch:
-                        if not fut.done():
-                            fut.set_result(ok)
+                    await self._send(sql, hot, batch)
                     batch = []
         finally:
-            for _, fut in (*batch, *self._pending):
+            for _, _, fut in (*batch, *self._pending):
                 if not fut.done():
-                    fut.set_result(False)
+                    fut.set_result(_FAILED)
             self._pending.clear()
 
-    async def _send(self, sql: AsyncPgflowSqlClient, hot: _HotConnection, completions: list[Completion]) -> bool:
+    async def _send(
+        self, sql: AsyncPgflowSqlClient, hot: _HotConnection, batch: list[tuple[Completion, str, asyncio.Future[int]]]
+    ) -> None:
+        completions = [c for c, _, _ in batch]
+        flow_slug = batch[0][1]
+        claim = self._claim(flow_slug, len(batch)) if all(f == flow_slug for _, f, _ in batch) else None
+        claimed: list[tuple[StepTask, QueueMessage]] = []
         try:
             async with hot.use() as conn:
-                await sql.complete_tasks_count(completions, conn=conn)
-            return True
+                if claim is None:
+                    await sql.complete_tasks_count(completions, conn=conn)
+                else:
+                    claimed = await sql.complete_tasks_and_claim(completions, *claim, conn=conn)
+            outcome = _RECORDED
         except asyncio.CancelledError:
             raise
-        except SchemaVersionError as exc:  # pgflow.complete_tasks is not installed
+        except SchemaVersionError as exc:  # the batched functions are not installed
             logger.warning("batched completion unavailable (%s): reporting one task at a time", exc)
             self.disabled = True
+            outcome = _FAILED
         except Exception as exc:
-            logger.info(
-                "batched completion of %d task(s) failed (%s): reporting them one by one", len(completions), exc
-            )
-        return False
+            logger.info("batched completion of %d task(s) failed (%s): reporting them one by one", len(batch), exc)
+            outcome = _FAILED
+        for i, (_, _, fut) in enumerate(batch):
+            if not fut.done():
+                fut.set_result(_HANDED_OVER if i < len(claimed) else outcome)
+        if claimed:
+            self._on_claimed(flow_slug, claimed)
 
 
 async def _alive(conn: psycopg.AsyncConnection[Any]) -> bool:
@@ -301,6 +330,7 @@ class Worker:
         max_pool_size: int | None = None,
         max_output_bytes: int | None = DEFAULT_MAX_OUTPUT_BYTES,
         batch_completions: bool = True,
+        claim_next_tasks: bool = True,
     ) -> None:
         flow_list: list[FlowLike] = list(flows) if isinstance(flows, Sequence) else [flows]
         if not flow_list:
@@ -371,6 +401,7 @@ class Worker:
         self._client: AsyncPgflowSqlClient | None = None
         self._slots = _Slots(concurrency)
         self._batch_completions = batch_completions
+        self._claim_next = claim_next_tasks
         self._completions: _CompletionBatcher | None = None
         self._hot = _HotConnection(dsn)
         self._conn_used: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
@@ -438,7 +469,7 @@ class Worker:
             )
             background.append(asyncio.create_task(self._heartbeat_loop(), name="pgflow-heartbeat"))
             if self._batch_completions:
-                self._completions = _CompletionBatcher()
+                self._completions = _CompletionBatcher(self._claim_for, self._run_claimed)
                 background.append(
                     asyncio.create_task(self._completions.run(self._client, self._hot), name="pgflow-complete")
                 )
@@ -641,6 +672,20 @@ class Worker:
             self.stats["started"] += 1
             self._spawn(self._execute(flow, task, by_id.get(task.msg_id)))
 
+    def _claim_for(self, flow_slug: str, n: int) -> tuple[uuid.UUID, int] | None:
+        """Whether a completion batch of ``n`` results of this flow may take the tasks it makes
+        ready (their slots are the batch's own): not when stopping or told to stop polling."""
+        if not self._claim_next or self._stopping or flow_slug in self._deprecated or flow_slug not in self._flows:
+            return None
+        return self.worker_ids[flow_slug], n
+
+    def _run_claimed(self, flow_slug: str, claimed: list[tuple[StepTask, QueueMessage]]) -> None:
+        # Started in the database already: they run even if the worker is stopping now.
+        flow = self._flows[flow_slug]
+        self.stats["started"] += len(claimed)
+        for task, message in claimed:
+            self._spawn(self._execute(flow, task, message))
+
     def _spawn(self, coro: Awaitable[T]) -> asyncio.Task[T]:
         task: asyncio.Task[T] = asyncio.ensure_future(coro)
         self._inflight.add(task)
@@ -656,6 +701,7 @@ class Worker:
 
     async def _execute(self, flow: FlowLike, task: StepTask, message: QueueMessage | None) -> None:
         debug = logger.isEnabledFor(logging.DEBUG)
+        handed_over = False  # this task's slot went to a task its completion claimed
         try:
             step = flow.steps.get(task.step_slug)
             if step is None:
@@ -670,7 +716,7 @@ class Worker:
                 step_slug=task.step_slug,
                 task_index=task.task_index,
                 msg_id=task.msg_id,
-                attempt=message.read_ct if message is not None else 1,
+                attempt=max(message.read_ct, 1) if message is not None else 1,  # claimed: never read
                 worker_id=self.worker_ids[flow.slug],
                 shutdown=self._shutdown,
                 task=task,
@@ -694,7 +740,7 @@ class Worker:
                 await self._report_failure(task, f"{type(exc).__name__}: {exc}")
                 return
             try:
-                await self._complete(task, output)
+                handed_over = await self._complete(task, output)
             except InvalidOutput as exc:
                 logger.warning("task output rejected: %s", exc, extra=_task_extra(task))
                 await self._report_failure(task, f"InvalidOutput: {exc}")
@@ -703,17 +749,20 @@ class Worker:
             if debug:
                 logger.debug("task completed", extra=_task_extra(task))
         finally:
-            self._slots.release(1)
+            if not handed_over:
+                self._slots.release(1)
 
-    async def _complete(self, task: StepTask, output: Any) -> None:
+    async def _complete(self, task: StepTask, output: Any) -> bool:
         """Report a result: through the completion batcher when it runs, else (or when its call
-        failed) with complete_task. InvalidOutput is raised before any SQL."""
+        failed) with complete_task. InvalidOutput is raised before any SQL. True when the task's
+        slot was handed to a task the batch claimed."""
         batcher = self._completions
         guarded = False
         if batcher is not None and not batcher.disabled:
             completion = self._sql.completion(task.run_id, task.step_slug, task.task_index, output)
-            if await batcher.submit(completion):
-                return
+            outcome = await batcher.submit(completion, task.flow_slug)
+            if outcome != _FAILED:
+                return outcome == _HANDED_OVER
             guarded = True  # the failed batch may have committed before its error was seen
         await self._report(
             lambda retry: self._sql.complete_task(
@@ -725,6 +774,7 @@ class Worker:
             ),
             task,
         )
+        return False
 
     async def _report_failure(self, task: StepTask, message: str) -> None:
         # Always guarded: a fail_task replayed after a lost acknowledgement must not fail the

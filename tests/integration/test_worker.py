@@ -386,6 +386,62 @@ async def test_listen_is_dropped_while_busy_and_back_when_idle(db_dsn: str) -> N
         assert (await client.wait_for_run(late.run_id, timeout=10)).run.status is RunStatus.COMPLETED
 
 
+async def _archived_read_counts(dsn: str, flow: str, run_id: Any) -> dict[str, list[int]]:
+    """read_ct of each archived message of the run, by step (a claimed task's message is never read)."""
+    async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
+        cur = await conn.execute(
+            f"select a.message ->> 'step_slug', a.read_ct from pgmq.a_{flow} as a"
+            " where a.message ->> 'run_id' = %s order by a.msg_id",
+            (str(run_id),),
+        )
+        out: dict[str, list[int]] = {}
+        for step, read_ct in await cur.fetchall():
+            out.setdefault(step, []).append(read_ct)
+        return out
+
+
+@pytest.mark.parametrize("claim", [True, False])
+async def test_completions_claim_the_tasks_they_make_ready(db_dsn: str, claim: bool) -> None:
+    """A chain's next step and a map's elements are taken by the worker whose result made them
+    ready (their messages are never read from the queue), within its concurrency; with
+    claim_next_tasks=False every task goes through the queue."""
+    slug = f"w_claim_{int(claim)}"
+    f = Flow(slug)
+    active = 0
+    peak = 0
+
+    @f.step("first")
+    async def first(inp: Any) -> list[int]:
+        return list(range(6))
+
+    @f.map("each", array="first")
+    async def each(x: int) -> int:
+        nonlocal active, peak
+        active += 1
+        peak = max(peak, active)
+        await asyncio.sleep(0.01)
+        active -= 1
+        return x * 10
+
+    @f.step("last", depends_on=["each"])
+    async def last(deps: dict[str, Any]) -> int:
+        return sum(deps["each"])
+
+    worker = Worker(f, db_dsn, concurrency=2, batch_size=2, claim_next_tasks=claim, **FAST)
+    async with running(worker):
+        state = await start_and_wait(db_dsn, slug, {})
+    assert state.run.status is RunStatus.COMPLETED and state.run.output == {"last": 150}
+    assert peak <= 2
+    reads = await _archived_read_counts(db_dsn, slug, state.run.run_id)
+    assert reads["first"] == [1] and len(reads["each"]) == 6
+    if claim:
+        # the root step's result claims an element (into the slot it frees; the other slot's
+        # poller reads the rest), and the result that finishes the map claims the last step
+        assert reads["each"].count(0) >= 1 and reads["last"] == [0]
+    else:
+        assert set(reads["each"]) == {1} and reads["last"] == [1]
+
+
 async def test_worker_ids_per_flow(db_dsn: str) -> None:
     f2 = Flow("w_second")
 
