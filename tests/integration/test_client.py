@@ -114,6 +114,21 @@ def test_read_and_start_tasks_and_count_only_completion(client: PgflowSqlClient)
     assert client.complete_tasks_count([client.completion(uuid.uuid4(), "first", 0, 1)]) == 0  # unknown task
 
 
+def test_complete_tasks_and_claim_hands_over_the_next_step(client: PgflowSqlClient) -> None:
+    run = client.start_flow("client_flow", {"x": 1})
+    [(first, _)] = client.read_and_start_tasks("client_flow", WORKER, 30, 10)
+    assert first.step_slug == "first"
+    done = [client.completion(run.run_id, "first", 0, {"y": 2})]
+    [(nxt, message)] = client.complete_tasks_and_claim(done, WORKER, 5)
+    assert (nxt.run_id, nxt.step_slug, nxt.input, nxt.attempts_count) == (run.run_id, "second", {"first": {"y": 2}}, 1)
+    assert message.read_ct == 0 and message.message["step_slug"] == "second"
+    assert client.read_and_start_tasks("client_flow", WORKER, 30, 10) == []  # its message is hidden
+    assert client.complete_tasks_and_claim([client.completion(run.run_id, "second", 0, 3)], WORKER, 5) == []
+    state = client.get_run(run.run_id)
+    assert state is not None and state.run.status is RunStatus.COMPLETED and state.run.output == {"second": 3}
+    assert client.complete_tasks_and_claim([], WORKER, 5) == []
+
+
 def test_completion_batches_carry_any_json_output(client: PgflowSqlClient) -> None:
     """complete_tasks_count sends its arrays as literals built by the client: outputs with quotes,
     backslashes, braces, commas, control and non-ASCII characters, or the text "NULL", arrive as
