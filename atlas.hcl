@@ -1,4 +1,7 @@
 # Atlas project file, for users who have Atlas (it is not needed to build, test or install).
+#   atlas migrate hash --env local          # once: writes migrations/atlas.sum, which Atlas's
+#                                           # migrate commands check (not shipped: Atlas cannot run
+#                                           # where this project is built, so its sum is unverified)
 #   atlas migrate diff --env local <name>   # write a new migration from changes in sql/
 #   atlas schema diff --env local --from file://migrations --to file://sql   # should print nothing
 # In this repository the same agreement is proved without Atlas by
