@@ -43,7 +43,7 @@
 -- rows by key, rows just written and in shared buffers; with the default 4.0 the planner
 -- preferred scanning a whole table of a thousand runs (or tasks) to ten index probes (seen with
 -- auto_explain in benchmark scenario 2, 1,000 runs: sequential scans of runs and step_tasks in
--- six statements per batch). Tables large enough, or small enough, plan the same either way.
+-- up to eight statements per batch). Tables large enough, or small enough, plan the same either way.
 create or replace function pgflow._complete_tasks(
     run_ids uuid [],
     step_slugs text [],
