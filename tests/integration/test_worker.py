@@ -403,12 +403,13 @@ async def _archived_read_counts(dsn: str, flow: str, run_id: Any) -> dict[str, l
 @pytest.mark.parametrize("claim", [True, False])
 async def test_completions_claim_the_tasks_they_make_ready(db_dsn: str, claim: bool) -> None:
     """A chain's next step and a map's elements are taken by the worker whose result made them
-    ready (their messages are never read from the queue), within its concurrency; with
-    claim_next_tasks=False every task goes through the queue."""
+    ready (their messages are never read from the queue), within its concurrency, and every slot
+    comes back; with claim_next_tasks=False every task goes through the queue."""
     slug = f"w_claim_{int(claim)}"
     f = Flow(slug)
     active = 0
     peak = 0
+    gate = asyncio.Event()  # holds the map's tasks until both slots are seen busy
 
     @f.step("first")
     async def first(inp: Any) -> list[int]:
@@ -419,7 +420,7 @@ async def test_completions_claim_the_tasks_they_make_ready(db_dsn: str, claim: b
         nonlocal active, peak
         active += 1
         peak = max(peak, active)
-        await asyncio.sleep(0.01)
+        await gate.wait()
         active -= 1
         return x * 10
 
@@ -428,10 +429,15 @@ async def test_completions_claim_the_tasks_they_make_ready(db_dsn: str, claim: b
         return sum(deps["each"])
 
     worker = Worker(f, db_dsn, concurrency=2, batch_size=2, claim_next_tasks=claim, **FAST)
-    async with running(worker):
-        state = await start_and_wait(db_dsn, slug, {})
+    async with running(worker), await psycopg.AsyncConnection.connect(db_dsn, autocommit=True) as conn:
+        client = AsyncPgflowSqlClient(conn)
+        run = await client.start_flow(slug, {})
+        await until(lambda: _async_true(active == 2), timeout=10, what="both slots running map tasks")
+        gate.set()
+        state = await client.wait_for_run(run.run_id, timeout=30)
     assert state.run.status is RunStatus.COMPLETED and state.run.output == {"last": 150}
-    assert peak <= 2
+    assert peak == 2
+    assert worker._slots.free == 2, "a slot handed to a claimed task is given back once, not twice"
     reads = await _archived_read_counts(db_dsn, slug, state.run.run_id)
     assert reads["first"] == [1] and len(reads["each"]) == 6
     if claim:
