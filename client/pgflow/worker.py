@@ -52,7 +52,7 @@ import random
 import time
 import uuid
 import weakref
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal, Protocol, TypeVar
@@ -160,11 +160,12 @@ class _CompletionBatcher:
     """Collects task results and sends them in one call at a time: results that arrive while a
     call is in flight go together in the next one (group commit), so an idle worker reports at
     once and a busy one pays one round trip and one transaction per batch instead of per task.
-    When ``claim(flow_slug, n)`` names a worker id and a count for a batch of one flow, the call
-    is ``pgflow.complete_tasks_and_claim``: the tasks it makes ready are started for this worker
-    in the same transaction and go to ``on_claimed``, each taking the slot of one of the batch's
-    submitters (told _HANDED_OVER); otherwise ``pgflow.complete_tasks_count``. A submitter told
-    _FAILED reports through complete_task itself."""
+    When ``claim(flow_slug, n)`` names a worker id and a count for the flow most of a batch's
+    results belong to, the call is ``pgflow.complete_tasks_and_claim``: the tasks it makes ready in
+    that flow are started for this worker in the same transaction and go to ``on_claimed``, each
+    taking the slot of one of the batch's submitters (told _HANDED_OVER), whatever the submitter's
+    flow; otherwise ``pgflow.complete_tasks_count``. A submitter told _FAILED reports through
+    complete_task itself."""
 
     def __init__(
         self,
@@ -204,8 +205,12 @@ class _CompletionBatcher:
         self, sql: AsyncPgflowSqlClient, hot: _HotConnection, batch: list[tuple[Completion, str, asyncio.Future[int]]]
     ) -> None:
         completions = [c for c, _, _ in batch]
+        # Claims are for one flow (a worker id serves one queue): the flow most of the batch's
+        # results belong to. Any result's slot can take a claimed task, whatever its flow.
         flow_slug = batch[0][1]
-        claim = self._claim(flow_slug, len(batch)) if all(f == flow_slug for _, f, _ in batch) else None
+        if any(f != flow_slug for _, f, _ in batch):
+            flow_slug = Counter(f for _, f, _ in batch).most_common(1)[0][0]
+        claim = self._claim(flow_slug, len(batch))
         claimed: list[tuple[StepTask, QueueMessage]] = []
         try:
             async with hot.use() as conn:

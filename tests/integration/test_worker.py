@@ -448,6 +448,66 @@ async def test_completions_claim_the_tasks_they_make_ready(db_dsn: str, claim: b
         assert set(reads["each"]) == {1} and reads["last"] == [1]
 
 
+async def test_a_batch_of_two_flows_claims_for_the_flow_most_results_belong_to(db_dsn: str) -> None:
+    """A completion batch mixing flows claims in its main flow (a worker id serves one queue):
+    those tasks take submitters' slots whatever their flow; the other flow's next task stays
+    queued and visible for a read."""
+    flows = {slug: uuid.uuid4() for slug in ("w_mix_a", "w_mix_b")}
+    async with await psycopg.AsyncConnection.connect(db_dsn, autocommit=True) as conn:
+        sql = AsyncPgflowSqlClient(conn)
+        for slug, wid in flows.items():
+            f = Flow(slug)
+
+            @f.step("first")
+            def first(inp: Any) -> Any:
+                return inp
+
+            @f.step("second", depends_on=["first"])
+            def second(deps: Any) -> Any:
+                return deps
+
+            for stmt in f.compile():
+                await conn.execute(stmt.encode())
+            await sql.register_worker(wid, slug, "test")
+        for slug, n in (("w_mix_a", 2), ("w_mix_b", 1)):
+            for i in range(n):
+                await sql.start_flow(slug, {"i": i})
+        started = [task for slug, wid in flows.items() for task, _ in await sql.read_and_start_tasks(slug, wid, 30, 10)]
+        assert sorted(t.flow_slug for t in started) == ["w_mix_a", "w_mix_a", "w_mix_b"]
+        started.sort(key=lambda t: t.flow_slug != "w_mix_b")  # the minority flow's result first
+        got: list[tuple[str, list[Any]]] = []
+        batcher = pgflow.worker._CompletionBatcher(
+            claim=lambda slug, n: (flows[slug], n), on_claimed=lambda slug, claimed: got.append((slug, claimed))
+        )
+        loop = asyncio.get_running_loop()
+        batch = [
+            (
+                sql.completion(t.run_id, t.step_slug, t.task_index, {"done": t.flow_slug}),
+                t.flow_slug,
+                loop.create_future(),
+            )
+            for t in started
+        ]
+        hot = pgflow.worker._HotConnection(db_dsn)
+        try:
+            await batcher._send(sql, hot, batch)
+        finally:
+            await hot.close()
+        [(slug, claimed)] = got
+        assert slug == "w_mix_a"
+        assert (
+            sorted((t.flow_slug, t.step_slug, t.attempts_count) for t, _ in claimed) == [("w_mix_a", "second", 1)] * 2
+        )
+        assert [fut.result() for _, _, fut in batch] == [
+            pgflow.worker._HANDED_OVER,
+            pgflow.worker._HANDED_OVER,
+            pgflow.worker._RECORDED,
+        ]
+        assert await sql.read_and_start_tasks("w_mix_a", flows["w_mix_a"], 30, 10) == []  # claimed: hidden
+        [(other, message)] = await sql.read_and_start_tasks("w_mix_b", flows["w_mix_b"], 30, 10)
+        assert (other.step_slug, other.input, message.read_ct) == ("second", {"first": {"done": "w_mix_b"}}, 1)
+
+
 async def test_worker_ids_per_flow(db_dsn: str) -> None:
     f2 = Flow("w_second")
 
