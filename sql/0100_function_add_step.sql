@@ -5,7 +5,8 @@
 -- deps_count are not updated) and inserts only dependency rows it did not have, as pgflow does;
 -- an edge that would close a cycle (a descendant of the step as its dependency) is refused.
 -- Locks: the flows row (FOR UPDATE) so that concurrent add_step calls get distinct step_index.
--- Raises: `Adding dependencies [...] to step "<s>" of flow "<f>" would create a cycle`; `Map step "<s>" can have at most one dependency, ...`; constraint violations named in
+-- Raises: `Adding dependencies [...] to step "<s>" of flow "<f>" would create a cycle`; `Map step "<s>" can have at most one dependency, ...`;
+-- `null value in column "dep_slug" of relation "deps" violates not-null constraint` (a NULL in deps_slugs); constraint violations named in
 -- the contract (steps_flow_slug_fkey, deps_flow_slug_dep_slug_fkey, deps_check,
 -- steps_step_slug_check, steps_step_type_check, when_unmet_is_valid, ...).
 create or replace function pgflow.add_step(
@@ -33,20 +34,32 @@ declare
     v_existing_deps text[];
     v_step pgflow.steps;
 begin
-    -- GUARD: distinct, non-NULL dependency slugs, in the order given
+    -- GUARD: a map step takes one dependency, counted as given (the same slug twice is two)
+    if v_step_type = 'map' and coalesce(cardinality(add_step.deps_slugs), 0) > 1 then
+        raise exception 'Map step "%" can have at most one dependency, but % were provided: %',
+            add_step.step_slug, cardinality(add_step.deps_slugs), array_to_string(add_step.deps_slugs, ', ');
+    end if;
+
+    -- GUARD: no NULL dependency (what the deps insert would raise; raised before anything is written)
+    if array_position(add_step.deps_slugs, null) is not null then
+        raise exception 'null value in column "dep_slug" of relation "deps" violates not-null constraint'
+            using
+                errcode = 'not_null_violation',
+                schema = 'pgflow',
+                table = 'deps',
+                column = 'dep_slug',
+                hint = 'deps_slugs must not contain NULL.';
+    end if;
+
+    -- Distinct dependency slugs, in the order given: a slug given twice is one edge and counts
+    -- once in deps_count (pgflow counts it twice, and that step could never start)
     select coalesce(array_agg(d.slug order by d.ord), '{}')
     into v_deps
     from (
         select u.slug, min(u.ord) as ord
         from unnest(add_step.deps_slugs) with ordinality as u (slug, ord)
-        where u.slug is not null
         group by u.slug
     ) as d;
-
-    if v_step_type = 'map' and cardinality(v_deps) > 1 then
-        raise exception 'Map step "%" can have at most one dependency, but % were provided: %',
-            add_step.step_slug, cardinality(v_deps), array_to_string(v_deps, ', ');
-    end if;
 
     -- LOCKS: serialize step_index allocation per flow (no row: the insert raises the FK error)
     perform 1 from pgflow.flows as f where f.flow_slug = add_step.flow_slug for update;

@@ -1,5 +1,5 @@
 begin;
-select plan(13);
+select plan(17);
 
 select pgflow.create_flow('as_flow');
 select is(
@@ -27,6 +27,28 @@ select throws_ok(
     'P0001',
     'Map step "m" can have at most one dependency, but 2 were provided: a, b',
     'a map step with two dependencies is refused'
+);
+select throws_ok(
+    $$ select pgflow.add_step('as_flow', 'm', array['a', 'a'], step_type => 'map') $$,
+    'P0001',
+    'Map step "m" can have at most one dependency, but 2 were provided: a, a',
+    'a map step given the same dependency twice is refused (two were given)'
+);
+select throws_ok(
+    $$ select pgflow.add_step('as_flow', 'n', array['a', null]) $$,
+    '23502',
+    'null value in column "dep_slug" of relation "deps" violates not-null constraint',
+    'a NULL dependency is refused'
+);
+select is(
+    (select count(*)::int from pgflow.steps where flow_slug = 'as_flow' and step_slug in ('m', 'n')),
+    0,
+    'and nothing of those calls is written'
+);
+select is(
+    (select s.deps_count from pgflow.add_step('as_flow', 'd2', array['a', 'b', 'a']) as s),
+    2,
+    'a single step given a dependency twice has it once (one edge, counted once)'
 );
 select throws_ok(
     $$ select pgflow.add_step('no_such_flow', 'x') $$,
