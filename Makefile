@@ -3,18 +3,21 @@ VENV := .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: bootstrap test lint pytest demo bench migrations fmt
+.PHONY: bootstrap bootstrap-test test lint pytest demo bench migrations fmt
 
 bootstrap:
 	@bash scripts/bootstrap.sh
 
-lint: bootstrap
+bootstrap-test:
+	@bash scripts/bootstrap.sh --test
+
+lint: bootstrap-test
 	$(BIN)/python scripts/gen_migration.py --check
 	$(BIN)/sqlfluff lint sql/ --disable-progress-bar
 	$(BIN)/ruff check client tests
 	$(BIN)/mypy
 
-pytest: bootstrap
+pytest: bootstrap-test
 	$(BIN)/python -m pytest -ra $(PYTEST_ARGS)
 
 test: lint pytest
