@@ -14,6 +14,7 @@ bootstrap-test:
 lint: bootstrap-test
 	$(BIN)/python scripts/gen_migration.py --check
 	$(BIN)/sqlfluff lint sql/ --disable-progress-bar
+	$(BIN)/python scripts/lint_plpgsql.py
 	$(BIN)/ruff check client tests
 	$(BIN)/mypy
 

@@ -24,7 +24,7 @@ declare
     v_db jsonb;
     v_local_deps text;
     v_db_deps text;
-    v_differences text[] := '{}';
+    v_differences text [] := '{}'::text [];
 begin
     v_local_count := jsonb_array_length(v_local_steps);
     v_db_count := jsonb_array_length(v_db_steps);

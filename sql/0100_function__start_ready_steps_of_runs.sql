@@ -34,7 +34,7 @@ declare
 begin
     if coalesce(cardinality(_start_ready_steps_of_runs.run_ids), 0) = 0
         and coalesce(cardinality(_start_ready_steps_of_runs.started_run_ids), 0) = 0 then
-        return '{}';
+        return '{}'::bigint [];
     end if;
     if coalesce(_start_ready_steps_of_runs.claim_qty, 0) > 0 then
         select w.queue_name into v_claim_flow
