@@ -14,7 +14,7 @@ bootstrap-test:
 lint: bootstrap-test
 	$(BIN)/python scripts/gen_migration.py --check
 	$(BIN)/sqlfluff lint sql/ --disable-progress-bar
-	$(BIN)/ruff check client tests
+	$(BIN)/ruff check client bench tests
 	$(BIN)/mypy
 
 pytest: bootstrap-test
@@ -26,7 +26,7 @@ demo: bootstrap
 	$(BIN)/pgflow demo
 
 bench: bootstrap
-	$(BIN)/python -m pgflow.bench
+	$(BIN)/python -m bench
 
 migrations: bootstrap
 	$(BIN)/python scripts/gen_migration.py
