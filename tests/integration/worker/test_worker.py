@@ -6,8 +6,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import psycopg
@@ -21,23 +20,7 @@ from pgflow.embedded import EmbeddedPostgres
 from pgflow.errors import FlowNotFound, FlowShapeMismatch, SchemaVersionError
 from pgflow.types import Context, RunStatus, RunWithStates, StepStatus
 from pgflow.worker import Worker
-
-FAST = {"heartbeat_interval": 0.2, "max_poll_seconds": 1, "shutdown_grace": 10.0}
-
-
-@asynccontextmanager
-async def running(worker: Worker) -> AsyncIterator[asyncio.Task[None]]:
-    task = asyncio.create_task(worker.run())
-    ready = asyncio.create_task(worker.started.wait())
-    await asyncio.wait({task, ready}, timeout=30, return_when=asyncio.FIRST_COMPLETED)
-    ready.cancel()
-    if task.done():
-        task.result()  # raise what stopped it
-    try:
-        yield task
-    finally:
-        worker.stop()
-        await asyncio.wait_for(task, 30)
+from tests.support.worker import FAST, running
 
 
 async def until(cond: Callable[[], Awaitable[bool]], timeout: float = 30.0, what: str = "condition") -> None:

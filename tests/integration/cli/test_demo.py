@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
+
+from tests.support.cli import run_cli
 
 STEPS = ("fetch_articles", "summarise", "word_counts", "extract_keywords", "compose_digest")
 
 
 def test_demo_runs_the_example_flow_and_exits_0() -> None:
-    out = subprocess.run([sys.executable, "-m", "pgflow", "demo"], capture_output=True, text=True, timeout=240)
+    out = run_cli("demo", timeout=240)
     assert out.returncode == 0, out.stdout + out.stderr
     text = out.stdout
     m = re.search(r"started a throwaway PostgreSQL on 127\.0\.0\.1:\d+ \((\S+)\)", text)
@@ -48,10 +48,7 @@ def test_demo_runs_the_example_flow_and_exits_0() -> None:
 
 
 def test_demo_options() -> None:
-    out = subprocess.run(
-        [sys.executable, "-m", "pgflow", "demo", "--topic", "python", "--limit", "1"],
-        capture_output=True, text=True, timeout=240,
-    )
+    out = run_cli("demo", "--topic", "python", "--limit", "1", timeout=240)
     assert out.returncode == 0, out.stdout + out.stderr
     assert re.search(r"step summarise\s+started\s*$", out.stdout, re.M)  # one task: no count shown
     output = json.loads(out.stdout.split("; output:\n", 1)[1].split("\nstopped PostgreSQL", 1)[0])

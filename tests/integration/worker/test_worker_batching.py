@@ -11,7 +11,7 @@ from pgflow.client import AsyncPgflowSqlClient
 from pgflow.dsl import Flow
 from pgflow.types import RunStatus
 from pgflow.worker import Worker
-from tests.integration.test_worker import FAST, running
+from tests.support.worker import FAST, running
 
 
 def fanout_flow(slug: str) -> Flow:

@@ -8,6 +8,8 @@ from typing import Any
 
 import psycopg
 
+from tests.support.sql import insert_worker
+
 
 def test_events_are_notified_and_large_ones_truncated(conn: psycopg.Connection[Any], db_dsn: str) -> None:
     conn.execute("listen pgflow")
@@ -16,9 +18,7 @@ def test_events_are_notified_and_large_ones_truncated(conn: psycopg.Connection[A
         other.execute("select pgflow.create_flow('ev_flow')")
         other.execute("select pgflow.add_step('ev_flow', 'big')")
         run_id = other.execute("select run_id from pgflow.start_flow('ev_flow', '{}')").fetchone()[0]  # type: ignore[index]
-        worker = "00000000-0000-0000-0000-00000000ee01"
-        other.execute("insert into pgflow.workers (worker_id, queue_name, function_name) values (%s, 'ev_flow', 't')",
-                      (worker,))
+        worker = insert_worker(other, "ev_flow", "00000000-0000-0000-0000-00000000ee01")
         ids = [r[0] for r in other.execute("select msg_id from pgmq.read('ev_flow', 30, 1)").fetchall()]
         other.execute("select * from pgflow.start_tasks('ev_flow', %s, %s)", (ids, worker))
         other.execute("select * from pgflow.complete_task(%s, 'big', 0, %s)", (run_id, json.dumps("x" * 20000)))

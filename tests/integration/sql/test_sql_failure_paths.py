@@ -22,6 +22,8 @@ import pytest
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from tests.support.sql import insert_worker
+
 WORKER = uuid.UUID("22222222-2222-2222-2222-222222222222")
 SENTINEL = "__test_sentinel__"
 
@@ -40,11 +42,7 @@ def _flow(conn: psycopg.Connection, slug: str, *, when_exhausted: str = "fail", 
         (slug, when_exhausted),
     )
     conn.execute("select pgflow.add_step(flow_slug => %s, step_slug => 'after', deps_slugs => array['fan'])", (slug,))
-    conn.execute(
-        "insert into pgflow.workers (worker_id, queue_name, function_name) values (%s, %s, 'test') "
-        "on conflict (worker_id) do nothing",
-        (WORKER, slug),
-    )
+    insert_worker(conn, slug, WORKER)
     row = conn.execute(
         "select run_id from pgflow.start_flow(flow_slug => %s, input => %s)", (slug, Jsonb(list(range(tasks))))
     ).fetchone()

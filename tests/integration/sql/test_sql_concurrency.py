@@ -18,6 +18,8 @@ from typing import Any
 import psycopg
 import pytest
 
+from tests.support.sql import insert_worker
+
 WORKER_ID = "11111111-1111-1111-1111-111111111111"
 N = 8
 
@@ -28,10 +30,7 @@ def _setup(conn: psycopg.Connection, flow: str, elements: list[Any]) -> uuid.UUI
     conn.execute("select pgflow.add_step(%s, 'after', array['each'])", (flow,))
     row = conn.execute("select run_id from pgflow.start_flow(%s, %s::jsonb)", (flow, json.dumps(elements))).fetchone()
     assert row is not None
-    conn.execute(
-        "insert into pgflow.workers (worker_id, queue_name, function_name) values (%s, %s, 'test')",
-        (WORKER_ID, flow),
-    )
+    insert_worker(conn, flow, WORKER_ID)
     started = conn.execute(
         "select count(*) from pgflow.start_tasks(%s, (select array_agg(message_id) from pgflow.step_tasks"
         " where run_id = %s), %s::uuid)",
@@ -174,10 +173,7 @@ def test_concurrent_start_tasks_never_start_a_task_twice(db_dsn: str, conn: psyc
     ]
     worker_ids = [str(uuid.uuid4()) for _ in range(4)]
     for w in worker_ids:
-        conn.execute(
-            "insert into pgflow.workers (worker_id, queue_name, function_name) values (%s, %s, 'test')",
-            (w, flow),
-        )
+        insert_worker(conn, flow, w)
     barrier = threading.Barrier(len(worker_ids))
     got: dict[str, list[int]] = {}
     errors: list[BaseException] = []

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
 import textwrap
 import uuid
 from pathlib import Path
@@ -14,6 +12,8 @@ from typing import Any
 
 import psycopg
 import pytest
+
+from tests.support.cli import run_cli, start_cli
 
 FLOWS_PY = textwrap.dedent('''
     import threading
@@ -50,18 +50,12 @@ FLOWS_PY = textwrap.dedent('''
 ''')
 
 
-def _env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-
-
-def _cli(*args: str, cwd: Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "pgflow", *args], cwd=cwd, env=_env(), capture_output=True,
-                          text=True, timeout=timeout)
+def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return run_cli(*args, cwd=cwd)
 
 
 def _worker(cwd: Path, *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "pgflow", "worker", *args], cwd=cwd, env=_env(),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return start_cli("worker", *args, cwd=cwd)
 
 
 @pytest.fixture

@@ -17,7 +17,8 @@ import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
-from tests.waiting import wait_until
+from tests.support.sql import insert_worker, read_and_start
+from tests.support.waiting import wait_until
 
 WORKER_A = uuid.UUID("aaaaaaaa-0000-0000-0000-00000000000a")
 WORKER_B = uuid.UUID("bbbbbbbb-0000-0000-0000-00000000000b")
@@ -218,31 +219,20 @@ def test_mismatch_then_recompile_with_allow_data_loss(conn: psycopg.Connection) 
 # ------------------------------------------------------------------------------------------
 
 
-def _read_and_start(c: psycopg.Connection, flow: str, worker: uuid.UUID) -> list[tuple[Any, ...]]:
-    msg_ids = [r[0] for r in c.execute("select msg_id from pgmq.read(%s, 300, 10)", (flow,))]
-    if not msg_ids:
-        return []
-    return c.execute(
-        "select run_id, step_slug, task_index, msg_id from pgflow.start_tasks(%s, %s, %s)", (flow, msg_ids, worker)
-    ).fetchall()
-
-
 def test_task_of_dead_worker_is_requeued_once_and_completed_once(db_dsn: str, conn: psycopg.Connection) -> None:
     conn.execute("select pgflow.create_flow('stall_flow')")
     conn.execute("select pgflow.add_step('stall_flow', 'work', timeout => 10)")
     for w in (WORKER_A, WORKER_B):
-        conn.execute(
-            "insert into pgflow.workers (worker_id, queue_name, function_name) values (%s, 'stall_flow', 'fn')", (w,)
-        )
+        insert_worker(conn, "stall_flow", w)
     row = conn.execute("select run_id from pgflow.start_flow('stall_flow', '{\"n\": 1}')").fetchone()
     assert row is not None
     run_id = row[0]
 
     # worker A takes the task (its message is now hidden for 300 s) and dies
-    started = _read_and_start(conn, "stall_flow", WORKER_A)
-    assert [(s[1], s[2]) for s in started] == [("work", 0)]
-    msg_id = started[0][3]
-    assert _read_and_start(conn, "stall_flow", WORKER_B) == [], "a started task's message is not visible"
+    started = read_and_start(conn, "stall_flow", WORKER_A, qty=10, vt=300)
+    assert [(s["step_slug"], s["task_index"]) for s in started] == [("work", 0)]
+    msg_id = started[0]["msg_id"]
+    assert read_and_start(conn, "stall_flow", WORKER_B, qty=10, vt=300) == [], "a started task's message is not visible"
 
     with psycopg.connect(db_dsn, autocommit=True) as listener:
         listener.execute("listen pgflow_tasks")
@@ -275,8 +265,8 @@ def test_task_of_dead_worker_is_requeued_once_and_completed_once(db_dsn: str, co
         )
 
         # worker B gets the same message at once and completes the task
-        started = _read_and_start(conn, "stall_flow", WORKER_B)
-        assert [(s[1], s[2], s[3]) for s in started] == [("work", 0, msg_id)]
+        started = read_and_start(conn, "stall_flow", WORKER_B, qty=10, vt=300)
+        assert [(s["step_slug"], s["task_index"], s["msg_id"]) for s in started] == [("work", 0, msg_id)]
         conn.execute("select pgflow.complete_task(%s, 'work', 0, '{\"by\": \"B\"}')", (run_id,))
         # ... and a duplicate completion from A arrives after that
         conn.execute("select pgflow.complete_task(%s, 'work', 0, '{\"by\": \"A\"}')", (run_id,))

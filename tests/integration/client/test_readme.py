@@ -11,8 +11,7 @@ from typing import Any
 
 from pgflow.client import AsyncPgflowSqlClient
 from pgflow.worker import Worker
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.paths import ROOT
 
 
 def _readme_module(tmp_path: Path) -> Any:

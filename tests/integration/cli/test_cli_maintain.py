@@ -2,28 +2,24 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
-import uuid
 from typing import Any
 
 import psycopg
 
+from tests.support.cli import run_cli
+from tests.support.sql import insert_worker
+
 
 def _maintain(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-    return subprocess.run([sys.executable, "-m", "pgflow", "maintain", *args], capture_output=True, text=True,
-                          env=env, timeout=60)
+    return run_cli("maintain", *args)
 
 
 def test_maintain_once_requeues_a_task_whose_worker_died(conn: psycopg.Connection[Any], db_dsn: str) -> None:
     conn.execute("select pgflow.create_flow('mt_flow', timeout => 5)")
     conn.execute("select pgflow.add_step('mt_flow', 'only')")
     run_id = conn.execute("select run_id from pgflow.start_flow('mt_flow', '{}')").fetchone()[0]  # type: ignore[index]
-    worker = uuid.uuid4()
-    conn.execute("insert into pgflow.workers (worker_id, queue_name, function_name) values (%s, 'mt_flow', 't')",
-                 (worker,))
+    worker = insert_worker(conn, "mt_flow")
     ids = [r[0] for r in conn.execute("select msg_id from pgmq.read('mt_flow', 30, 10)").fetchall()]
     assert len(conn.execute("select * from pgflow.start_tasks('mt_flow', %s, %s)", (ids, worker)).fetchall()) == 1
     # the worker "died" 40 s ago: older than timeout 5 s + 30 s

@@ -9,6 +9,8 @@ from typing import Any
 
 import psycopg
 
+from tests.support.sql import insert_worker
+
 
 def _reltuples(conn: psycopg.Connection[Any]) -> float:
     row = conn.execute("select reltuples from pg_class where oid = 'pgflow.step_tasks'::regclass").fetchone()
@@ -38,9 +40,7 @@ def test_dependent_big_map_started_by_batched_completion_analyzes_too(conn: psyc
     conn.execute("select pgflow.add_step('stats_dep', 'items')")
     conn.execute("select pgflow.add_step('stats_dep', 'each', array['items'], step_type => 'map')")
     run_id = conn.execute("select run_id from pgflow.start_flow('stats_dep', '{}')").fetchone()[0]  # type: ignore[index]
-    worker = "00000000-0000-0000-0000-00000000a001"
-    conn.execute("insert into pgflow.workers (worker_id, queue_name, function_name) values (%s, 'stats_dep', 't')",
-                 (worker,))
+    worker = insert_worker(conn, "stats_dep", "00000000-0000-0000-0000-00000000a001")
     ids = [r[0] for r in conn.execute("select msg_id from pgmq.read('stats_dep', 30, 1)").fetchall()]
     conn.execute("select * from pgflow.start_tasks('stats_dep', %s, %s)", (ids, worker))
     assert _reltuples(conn) < 2

@@ -1,5 +1,5 @@
-"""Flows for the worker subprocess tests (tests/integration/test_worker_processes.py), loaded
-by tests/integration/worker_runner.py as ``tests.integration.worker_flows:<name>``."""
+"""Flows for the worker process tests (tests/integration/worker/test_worker_processes.py), served
+by tests/support/worker_main.py as ``tests.support.process_flows:<name>``."""
 
 from __future__ import annotations
 
