@@ -7,7 +7,7 @@ import argparse
 import math
 import textwrap
 from collections.abc import Callable
-from typing import TypeVar
+from typing import TypeAlias, TypeVar
 
 N = TypeVar("N", int, float)
 
@@ -17,6 +17,9 @@ FLOW_SPEC_HELP = (
     "the attribute may be omitted when the module defines exactly one Flow"
 )
 FORMATTER = argparse.RawDescriptionHelpFormatter
+# what a command's add_parser receives: the top-level parser's subparsers (a string: the class is
+# generic only to type checkers)
+Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 
 def examples(text: str) -> str:
@@ -25,7 +28,7 @@ def examples(text: str) -> str:
 
 
 def add_command(
-    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+    subparsers: Subparsers,
     name: str,
     *,
     help: str,

@@ -8,11 +8,11 @@ import sys
 from pathlib import Path
 
 from pgflow.cli.flows import load_flow
-from pgflow.cli.options import FLOW_SPEC_HELP, add_command
+from pgflow.cli.options import FLOW_SPEC_HELP, Subparsers, add_command
 from pgflow.cli.runtime import EXIT_OK, err
 
 
-def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
+def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     p = add_command(
         subparsers, "compile",
         help="print the SQL that creates a flow, or write it as a migration",

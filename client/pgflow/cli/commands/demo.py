@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-from pgflow.cli.options import add_command, positive_float, positive_int
+from pgflow.cli.options import Subparsers, add_command, positive_float, positive_int
 
 
-def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
+def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     p = add_command(
         subparsers, "demo",
         help="run an example flow end to end in a throwaway Postgres",

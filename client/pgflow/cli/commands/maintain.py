@@ -7,11 +7,11 @@ import argparse
 import signal
 import threading
 
-from pgflow.cli.options import add_command, add_dsn, positive_float
+from pgflow.cli.options import Subparsers, add_command, add_dsn, positive_float
 from pgflow.cli.runtime import EXIT_OK, connect, dsn, err
 
 
-def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
+def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     p = add_command(
         subparsers, "maintain",
         help="requeue stalled tasks periodically (plain PostgreSQL without pg_cron)",

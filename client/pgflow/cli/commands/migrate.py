@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 
-from pgflow.cli.options import add_command, add_dsn
+from pgflow.cli.options import Subparsers, add_command, add_dsn
 from pgflow.cli.runtime import EXIT_OK, dsn
 
 
-def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
+def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     p = add_command(
         subparsers, "migrate",
         help="apply pending migrations (installs pgmq when missing)",

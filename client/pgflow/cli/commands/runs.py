@@ -5,14 +5,14 @@ from __future__ import annotations
 import argparse
 
 from pgflow import queries
-from pgflow.cli.options import add_command, add_dsn, positive_int
+from pgflow.cli.options import Subparsers, add_command, add_dsn, positive_int
 from pgflow.cli.output import duration, json_text, text_table, timestamp
 from pgflow.cli.runtime import EXIT_OK, connect, dsn, err, sql_error
 
 RUN_STATUSES = ("started", "completed", "failed")
 
 
-def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
+def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     p = add_command(
         subparsers, "runs",
         help="list recent runs",

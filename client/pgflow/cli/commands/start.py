@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 
-from pgflow.cli.options import add_command, add_dsn, positive_float
+from pgflow.cli.options import Subparsers, add_command, add_dsn, positive_float
 from pgflow.cli.runtime import EXIT_ERROR, EXIT_OK, connect, dsn, err, parse_json, parse_uuid
 
 
-def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
+def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     p = add_command(
         subparsers, "start",
         help="start a run of a flow; print its run id",

@@ -6,14 +6,14 @@ import argparse
 import json
 
 from pgflow import queries
-from pgflow.cli.options import add_command, add_dsn
+from pgflow.cli.options import Subparsers, add_command, add_dsn
 from pgflow.cli.output import duration, json_text, short, text_table, timestamp
 from pgflow.cli.runtime import EXIT_OK, connect, dsn, parse_uuid, sql_error
 from pgflow.errors import PgflowError
 from pgflow.types import StepState
 
 
-def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
+def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     p = add_command(
         subparsers, "status",
         help="show a run and the state of each of its steps",

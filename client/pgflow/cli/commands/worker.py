@@ -8,7 +8,7 @@ import os
 import sys
 
 from pgflow.cli.flows import load_flow
-from pgflow.cli.options import FLOW_SPEC_HELP, add_command, add_dsn, non_negative_float, positive_int
+from pgflow.cli.options import FLOW_SPEC_HELP, Subparsers, add_command, add_dsn, non_negative_float, positive_int
 from pgflow.cli.runtime import EXIT_INTERRUPTED, dsn, err
 from pgflow.cli.signals import run_until_signalled
 from pgflow.errors import PgflowError
@@ -20,7 +20,7 @@ _WORKER_OPTIONS = (
 )
 
 
-def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
+def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     p = add_command(
         subparsers, "worker",
         help="run a worker for one or more flows until SIGTERM/Ctrl-C",
