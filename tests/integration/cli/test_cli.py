@@ -14,10 +14,10 @@ import psycopg
 import pytest
 
 from pgflow.cli.commands import COMMANDS
-from pgflow.client import PgflowSqlClient
 from pgflow.examples.article_digest import flow as digest_flow
 from tests.support.cli import run_cli as pgflow
 from tests.support.cli import start_cli
+from tests.support.sql import complete_task, fail_task, insert_worker, read_and_start
 
 # Every command the README and the top-level help document; the help tests below run over the
 # parser's registry, so a command added there is covered without editing this file.
@@ -205,19 +205,17 @@ def test_output_and_migrations_dir_are_exclusive() -> None:
 def _drive(dsn: str, slug: str, outputs: dict[str, Any] | None = None, fail: str | None = None) -> None:
     """Play the worker by hand: run every visible task of the flow, once."""
     with psycopg.connect(dsn, autocommit=True) as c:
-        client = PgflowSqlClient(c)
-        worker_id = uuid.uuid4()
-        client.register_worker(worker_id, slug, "cli-test")
+        worker_id = insert_worker(c, slug, function_name="cli-test")
         for _ in range(10):
-            msgs = client.read_messages(slug, 30, 10, max_poll_seconds=0)
-            if not msgs:
+            tasks = read_and_start(c, slug, worker_id, qty=10)
+            if not tasks:
                 return
-            for task in client.start_tasks(slug, [m.msg_id for m in msgs], worker_id):
-                if task.step_slug == fail:
-                    client.fail_task(task.run_id, task.step_slug, task.task_index, "boom: no such user")
+            for task in tasks:
+                if task["step_slug"] == fail:
+                    fail_task(c, task["run_id"], task["step_slug"], task["task_index"], "boom: no such user")
                 else:
-                    client.complete_task(task.run_id, task.step_slug, task.task_index,
-                                         (outputs or {}).get(task.step_slug, f"{task.step_slug} done"))
+                    output = (outputs or {}).get(task["step_slug"], f"{task['step_slug']} done")
+                    complete_task(c, task["run_id"], task["step_slug"], task["task_index"], output)
 
 
 def test_start_prints_the_run_id_and_status_shows_the_steps(greet_db: str) -> None:
