@@ -15,7 +15,7 @@ lint: bootstrap-test
 	$(BIN)/python scripts/gen_migration.py --check
 	$(BIN)/sqlfluff lint sql/ --disable-progress-bar
 	$(BIN)/python scripts/lint_plpgsql.py
-	$(BIN)/ruff check client tests
+	$(BIN)/ruff check client bench tests
 	$(BIN)/mypy
 
 pytest: bootstrap-test
@@ -27,7 +27,7 @@ demo: bootstrap
 	$(BIN)/pgflow demo
 
 bench: bootstrap
-	$(BIN)/python -m pgflow.bench
+	$(BIN)/python -m bench
 
 migrations: bootstrap
 	$(BIN)/python scripts/gen_migration.py

@@ -28,9 +28,9 @@ from pytest_postgresql.janitor import DatabaseJanitor
 from pgflow import migrator
 from pgflow.embedded import EmbeddedPostgres, EmbeddedPostgresError, find_bindir
 from pgflow.pgmq_install import ensure_pgmq
-
-ROOT = Path(__file__).resolve().parent.parent
-FIXTURES = ROOT / "tests" / "sql" / "_fixtures"
+from tests.support.paths import SQL_FIXTURES as FIXTURES
+from tests.support.pgtap import TOTALS
+from tests.support.processes import WorkerProcess, stop_all
 
 
 @dataclass
@@ -158,11 +158,15 @@ def empty_db_dsn(pg_server: Server) -> Iterator[str]:
         yield pg_server.dsn(name)
 
 
+@pytest.fixture
+def procs() -> Iterator[list[WorkerProcess]]:
+    """Worker processes started by the test; all stopped (TERM, then KILL) at teardown."""
+    started: list[WorkerProcess] = []
+    yield started
+    stop_all(started)
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    try:
-        from tests.sql.test_pgtap import TOTALS
-    except ImportError:  # pragma: no cover
-        return
     if TOTALS["files"]:
         terminalreporter.write_line(
             f"pgTAP: {TOTALS['assertions']} assertions in {TOTALS['files']} files passed"

@@ -19,6 +19,28 @@ from __future__ import annotations
 
 # ---- the CLI ----------------------------------------------------------------------------------
 
+# Before any command that needs the schema: true when the database has no pgflow schema (the
+# CLI then says to run `pgflow migrate`).
+CLI_SCHEMA_MISSING = "select to_regnamespace('pgflow') is null as schema_missing"
+
+# `pgflow status`: the definition order of a flow's steps (get_run_with_states orders by slug).
+CLI_STEP_ORDER = """
+select s.step_slug, s.step_index
+from pgflow.steps as s
+where s.flow_slug = %(flow_slug)s
+"""
+
+# `pgflow runs`: the newest runs, optionally of one flow and/or one status.
+CLI_LIST_RUNS = """
+select r.run_id, r.flow_slug, r.status, r.started_at,
+       coalesce(r.completed_at, r.failed_at) as finished_at, r.remaining_steps
+from pgflow.runs as r
+where (%(flow_slug)s::text is null or r.flow_slug = %(flow_slug)s)
+  and (%(status)s::text is null or r.status = %(status)s)
+order by r.started_at desc, r.run_id
+limit %(limit)s
+"""
+
 # ---- run control (cancel, retry, resume, idempotent start, prune) ------------------------------
 
 # ---- schedules ----------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pgflow import bench
+import bench
 
 TINY = [
     "--runs", "20", "--chain-runs", "4", "--map-size", "30", "--latency-runs", "3", "--latency-rate", "50",

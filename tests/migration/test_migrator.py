@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 import threading
 from pathlib import Path
 
@@ -13,8 +11,8 @@ import pytest
 
 from pgflow import migrator
 from pgflow.errors import MigrationError, SchemaVersionError
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.cli import run_cli
+from tests.support.paths import ROOT
 
 
 def test_migrate_installs_pgmq_then_applies_everything_once(empty_db_dsn: str) -> None:
@@ -104,20 +102,18 @@ def test_migration_without_pgmq_says_how_to_install_it(empty_db_dsn: str) -> Non
 
 
 def test_cli_migrate_twice_and_status(empty_db_dsn: str) -> None:
-    cli = [sys.executable, "-m", "pgflow"]
-    first = subprocess.run([*cli, "migrate", "--dsn", empty_db_dsn], capture_output=True, text=True)
+    first = run_cli("migrate", "--dsn", empty_db_dsn)
     assert first.returncode == 0, first.stderr
     shipped = len(migrator.load_migrations())
     assert f"applied {shipped} migration(s)" in first.stdout
-    second = subprocess.run([*cli, "migrate", "--dsn", empty_db_dsn], capture_output=True, text=True)
+    second = run_cli("migrate", "--dsn", empty_db_dsn)
     assert second.returncode == 0 and "nothing to do" in second.stdout
-    st = subprocess.run([*cli, "migrate", "--status", "--dsn", empty_db_dsn], capture_output=True, text=True)
+    st = run_cli("migrate", "--status", "--dsn", empty_db_dsn)
     assert st.returncode == 0 and f"{shipped} applied, 0 pending" in st.stdout
 
 
-def test_cli_without_dsn_says_what_to_pass(monkeypatch: pytest.MonkeyPatch) -> None:
-    env = {k: v for k, v in __import__("os").environ.items() if k != "DATABASE_URL"}
-    proc = subprocess.run([sys.executable, "-m", "pgflow", "migrate"], capture_output=True, text=True, env=env)
+def test_cli_without_dsn_says_what_to_pass() -> None:
+    proc = run_cli("migrate")
     assert proc.returncode == 1
     assert "--dsn" in proc.stderr and "DATABASE_URL" in proc.stderr
 

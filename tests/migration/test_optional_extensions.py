@@ -8,7 +8,7 @@ from __future__ import annotations
 import psycopg
 
 from pgflow import migrator
-from tests.migration._extension_files import offered_extension
+from tests.support.extensions import offered_extension
 
 _REFUSES = """do $$
 begin

@@ -10,7 +10,7 @@ import psycopg
 
 from pgflow import migrator
 from pgflow.pgmq_install import bundled_pgmq_sql
-from tests.migration._extension_files import offered_extension
+from tests.support.extensions import offered_extension
 
 
 def test_migrations_create_the_pgmq_extension_when_offered(empty_db_dsn: str) -> None:

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import psycopg
 
 from pgflow import migrator
 from pgflow.pgmq_install import ensure_pgmq
-from tests.catalog import diff, snapshot
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.catalog import diff, snapshot
+from tests.support.paths import ROOT
 
 
 def build_from_sql_dir(dsn: str, extra: str = "") -> None:

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
 
-from tests.reliability import flows
-from tests.reliability._support import COUNTS, WorkerProc, stop_all
+from tests.support import reliability_flows as flows
+from tests.support.faults import COUNTS
 
 
 @pytest.fixture
@@ -24,14 +23,6 @@ def effects(conn: psycopg.Connection) -> psycopg.Connection:
     """The handler side-effect table, in this test's database."""
     flows.create_effects_table(conn)
     return conn
-
-
-@pytest.fixture
-def procs() -> Iterator[list[WorkerProc]]:
-    """Worker processes started by the test; all stopped (TERM, then KILL) at teardown."""
-    started: list[WorkerProc] = []
-    yield started
-    stop_all(started)
 
 
 @pytest.fixture

@@ -15,15 +15,15 @@ import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
-from tests.reliability._support import (
+from tests.support.faults import count
+from tests.support.sql import (
     complete_task,
-    count,
     define_flow,
     drain_sql,
     fail_task,
+    insert_worker,
     queue_rows,
     read_and_start,
-    register_worker,
     row_counts,
     run_row,
     start_flow,
@@ -157,7 +157,7 @@ def test_duplicate_run_id_is_rejected_and_leaves_the_first_run_alone(conn: psyco
 def test_unknown_run_step_or_task_in_callbacks_change_nothing(conn: psycopg.Connection) -> None:
     define_flow(conn, "cb", [{"slug": "a"}])
     rid = start_flow(conn, "cb", {})["run_id"]
-    wid = register_worker(conn, "cb")
+    wid = insert_worker(conn, "cb")
     [task] = read_and_start(conn, "cb", wid)
     before = row_counts(conn)
     states = step_states(conn, rid)
@@ -171,7 +171,7 @@ def test_unknown_run_step_or_task_in_callbacks_change_nothing(conn: psycopg.Conn
 def test_output_that_is_not_json_is_refused_by_sql_and_the_task_stays_started(conn: psycopg.Connection) -> None:
     define_flow(conn, "notjson", [{"slug": "a"}])
     rid = start_flow(conn, "notjson", {})["run_id"]
-    read_and_start(conn, "notjson", register_worker(conn, "notjson"))
+    read_and_start(conn, "notjson", insert_worker(conn, "notjson"))
     for raw in ["{not json", "NaN", "'; drop table pgflow.runs; --", "\\x00"]:
         rejects(conn, lambda raw=raw: conn.execute(
             "select pgflow.complete_task(%s, 'a', 0, %s::text::jsonb)", (rid, raw)),
@@ -183,7 +183,7 @@ def test_output_that_is_not_json_is_refused_by_sql_and_the_task_stays_started(co
 def test_sql_metacharacters_in_every_text_argument_are_data_not_code(canary: psycopg.Connection) -> None:
     conn = canary
     define_flow(conn, "meta", [{"slug": "a"}, {"slug": "m", "deps": ["a"]}])
-    wid = register_worker(conn, "meta")
+    wid = insert_worker(conn, "meta")
     for bad in INJECTIONS:
         rejects(conn, lambda b=bad: conn.execute("select pgflow.add_step('meta', 'z', step_type => %s)", (b,)),
                 "steps_step_type_check")
@@ -253,7 +253,7 @@ def test_slugs_that_need_identifier_quoting_run_end_to_end(conn: psycopg.Connect
 def _started_task(conn: psycopg.Connection, flow: str) -> Any:
     define_flow(conn, flow, [{"slug": "a"}], max_attempts=2)
     rid = start_flow(conn, flow, {})["run_id"]
-    read_and_start(conn, flow, register_worker(conn, flow))
+    read_and_start(conn, flow, insert_worker(conn, flow))
     return rid
 
 
@@ -298,14 +298,17 @@ def test_client_stores_error_texts_with_nul_and_invalid_utf8(conn: psycopg.Conne
 def test_worker_turns_unstorable_results_and_errors_into_clear_task_failures(
     effects: psycopg.Connection, db_dsn: str, tmp_path: Any, procs: list[Any]
 ) -> None:
-    from tests.reliability import flows
-    from tests.reliability._support import FAST, compile_flow, spawn_worker, wait_until
+    from tests.support import reliability_flows as flows
+    from tests.support.processes import spawn_worker
+    from tests.support.sql import compile_flow
+    from tests.support.waiting import wait_until
+    from tests.support.worker import FAULT_RECOVERY
 
     conn = effects
     compile_flow(conn, flows.bad)
     rid = start_flow(conn, "rel_bad", {"tag": "bad"})["run_id"]
-    w = spawn_worker(db_dsn, "tests.reliability.flows:bad", tmp_path, name="bad",
-                     **{**FAST, "max_output_bytes": flows.BAD_OUTPUT_LIMIT})
+    w = spawn_worker(db_dsn, "tests.support.reliability_flows:bad", tmp_path, name="bad",
+                     **{**FAULT_RECOVERY, "max_output_bytes": flows.BAD_OUTPUT_LIMIT})
     procs.append(w)
     wait_until("the run to finish", lambda: run_row(conn, rid)["status"] != "started", timeout=60)
     run = run_row(conn, rid)

@@ -17,22 +17,12 @@ from pathlib import Path
 
 import psycopg
 
-from tests.reliability import flows
-from tests.reliability._support import (
-    FAST,
-    WorkerProc,
-    assert_run_completed_cleanly,
-    check_effects,
-    compile_flow,
-    count,
-    log_problems,
-    queue_size,
-    run_row,
-    spawn_worker,
-    start_flow,
-    step_states,
-    wait_until,
-)
+from tests.support import reliability_flows as flows
+from tests.support.faults import check_effects, count, log_problems
+from tests.support.processes import WorkerProcess, spawn_worker
+from tests.support.sql import assert_run_completed_cleanly, compile_flow, queue_size, run_row, start_flow, step_states
+from tests.support.waiting import wait_until
+from tests.support.worker import FAULT_RECOVERY
 
 RUNS, K = 8, 83
 
@@ -44,14 +34,14 @@ def _deadlocks_in(server_log: Path | None) -> int:
 
 
 def test_eight_workers_two_thousand_tasks_nothing_twice(
-    effects: psycopg.Connection, db_dsn: str, tmp_path: Path, procs: list[WorkerProc], server_log: Path | None
+    effects: psycopg.Connection, db_dsn: str, tmp_path: Path, procs: list[WorkerProcess], server_log: Path | None
 ) -> None:
     conn = effects
     compile_flow(conn, flows.fan)
     deadlocks_before = _deadlocks_in(server_log)
     for i in range(4):
-        procs.append(spawn_worker(db_dsn, "tests.reliability.flows:fan", tmp_path, name=f"c{i}", workers=2,
-                                  **{**FAST, "maintenance_interval": 1}))
+        procs.append(spawn_worker(db_dsn, "tests.support.reliability_flows:fan", tmp_path, name=f"c{i}", workers=2,
+                                  **{**FAULT_RECOVERY, "maintenance_interval": 1}))
     runs = {f"conc{i}": start_flow(conn, "rel_fan", flows.fan_input(f"conc{i}", K))["run_id"] for i in range(RUNS)}
     wait_until("all runs to finish", lambda: all(run_row(conn, r)["status"] != "started" for r in runs.values()),
                timeout=240, interval=0.25)

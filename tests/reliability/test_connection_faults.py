@@ -26,28 +26,17 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.reliability import flows
-from tests.reliability._support import (
-    FAST,
-    StallAger,
-    WorkerProc,
-    assert_run_completed_cleanly,
-    check_effects,
-    compile_flow,
-    count,
-    entered,
-    log_problems,
-    open_gate,
-    spawn_worker,
-    start_flow,
-    step_states,
-    wait_until,
-)
+from tests.support import reliability_flows as flows
+from tests.support.faults import StallAger, check_effects, count, entered, log_problems, open_gate
+from tests.support.processes import WorkerProcess, spawn_worker
+from tests.support.sql import assert_run_completed_cleanly, compile_flow, start_flow, step_states
+from tests.support.waiting import wait_until
+from tests.support.worker import FAULT_RECOVERY
 
-FLOW = "tests.reliability.flows:fan"
+FLOW = "tests.support.reliability_flows:fan"
 
 
-def _finish(dsn: str, runs: dict[str, Any], k: int, procs: list[WorkerProc], area: str, timeout: float = 90) -> None:
+def _finish(dsn: str, runs: dict[str, Any], k: int, procs: list[WorkerProcess], area: str, timeout: float = 90) -> None:
     ager = StallAger(dsn, after=8, run_ids=list(runs.values()))
 
     def all_done() -> bool:
@@ -81,14 +70,14 @@ def _completed_tasks(conn: psycopg.Connection, run_ids: list[Any]) -> int:
 
 
 def test_pg_terminate_backend_of_every_worker_connection_while_busy(
-    effects: psycopg.Connection, db_dsn: str, tmp_path: Path, procs: list[WorkerProc]
+    effects: psycopg.Connection, db_dsn: str, tmp_path: Path, procs: list[WorkerProcess]
 ) -> None:
     conn = effects
     compile_flow(conn, flows.fan)
     k = 12
     runs = {f"term{i}": start_flow(conn, "rel_fan", flows.fan_input(f"term{i}", k))["run_id"] for i in range(2)}
     w = spawn_worker(db_dsn, FLOW, tmp_path, name="busy", extra_env={"REL_GATE": "items"},
-                     **{**FAST, "concurrency": 8, "batch_size": 8})
+                     **{**FAULT_RECOVERY, "concurrency": 8, "batch_size": 8})
     procs.append(w)
     wait_until("8 gated handlers running", lambda: len(entered(tmp_path, "term*.items.*")) >= 8, timeout=60)
     killed = 0
@@ -139,7 +128,7 @@ def restartable(pg_server: Any, db_dsn: str) -> Iterator[tuple[str, Callable[[],
 
 
 def test_server_restart_while_eight_worker_processes_are_busy(
-    restartable: tuple[str, Callable[[], None]], tmp_path: Path, procs: list[WorkerProc]
+    restartable: tuple[str, Callable[[], None]], tmp_path: Path, procs: list[WorkerProcess]
 ) -> None:
     dsn, restart = restartable
     k = 10
@@ -149,7 +138,7 @@ def test_server_restart_while_eight_worker_processes_are_busy(
         runs = {f"restart{i}": start_flow(conn, "rel_fan", flows.fan_input(f"restart{i}", k))["run_id"]
                 for i in range(4)}
     for i in range(8):
-        procs.append(spawn_worker(dsn, FLOW, tmp_path, name=f"r{i}", extra_env={"REL_GATE": "items"}, **FAST))
+        procs.append(spawn_worker(dsn, FLOW, tmp_path, name=f"r{i}", extra_env={"REL_GATE": "items"}, **FAULT_RECOVERY))
     # 40 gated items tasks, 8 x 4 slots: every process ends up with all its slots blocked
     pids = {p.pid for p in procs}
     wait_until("all 8 worker processes busy in gated handlers",

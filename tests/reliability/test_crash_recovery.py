@@ -1,6 +1,6 @@
 """A worker process killed with SIGKILL in the middle of a task loses nothing.
 
-The killed worker is the real deployment unit, `pgflow worker tests.reliability.flows:fan`.
+The killed worker is the real deployment unit, `pgflow worker tests.support.reliability_flows:fan`.
 Its handler for one chosen task writes a marker file and then blocks (the gate never opens), so
 the kill lands at a known point: the task is `started`, its handler is running, nobody will
 ever report it.
@@ -25,24 +25,19 @@ from pathlib import Path
 
 import psycopg
 
-from tests.reliability import flows
-from tests.reliability._support import (
-    FAST,
-    WorkerProc,
+from tests.support import reliability_flows as flows
+from tests.support.faults import check_effects, count, entered, log_problems
+from tests.support.processes import WorkerProcess, spawn_cli_worker, spawn_worker
+from tests.support.sql import (
     age_started_tasks,
     assert_run_completed_cleanly,
-    check_effects,
     compile_flow,
-    count,
-    entered,
-    log_problems,
     run_row,
-    spawn_cli_worker,
-    spawn_worker,
     start_flow,
     step_states,
-    wait_until,
 )
+from tests.support.waiting import wait_until
+from tests.support.worker import FAULT_RECOVERY
 
 K = 5
 # (gate, step, task_index): a root map task, a dependent map task, the final join step
@@ -50,14 +45,14 @@ ROUNDS = [("items:2", "items", 2), ("echo:1", "echo", 1), ("total", "total", 0)]
 
 
 def test_sigkill_mid_task_is_recovered_and_completed_exactly_once(
-    effects: psycopg.Connection, db_dsn: str, tmp_path: Path, procs: list[WorkerProc]
+    effects: psycopg.Connection, db_dsn: str, tmp_path: Path, procs: list[WorkerProcess]
 ) -> None:
     conn = effects
     compile_flow(conn, flows.fan)
     for n, (gate, step, idx) in enumerate(ROUNDS):
         tag = f"kill{n}"
         rid = start_flow(conn, "rel_fan", flows.fan_input(tag, K))["run_id"]
-        doomed = spawn_cli_worker(db_dsn, "tests.reliability.flows:fan", tmp_path, name=f"{tag}-doomed",
+        doomed = spawn_cli_worker(db_dsn, "tests.support.reliability_flows:fan", tmp_path, name=f"{tag}-doomed",
                                   extra_env={"REL_GATE": gate},
                                   args=["--concurrency", "4", "--max-poll-seconds", "0.5"])
         procs.append(doomed)
@@ -71,7 +66,8 @@ def test_sigkill_mid_task_is_recovered_and_completed_exactly_once(
         assert (step, idx) in stuck, stuck
         assert run_row(conn, rid)["status"] == "started"
         aged = age_started_tasks(conn, "st.run_id = %s", (rid,))
-        survivor = spawn_worker(db_dsn, "tests.reliability.flows:fan", tmp_path, name=f"{tag}-survivor", **FAST)
+        survivor = spawn_worker(db_dsn, "tests.support.reliability_flows:fan", tmp_path, name=f"{tag}-survivor",
+                                **FAULT_RECOVERY)
         procs.append(survivor)
         wait_until("the survivor to finish the run",
                    lambda rid=rid: run_row(conn, rid)["status"] != "started", timeout=60)

@@ -26,19 +26,12 @@ from pathlib import Path
 
 import psycopg
 
-from tests.reliability import flows
-from tests.reliability._support import (
-    FAST,
-    WorkerProc,
-    compile_flow,
-    count,
-    entered,
-    open_gate,
-    run_row,
-    spawn_worker,
-    start_flow,
-    wait_until,
-)
+from tests.support import reliability_flows as flows
+from tests.support.faults import count, entered, open_gate
+from tests.support.processes import WorkerProcess, spawn_worker
+from tests.support.sql import compile_flow, run_row, start_flow
+from tests.support.waiting import wait_until
+from tests.support.worker import FAULT_RECOVERY
 
 MARKER = b"LOSE_ACK"
 
@@ -122,7 +115,7 @@ class PartitionProxy:
 
 
 def test_lost_fail_task_ack_is_not_replayed_onto_the_next_attempt(
-    effects: psycopg.Connection, db_dsn: str, tmp_path: Path, procs: list[WorkerProc]
+    effects: psycopg.Connection, db_dsn: str, tmp_path: Path, procs: list[WorkerProcess]
 ) -> None:
     conn = effects
     compile_flow(conn, flows.ack)
@@ -132,8 +125,8 @@ def test_lost_fail_task_ack_is_not_replayed_onto_the_next_attempt(
         proxied = db_dsn.replace(f":{info.port}/", f":{proxy.port}/")
         assert proxied != db_dsn
         rid = start_flow(conn, "rel_ack", {"tag": "ack"})["run_id"]
-        w1 = spawn_worker(proxied, "tests.reliability.flows:ack", tmp_path, name="w1-partitioned",
-                          extra_env={"REL_ROLE": "first"}, **{**FAST, "shutdown_grace": 15})
+        w1 = spawn_worker(proxied, "tests.support.reliability_flows:ack", tmp_path, name="w1-partitioned",
+                          extra_env={"REL_ROLE": "first"}, **{**FAULT_RECOVERY, "shutdown_grace": 15})
         procs.append(w1)
 
         def task() -> tuple[str, int]:
@@ -143,8 +136,8 @@ def test_lost_fail_task_ack_is_not_replayed_onto_the_next_attempt(
 
         wait_until("attempt 1's fail_task to commit and its ack to be dropped",
                    lambda: proxy.acks_dropped == 1 and task() == ("queued", 1), timeout=60)
-        w2 = spawn_worker(db_dsn, "tests.reliability.flows:ack", tmp_path, name="w2-direct",
-                          extra_env={"REL_ROLE": "second", "REL_GATE": "flaky"}, **FAST)
+        w2 = spawn_worker(db_dsn, "tests.support.reliability_flows:ack", tmp_path, name="w2-direct",
+                          extra_env={"REL_ROLE": "second", "REL_GATE": "flaky"}, **FAULT_RECOVERY)
         procs.append(w2)
         wait_until("attempt 2 to be running in W2", lambda: entered(tmp_path, "ack.flaky.0.*"), timeout=60)
         assert task() == ("started", 2)

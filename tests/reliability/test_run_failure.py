@@ -15,14 +15,14 @@ from typing import Any
 
 import psycopg
 
-from tests.reliability._support import (
+from tests.support.faults import count
+from tests.support.sql import (
     complete_task,
-    count,
     define_flow,
     drain_sql,
     fail_task,
+    insert_worker,
     queue_rows,
-    register_worker,
     run_row,
     start_flow,
     step_states,
@@ -44,7 +44,7 @@ def test_failed_run_archives_every_message_and_ignores_late_callbacks(conn: psyc
         {"slug": "boom", "max_attempts": 1},
         {"slug": "after", "deps": ["wide"]},
     ], max_attempts=3, base_delay=5, timeout=60)
-    wid = register_worker(conn, FLOW)
+    wid = insert_worker(conn, FLOW)
     a = start_flow(conn, FLOW, list(range(K)))["run_id"]
     total_a = len(queue_rows(conn, FLOW, a))
     assert total_a == 2 * K + 1

@@ -34,14 +34,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from psycopg.rows import dict_row
 
-from tests.reliability._support import (
+from tests.support.faults import count
+from tests.support.sql import (
     complete_task,
-    count,
     define_flow,
     fail_task,
+    insert_worker,
     queue_rows,
     read_and_start,
-    register_worker,
     start_flow,
 )
 
@@ -379,7 +379,7 @@ def test_random_dags_follow_the_state_machine(
     specs, flow_attempts, flow_input = flow
     slug = f"prop_{next(_ids)}"
     define_flow(conn, slug, [_add_step_args(s) for s in specs], max_attempts=flow_attempts, base_delay=0)
-    wid = register_worker(conn, slug)
+    wid = insert_worker(conn, slug)
     run_id = start_flow(conn, slug, flow_input)["run_id"]
     m = Model(specs, flow_attempts, flow_input)
     compare(conn, slug, run_id, m, "after start_flow")

@@ -29,17 +29,17 @@ from psycopg.rows import dict_row
 
 from pgflow import migrator
 from pgflow.pgmq_install import ensure_pgmq
-from tests.reliability._support import (
-    ROOT,
+from tests.support.faults import count
+from tests.support.paths import ROOT
+from tests.support.sql import (
     assert_run_completed_cleanly,
     complete_task,
-    count,
     define_flow,
     drain_sql,
     fail_task,
+    insert_worker,
     queue_rows,
     read_and_start,
-    register_worker,
     start_flow,
 )
 
@@ -83,7 +83,7 @@ def test_upgrade_with_runs_in_flight_loses_nothing(empty_db_dsn: str, tmp_path: 
         # runs in flight on the old schema
         define_flow(conn, FLOW, [{"slug": "a"}, {"slug": "m", "deps": ["a"], "step_type": "map"},
                                  {"slug": "z", "deps": ["m"]}], max_attempts=3, base_delay=1, timeout=60)
-        wid = register_worker(conn, FLOW)
+        wid = insert_worker(conn, FLOW)
         r1 = start_flow(conn, FLOW, {"n": 1})["run_id"]
         [_a] = read_and_start(conn, FLOW, wid)
         complete_task(conn, r1, "a", 0, [1, 2, 3])

@@ -1,0 +1,47 @@
+"""Benchmarks: pgflow-py's throughput and latency against the raw pgmq floor on the same server.
+
+    python -m bench [--dsn URL] [--quick] [--scenarios 1,2,...] [--json PATH]
+
+Without ``--dsn`` a throwaway PostgreSQL is started (:class:`pgflow.embedded.EmbeddedPostgres`,
+``fast=True`` by default: fsync, synchronous_commit and full_page_writes off; ``--durable``
+keeps PostgreSQL's defaults) and migrated. With ``--dsn`` the database is migrated if needed and
+the benchmark's flows (slugs ``bench_*``) are deleted afterwards.
+
+Scenarios (every figure is the median of ``--repeat`` runs, default 3, with min and max):
+
+1. a single-step flow, ``--runs`` (5,000) runs started beforehand, drained by K = 1, 2, 4
+   worker processes (:class:`pgflow.worker.Worker`, no-op async handlers, default options):
+   tasks/s; peak RSS of a worker process.
+2. a 5-step chain, ``--chain-runs`` (1,000) runs started beforehand, K = 4: tasks/s, runs/s.
+3. one run with a root map of ``--map-size`` (10,000) elements then a join step, K = 4 idle
+   workers: seconds from start_flow to run:completed; start_flow alone; and the final
+   aggregation (the complete_task of the last map task, measured on its own: 9,999 tasks are
+   completed by direct table writes, then the last one through ``pgflow.complete_task``).
+4. latency from start_flow's commit to handler start, one idle worker, ``--latency-runs``
+   (200) runs at ``--latency-rate`` (20) runs/s: p50/p95/p99 ms, NOTIFY wake-ups on and off.
+5. the floor: raw pgmq on the same server, K processes, as many messages as the engine figure
+   it is compared with: ``pgmq.send_batch`` (timed apart), then ``pgmq.read(queue, vt, 10)`` +
+   ``pgmq.archive(queue, msg_ids[])`` until the queue is empty (msgs/s of the drain); and
+   ``select 1`` round trips/s with K processes.
+
+Engine throughput is timed from the first task started (min ``step_tasks.started_at``) to the
+last run completed (max ``runs.completed_at``), on the server's clock; the floor from the
+release of its processes to the last of them finding the queue empty. Each engine figure is
+also given as a ratio to its floor (tasks/s / raw pgmq msgs/s, same K, same message count).
+
+Results: a table on stdout, progress on stderr, JSON in ``bench-results.json`` at the
+repository root (or ``--json PATH``). Benchmarks are not tests: tests/bench/ only checks the
+shape of the JSON with tiny sizes.
+
+A developer tool, not part of the installed package (``make bench`` runs it from a checkout).
+Modules: flows (the benchmark flows), processes (child processes and probes), scenarios (one
+method per measurement), report (rows, medians, the Markdown table, machine and server facts),
+run (orchestration and the command line).
+"""
+
+from __future__ import annotations
+
+from bench.report import FIGURES, ROW_KEYS
+from bench.run import main, run_benchmarks
+
+__all__ = ["FIGURES", "ROW_KEYS", "main", "run_benchmarks"]

@@ -1,0 +1,82 @@
+"""``pgflow worker``: serve one or more flows until SIGTERM/Ctrl-C (the first drains, a second aborts)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+
+from pgflow.cli.flows import load_flow
+from pgflow.cli.options import FLOW_SPEC_HELP, Subparsers, add_command, add_dsn, non_negative_float, positive_int
+from pgflow.cli.runtime import EXIT_INTERRUPTED, dsn, err
+from pgflow.cli.signals import run_until_signalled
+from pgflow.errors import PgflowError
+
+# option dest -> Worker keyword; only the options the user gave reach the worker, which owns its defaults
+_WORKER_OPTIONS = (
+    "concurrency", "batch_size", "visibility_timeout", "max_poll_seconds", "poll_interval_ms", "compile",
+    "allow_data_loss", "shutdown_grace", "maintenance_interval",
+)
+
+
+def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
+    p = add_command(
+        subparsers, "worker",
+        help="run a worker for one or more flows until SIGTERM/Ctrl-C",
+        description="Poll the flows' queues and run their step handlers. On start the worker compiles each "
+                    "flow into the database, or verifies that the compiled flow matches the code. The first "
+                    "SIGTERM or Ctrl-C stops polling and waits for in-flight tasks; a second one aborts.",
+        example_lines="""
+            pgflow worker myapp.flows:greet
+            pgflow worker myapp.flows:greet myapp.flows:digest --concurrency 20 --batch-size 20
+            """,
+    )
+    p.add_argument("flows", metavar="MODULE:FLOW", nargs="+", help=FLOW_SPEC_HELP)
+    add_dsn(p)
+    p.add_argument("--concurrency", type=positive_int, metavar="N",
+                   help="handlers running at once (default 10)")
+    p.add_argument("--batch-size", type=positive_int, metavar="N", help="messages read per poll (default 10)")
+    p.add_argument("--visibility-timeout", type=positive_int, metavar="S",
+                   help="seconds a message read but not started stays hidden (a started task's message "
+                        "stays hidden for its step's timeout + 2 s) (default 5)")
+    p.add_argument("--max-poll-seconds", type=non_negative_float, metavar="S",
+                   help="longest wait for messages in one poll (default 2)")
+    p.add_argument("--poll-interval-ms", type=positive_int, metavar="MS",
+                   help="pause between queue checks within one poll (default 100)")
+    p.add_argument("--compile", choices=("auto", "verify", "off"),
+                   help="auto: create a missing flow, refuse a changed one (default); verify: only compare; "
+                        "off: trust that migrations created the flows")
+    p.add_argument("--allow-data-loss", action="store_true",
+                   help="with --compile auto: drop and recreate a flow whose definition changed, WITH ALL ITS RUNS")
+    p.add_argument("--shutdown-grace", type=non_negative_float, metavar="S",
+                   help="on stop, wait up to S seconds for in-flight tasks (default 30)")
+    p.add_argument("--maintenance-interval", type=non_negative_float, metavar="S",
+                   help="run the stalled-task sweep (pgflow.requeue_stalled_tasks) every S seconds, at most "
+                        "one worker at a time; 0 disables it, e.g. where pg_cron runs it (default 15)")
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    flows = [load_flow(spec) for spec in args.flows]
+    slugs = [f.slug for f in flows]
+    dupes = sorted({s for s in slugs if slugs.count(s) > 1})
+    if dupes:
+        raise PgflowError(f"flow {', '.join(map(repr, dupes))} given more than once")
+    url = dsn(args)
+    from pgflow.worker import Worker
+
+    given = {name: getattr(args, name) for name in _WORKER_OPTIONS}
+    given["allow_data_loss"] = given["allow_data_loss"] or None  # a flag: absent means the worker's default
+    worker = Worker(flows, url, **{k: v for k, v in given.items() if v is not None})
+    err(f"pgflow worker: serving {', '.join(slugs)} (Ctrl-C or SIGTERM drains in-flight tasks and stops)")
+    code = asyncio.run(run_until_signalled(worker))
+    if code == EXIT_INTERRUPTED:
+        # Aborted with handlers still running. A sync handler's thread cannot be interrupted, and
+        # the interpreter would join it at exit: leave without waiting (its task is abandoned
+        # unreported; its message becomes visible again, requeue_stalled_tasks recovers it).
+        err("pgflow worker: aborted")
+        sys.stdout.flush()
+        os._exit(EXIT_INTERRUPTED)
+    err("pgflow worker: stopped")
+    return code
