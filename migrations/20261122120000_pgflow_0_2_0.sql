@@ -1932,9 +1932,9 @@ $$;
 -- then be retried or resumed with the run-control functions.
 -- Returns one row per task it failed: flow_slug, run_id, step_slug, task_index, stalled_count (n),
 -- and the step's and the run's status afterwards (for a log line).
--- Called by the pgflow-py worker's maintenance loop and `pgflow maintain` after
--- requeue_stalled_tasks and requeue_dead_worker_tasks, and by the pg_cron job of
--- pgflow.setup_recovery_cron.
+-- Called by maintenance callers after requeue_stalled_tasks and requeue_dead_worker_tasks (the
+-- pgflow-py worker's maintenance loop and `pgflow maintain`, in the second part of issue 21), and
+-- by the pg_cron job of pgflow.setup_recovery_cron.
 -- One fail_task call per task (the transitions, events and cascades are fail_task's, not copied
 -- here); there are few such tasks, each the fourth stall of one task.
 -- Locks: as fail_task, task by task in (run_id, step_slug, task_index) order: the run, its step
@@ -2405,18 +2405,21 @@ end;
 $$;
 
 -- ==== sql/0100_function_requeue_dead_worker_tasks.sql ====
--- pgflow.requeue_dead_worker_tasks(heartbeat_timeout): recovers the tasks of workers that died,
--- as soon as their heartbeat says so, instead of waiting for pgflow.requeue_stalled_tasks' flow
--- timeout + 30 s. Not part of pgflow's API: beside requeue_stalled_tasks, which it leaves as is.
--- Called by the pgflow-py worker's maintenance loop, by `pgflow maintain`, and by the pg_cron job
--- that pgflow.setup_recovery_cron(heartbeat_timeout => ...) schedules.
+-- pgflow.requeue_dead_worker_tasks(heartbeat_timeout, function_name): recovers the tasks of workers
+-- that died as soon as their heartbeat says so, instead of after pgflow.requeue_stalled_tasks'
+-- flow timeout + 30 s. Not part of pgflow's API: beside requeue_stalled_tasks, left as it is.
+-- Called by maintenance callers (the pgflow-py worker's maintenance loop and `pgflow maintain`, in
+-- the second part of issue 21) and by the pg_cron job of pgflow.setup_recovery_cron(heartbeat_timeout
+-- => ...).
 --
 -- A worker is dead when its pgflow.workers row has stopped_at NULL (it did not stop cleanly:
--- pgflow.mark_worker_stopped was not called) and last_heartbeat_at older than clock_timestamp()
--- - heartbeat_timeout. deprecated_at is not looked at: a deprecated worker that still heartbeats
--- is draining and alive; one that stopped heartbeating without stopping is dead like any other.
--- A stopped worker is never dead here: pgflow's edge worker marks itself stopped and then finishes
--- its in-flight tasks; what it abandons is left to requeue_stalled_tasks.
+-- pgflow.mark_worker_stopped was not called), last_heartbeat_at older than clock_timestamp() -
+-- heartbeat_timeout and, when function_name is given, that function_name (so that workers sweep
+-- only for workers of their own kind in a database shared with others). deprecated_at is not
+-- looked at: a deprecated worker that still heartbeats is draining and alive; one that stopped
+-- heartbeating without stopping is dead like any other. A stopped worker is never dead here:
+-- pgflow's edge worker marks itself stopped and then finishes its in-flight tasks; what it
+-- abandons is left to requeue_stalled_tasks.
 -- Its tasks: `started`, not permanently stalled, last_worker_id = that worker, in a run and a step
 -- that are both `started` (a task left `started` in a failed run or a skipped step holds nothing).
 -- Each is handled as requeue_stalled_tasks handles a stalled task, against the same limit:
@@ -2432,10 +2435,10 @@ $$;
 -- last_heartbeat_at (of that worker), requeued_count (after), outcome ('requeued' or
 -- 'permanently_stalled'), ordered by worker, run, step, task index: enough for a log line.
 --
--- The threshold must exceed the longest gap between two heartbeats of a live worker: pgflow-py
--- heartbeats from a thread of its own while handlers run; pgflow's TypeScript edge worker
--- heartbeats only between batches, so a handler running longer than the threshold would be
--- requeued while it runs (executed twice). That is why no cron job calls this by default.
+-- The threshold must exceed the longest gap between two heartbeats of a live worker. pgflow's
+-- TypeScript edge worker heartbeats only between batches, so a handler of it running longer than
+-- the threshold would be requeued while it runs (and executed twice). That is why no cron job
+-- calls this by default, and why function_name exists.
 --
 -- Locks: in one statement, the dead workers' rows (FOR SHARE SKIP LOCKED: a heartbeat committing
 -- meanwhile is seen on recheck, one in progress means the worker is alive) and their tasks (FOR
@@ -2443,7 +2446,9 @@ $$;
 -- step_state lock, as requeue_stalled_tasks. Not SECURITY DEFINER (unlike it): its callers, workers
 -- and the job owner, have the rights on pgmq tables it uses.
 -- Raises `heartbeat_timeout must be a positive interval, got <value>`.
-create or replace function pgflow.requeue_dead_worker_tasks(heartbeat_timeout interval default '15 seconds')
+create or replace function pgflow.requeue_dead_worker_tasks(
+    heartbeat_timeout interval default '15 seconds', function_name text default null
+)
 returns table (
     flow_slug text,
     run_id uuid,
@@ -2494,6 +2499,7 @@ begin
             and t.permanently_stalled_at is null
             and w.stopped_at is null
             and w.last_heartbeat_at < v_cutoff
+            and (requeue_dead_worker_tasks.function_name is null or w.function_name = requeue_dead_worker_tasks.function_name)
             and r.status = 'started'
             and ss.status = 'started'
         order by t.run_id, t.step_slug, t.task_index
@@ -2740,12 +2746,14 @@ end;
 $$;
 
 -- ==== sql/0100_function_setup_recovery_cron.sql ====
--- pgflow.setup_recovery_cron(cron_interval, heartbeat_timeout): (re)schedules the pg_cron job
+-- pgflow.setup_recovery_cron(cron_interval, heartbeat_timeout, function_name): (re)schedules the
+-- pg_cron job
 -- pgflow_recover_tasks, beside pgflow's pgflow_requeue_stalled_tasks (which it leaves as it is).
 -- Not part of pgflow's API. Every cron_interval (default '5 seconds') the job runs
 --   * heartbeat_timeout NULL (the default):  `select pgflow.fail_stalled_tasks()`;
 --   * heartbeat_timeout given:  `select pgflow.requeue_dead_worker_tasks(heartbeat_timeout =>
---     '<heartbeat_timeout>'::interval); select pgflow.fail_stalled_tasks()`.
+--     '<heartbeat_timeout>'::interval, function_name => <function_name or NULL>); select
+--     pgflow.fail_stalled_tasks()` (function_name: only workers registered under that name).
 -- Dead-worker recovery is opt-in because it is only safe when every worker of the database
 -- heartbeats while its handlers run (pgflow-py does; pgflow's TypeScript edge worker heartbeats
 -- between batches, so its long handlers would be requeued while they run).
@@ -2757,7 +2765,7 @@ $$;
 -- schema (plpgsql, so that the schema installs without pg_cron), and
 -- `heartbeat_timeout must be a positive interval, got <value>`.
 create or replace function pgflow.setup_recovery_cron(
-    cron_interval text default '5 seconds', heartbeat_timeout interval default null
+    cron_interval text default '5 seconds', heartbeat_timeout interval default null, function_name text default null
 )
 returns text
 language plpgsql
@@ -2776,14 +2784,14 @@ begin
         raise exception 'heartbeat_timeout must be a positive interval, got %', setup_recovery_cron.heartbeat_timeout;
     end if;
 
-    -- A cron job is SQL text, so the interval goes in as a literal; it is typed interval, and
-    -- format's %L quotes its canonical text.
+    -- A cron job is SQL text, so the values go in as literals: format's %L quotes the interval's
+    -- canonical text and the function name (NULL becomes NULL).
     v_command := case
         when setup_recovery_cron.heartbeat_timeout is null then 'select pgflow.fail_stalled_tasks()'
         else format(
-            'select pgflow.requeue_dead_worker_tasks(heartbeat_timeout => %L::interval); '
+            'select pgflow.requeue_dead_worker_tasks(heartbeat_timeout => %L::interval, function_name => %L::text); '
             'select pgflow.fail_stalled_tasks()',
-            setup_recovery_cron.heartbeat_timeout
+            setup_recovery_cron.heartbeat_timeout, setup_recovery_cron.function_name
         )
     end;
 

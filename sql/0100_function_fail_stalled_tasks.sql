@@ -12,9 +12,9 @@
 -- then be retried or resumed with the run-control functions.
 -- Returns one row per task it failed: flow_slug, run_id, step_slug, task_index, stalled_count (n),
 -- and the step's and the run's status afterwards (for a log line).
--- Called by the pgflow-py worker's maintenance loop and `pgflow maintain` after
--- requeue_stalled_tasks and requeue_dead_worker_tasks, and by the pg_cron job of
--- pgflow.setup_recovery_cron.
+-- Called by maintenance callers after requeue_stalled_tasks and requeue_dead_worker_tasks (the
+-- pgflow-py worker's maintenance loop and `pgflow maintain`, in the second part of issue 21), and
+-- by the pg_cron job of pgflow.setup_recovery_cron.
 -- One fail_task call per task (the transitions, events and cascades are fail_task's, not copied
 -- here); there are few such tasks, each the fourth stall of one task.
 -- Locks: as fail_task, task by task in (run_id, step_slug, task_index) order: the run, its step

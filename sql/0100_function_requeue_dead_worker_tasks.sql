@@ -1,15 +1,18 @@
--- pgflow.requeue_dead_worker_tasks(heartbeat_timeout): recovers the tasks of workers that died,
--- as soon as their heartbeat says so, instead of waiting for pgflow.requeue_stalled_tasks' flow
--- timeout + 30 s. Not part of pgflow's API: beside requeue_stalled_tasks, which it leaves as is.
--- Called by the pgflow-py worker's maintenance loop, by `pgflow maintain`, and by the pg_cron job
--- that pgflow.setup_recovery_cron(heartbeat_timeout => ...) schedules.
+-- pgflow.requeue_dead_worker_tasks(heartbeat_timeout, function_name): recovers the tasks of workers
+-- that died as soon as their heartbeat says so, instead of after pgflow.requeue_stalled_tasks'
+-- flow timeout + 30 s. Not part of pgflow's API: beside requeue_stalled_tasks, left as it is.
+-- Called by maintenance callers (the pgflow-py worker's maintenance loop and `pgflow maintain`, in
+-- the second part of issue 21) and by the pg_cron job of pgflow.setup_recovery_cron(heartbeat_timeout
+-- => ...).
 --
 -- A worker is dead when its pgflow.workers row has stopped_at NULL (it did not stop cleanly:
--- pgflow.mark_worker_stopped was not called) and last_heartbeat_at older than clock_timestamp()
--- - heartbeat_timeout. deprecated_at is not looked at: a deprecated worker that still heartbeats
--- is draining and alive; one that stopped heartbeating without stopping is dead like any other.
--- A stopped worker is never dead here: pgflow's edge worker marks itself stopped and then finishes
--- its in-flight tasks; what it abandons is left to requeue_stalled_tasks.
+-- pgflow.mark_worker_stopped was not called), last_heartbeat_at older than clock_timestamp() -
+-- heartbeat_timeout and, when function_name is given, that function_name (so that workers sweep
+-- only for workers of their own kind in a database shared with others). deprecated_at is not
+-- looked at: a deprecated worker that still heartbeats is draining and alive; one that stopped
+-- heartbeating without stopping is dead like any other. A stopped worker is never dead here:
+-- pgflow's edge worker marks itself stopped and then finishes its in-flight tasks; what it
+-- abandons is left to requeue_stalled_tasks.
 -- Its tasks: `started`, not permanently stalled, last_worker_id = that worker, in a run and a step
 -- that are both `started` (a task left `started` in a failed run or a skipped step holds nothing).
 -- Each is handled as requeue_stalled_tasks handles a stalled task, against the same limit:
@@ -25,10 +28,10 @@
 -- last_heartbeat_at (of that worker), requeued_count (after), outcome ('requeued' or
 -- 'permanently_stalled'), ordered by worker, run, step, task index: enough for a log line.
 --
--- The threshold must exceed the longest gap between two heartbeats of a live worker: pgflow-py
--- heartbeats from a thread of its own while handlers run; pgflow's TypeScript edge worker
--- heartbeats only between batches, so a handler running longer than the threshold would be
--- requeued while it runs (executed twice). That is why no cron job calls this by default.
+-- The threshold must exceed the longest gap between two heartbeats of a live worker. pgflow's
+-- TypeScript edge worker heartbeats only between batches, so a handler of it running longer than
+-- the threshold would be requeued while it runs (and executed twice). That is why no cron job
+-- calls this by default, and why function_name exists.
 --
 -- Locks: in one statement, the dead workers' rows (FOR SHARE SKIP LOCKED: a heartbeat committing
 -- meanwhile is seen on recheck, one in progress means the worker is alive) and their tasks (FOR
@@ -36,7 +39,9 @@
 -- step_state lock, as requeue_stalled_tasks. Not SECURITY DEFINER (unlike it): its callers, workers
 -- and the job owner, have the rights on pgmq tables it uses.
 -- Raises `heartbeat_timeout must be a positive interval, got <value>`.
-create or replace function pgflow.requeue_dead_worker_tasks(heartbeat_timeout interval default '15 seconds')
+create or replace function pgflow.requeue_dead_worker_tasks(
+    heartbeat_timeout interval default '15 seconds', function_name text default null
+)
 returns table (
     flow_slug text,
     run_id uuid,
@@ -87,6 +92,7 @@ begin
             and t.permanently_stalled_at is null
             and w.stopped_at is null
             and w.last_heartbeat_at < v_cutoff
+            and (requeue_dead_worker_tasks.function_name is null or w.function_name = requeue_dead_worker_tasks.function_name)
             and r.status = 'started'
             and ss.status = 'started'
         order by t.run_id, t.step_slug, t.task_index

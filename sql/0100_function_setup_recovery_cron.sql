@@ -1,9 +1,11 @@
--- pgflow.setup_recovery_cron(cron_interval, heartbeat_timeout): (re)schedules the pg_cron job
+-- pgflow.setup_recovery_cron(cron_interval, heartbeat_timeout, function_name): (re)schedules the
+-- pg_cron job
 -- pgflow_recover_tasks, beside pgflow's pgflow_requeue_stalled_tasks (which it leaves as it is).
 -- Not part of pgflow's API. Every cron_interval (default '5 seconds') the job runs
 --   * heartbeat_timeout NULL (the default):  `select pgflow.fail_stalled_tasks()`;
 --   * heartbeat_timeout given:  `select pgflow.requeue_dead_worker_tasks(heartbeat_timeout =>
---     '<heartbeat_timeout>'::interval); select pgflow.fail_stalled_tasks()`.
+--     '<heartbeat_timeout>'::interval, function_name => <function_name or NULL>); select
+--     pgflow.fail_stalled_tasks()` (function_name: only workers registered under that name).
 -- Dead-worker recovery is opt-in because it is only safe when every worker of the database
 -- heartbeats while its handlers run (pgflow-py does; pgflow's TypeScript edge worker heartbeats
 -- between batches, so its long handlers would be requeued while they run).
@@ -15,7 +17,7 @@
 -- schema (plpgsql, so that the schema installs without pg_cron), and
 -- `heartbeat_timeout must be a positive interval, got <value>`.
 create or replace function pgflow.setup_recovery_cron(
-    cron_interval text default '5 seconds', heartbeat_timeout interval default null
+    cron_interval text default '5 seconds', heartbeat_timeout interval default null, function_name text default null
 )
 returns text
 language plpgsql
@@ -34,14 +36,14 @@ begin
         raise exception 'heartbeat_timeout must be a positive interval, got %', setup_recovery_cron.heartbeat_timeout;
     end if;
 
-    -- A cron job is SQL text, so the interval goes in as a literal; it is typed interval, and
-    -- format's %L quotes its canonical text.
+    -- A cron job is SQL text, so the values go in as literals: format's %L quotes the interval's
+    -- canonical text and the function name (NULL becomes NULL).
     v_command := case
         when setup_recovery_cron.heartbeat_timeout is null then 'select pgflow.fail_stalled_tasks()'
         else format(
-            'select pgflow.requeue_dead_worker_tasks(heartbeat_timeout => %L::interval); '
+            'select pgflow.requeue_dead_worker_tasks(heartbeat_timeout => %L::interval, function_name => %L::text); '
             'select pgflow.fail_stalled_tasks()',
-            setup_recovery_cron.heartbeat_timeout
+            setup_recovery_cron.heartbeat_timeout, setup_recovery_cron.function_name
         )
     end;
 

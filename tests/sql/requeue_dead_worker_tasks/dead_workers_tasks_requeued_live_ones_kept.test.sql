@@ -2,7 +2,7 @@
 -- threshold and that did not stop cleanly are requeued at once, in one call; a live worker (fresh
 -- heartbeat) and a worker that stopped cleanly keep theirs.
 begin;
-select plan(21);
+select plan(22);
 
 select pgflow.create_flow('rdw_flow', timeout => 60);
 select pgflow.add_step('rdw_flow', 'each', step_type => 'map');
@@ -33,6 +33,11 @@ select pgflow.mark_worker_stopped('55555555-0000-0000-0000-000000000003');
 select is_empty(
     $$ select * from pgflow.requeue_dead_worker_tasks(heartbeat_timeout => '30 seconds') $$,
     'a heartbeat 20 s old is not dead for a 30 s threshold'
+);
+
+select is_empty(
+    $$ select * from pgflow.requeue_dead_worker_tasks(function_name => 'fn_live') $$,
+    'with a function_name, only workers registered under it are judged (fn_live''s is alive)'
 );
 
 create temp table rdw_out as select * from pgflow.requeue_dead_worker_tasks();

@@ -1,7 +1,7 @@
 -- setup_recovery_cron: the pgflow_recover_tasks job beside pgflow's own jobs. At install it fails
 -- permanently stalled tasks only; with a heartbeat_timeout it requeues dead workers' tasks first.
 begin;
-select plan(8);
+select plan(9);
 
 select is(
     (select row(j.schedule, j.command) from cron.job as j where j.jobname = 'pgflow_recover_tasks'),
@@ -19,7 +19,7 @@ select is(
     (select x.t from src_text as x),
     format(
         'Scheduled pgflow_recover_tasks (every 2 seconds, job_id=%s): '
-        'select pgflow.requeue_dead_worker_tasks(heartbeat_timeout => ''00:00:15''::interval); '
+        'select pgflow.requeue_dead_worker_tasks(heartbeat_timeout => ''00:00:15''::interval, function_name => NULL::text); '
         'select pgflow.fail_stalled_tasks()',
         (select j.jobid from cron.job as j where j.jobname = 'pgflow_recover_tasks')
     ),
@@ -28,13 +28,20 @@ select is(
 select is(
     (select row(j.schedule, j.command) from cron.job as j where j.jobname = 'pgflow_recover_tasks'),
     row('2 seconds'::text,
-        'select pgflow.requeue_dead_worker_tasks(heartbeat_timeout => ''00:00:15''::interval); '
+        'select pgflow.requeue_dead_worker_tasks(heartbeat_timeout => ''00:00:15''::interval, function_name => NULL::text); '
         'select pgflow.fail_stalled_tasks()'::text),
     'the job requeues dead workers'' tasks, then fails the permanently stalled ones'
 );
 select lives_ok(
     (select j.command from cron.job as j where j.jobname = 'pgflow_recover_tasks'),
     'the job''s command runs'
+);
+select pgflow.setup_recovery_cron('5 seconds', '20 seconds', 'py''s');
+select is(
+    (select j.command from cron.job as j where j.jobname = 'pgflow_recover_tasks'),
+    'select pgflow.requeue_dead_worker_tasks(heartbeat_timeout => ''00:00:20''::interval, function_name => ''py''''s''::text); '
+    'select pgflow.fail_stalled_tasks()',
+    'with a function_name: only workers of that name, the name quoted as a literal'
 );
 select lives_ok($$ select pgflow.setup_recovery_cron() $$, 'calling it again works');
 select is(
