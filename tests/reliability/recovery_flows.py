@@ -103,3 +103,19 @@ def spin(run: dict[str, Any]) -> dict[str, Any]:
     while time.monotonic() < deadline:
         n += sum(i * i for i in range(1000)) % 7
     return {"spun": run["seconds"], "pid": os.getpid(), "n": n}
+
+
+# ------------------------------------------------------------------------------------------
+# chaos: one root map whose handlers take 0.2-1.0 s (so a kill every few seconds lands mid-task),
+# timeout 5 s as in issue 21's run. Used by tests/bench/recovery_chaos.py.
+# input: [{"tag": t, "i": 0, "ms": ...}, ...]
+# ------------------------------------------------------------------------------------------
+
+chaos = Flow("rel_chaos", max_attempts=3, base_delay=1, timeout=5)
+
+
+@chaos.map("work")
+async def chaos_work(el: dict[str, Any]) -> dict[str, Any]:
+    await _record(el["tag"], "work", el["i"])
+    await asyncio.sleep(el["ms"] / 1000)
+    return {"i": el["i"]}
