@@ -56,7 +56,10 @@ begin
     ) as e;
 
     -- Messages of tasks past queued: hidden until the task's deadline, or archived when finished
-    perform pgflow._park_unstartable_messages(_start_tasks.p_flow_slug, _start_tasks.msg_ids);
+    -- (only looked for when some id is not eligible: not on the common path)
+    if cardinality(v_msg_ids) < cardinality(_start_tasks.msg_ids) then
+        perform pgflow._park_unstartable_messages(_start_tasks.p_flow_slug, _start_tasks.msg_ids);
+    end if;
 
     -- MAIN: start them (compare-and-set on status queued). Addressed by message id rather than by
     -- a join back to the locked rows: one index probe per id whatever the table statistics say.
