@@ -24,7 +24,8 @@ $$;
 --
 -- Two channels:
 --   * Supabase Realtime: realtime.send(payload, event, 'pgflow:run:<run_id>', false), only when a
---     function realtime.send(jsonb, text, text, boolean) exists (Supabase, or a stand-in).
+--     function realtime.send(jsonb, text, text, boolean) exists (Supabase, or a stand-in), and only
+--     for events of a run (payload with a run_id; `worker:dead` has none and goes out by NOTIFY).
 --   * LISTEN/NOTIFY, always: channel `pgflow`, payload = the event payload plus an "event" key.
 --     NOTIFY payloads are limited to 8000 bytes, so when the payload is larger its bulky keys
 --     (input, output, error_message) are dropped and "truncated": true is added; a listener then
@@ -50,6 +51,7 @@ begin
         for v_item in
             select e.event, e.payload
             from unnest(_emit_events.events, _emit_events.payloads) with ordinality as e (event, payload, ord)
+            where e.payload ? 'run_id'
             order by e.ord
         loop
             execute 'select realtime.send($1, $2, $3, false)'
@@ -767,6 +769,87 @@ begin
 end;
 $$;
 
+-- ==== sql/0100_function__park_unstartable_messages.sql ====
+-- pgflow._park_unstartable_messages(p_flow_slug, msg_ids): keeps a worker's read from handing out,
+-- again and again, messages whose task is past `queued`. Among the given messages of the flow's
+-- queue, those whose task is
+--   * finished (status neither `queued` nor `started`: completed, failed, ...): archived; no
+--     callback will ever need that message again;
+--   * `started` (by another worker, or an earlier attempt): hidden until the task's own deadline,
+--     started_at + coalesce(step.opt_timeout, flow.opt_timeout) + 2 s (what start_tasks gave it);
+--     when that has passed (a slow or dead worker), until requeue_stalled_tasks would requeue it,
+--     started_at + flow.opt_timeout + 30 s; when that too has passed, the vt is left as it is. A
+--     visibility is never shortened (vt = greatest(vt, deadline)).
+-- Every path that hands such a task out again sets its message's vt itself (fail_task's retry
+-- backoff, requeue_stalled_tasks, requeue_dead_worker_tasks), so hiding it delays nothing.
+-- Messages of `queued` tasks and of no task are not touched. pgflow's start_tasks ignores these
+-- messages, so they come back every read visibility timeout until the stall sweep (read_ct 8 was
+-- seen for one killed worker's task); here they are read once more at most per deadline.
+-- Called by pgflow._start_tasks (start_tasks, read_and_start_tasks) before it starts anything.
+-- Locks: the tasks of those messages (FOR SHARE SKIP LOCKED: a task being completed, failed or
+-- requeued right now keeps its message as it is, so a requeue's vt = now is never overwritten),
+-- then their queue rows. Raises nothing of its own.
+create or replace function pgflow._park_unstartable_messages(p_flow_slug text, msg_ids bigint [])
+returns void
+language plpgsql
+volatile
+set search_path = ''
+as $$
+declare
+    v_archive_ids bigint[];
+    v_hide_ids bigint[];
+    v_hide_until timestamptz[];
+begin
+    -- LOCKS + MAIN: classify the tasks that are past queued
+    select
+        array_agg(p.message_id order by p.message_id) filter (where p.status <> 'started'),
+        array_agg(p.message_id order by p.message_id) filter (where p.status = 'started' and p.until is not null),
+        array_agg(p.until order by p.message_id) filter (where p.status = 'started' and p.until is not null)
+    into v_archive_ids, v_hide_ids, v_hide_until
+    from (
+        select
+            l.message_id,
+            l.status,
+            case
+                when l.own_deadline > clock_timestamp() then l.own_deadline
+                when l.sweep_deadline > clock_timestamp() then l.sweep_deadline
+            end as until
+        from (
+            select
+                st.message_id,
+                st.status,
+                st.started_at + make_interval(secs => coalesce(s.opt_timeout, f.opt_timeout) + 2) as own_deadline,
+                st.started_at + make_interval(secs => f.opt_timeout + 30) as sweep_deadline
+            from pgflow.step_tasks as st
+            inner join pgflow.steps as s on s.flow_slug = st.flow_slug and s.step_slug = st.step_slug
+            inner join pgflow.flows as f on f.flow_slug = st.flow_slug
+            where
+                st.flow_slug = _park_unstartable_messages.p_flow_slug
+                and st.message_id = any(_park_unstartable_messages.msg_ids)
+                and st.status <> 'queued'
+            order by st.run_id, st.step_slug, st.task_index
+            for share of st skip locked
+        ) as l
+    ) as p;
+
+    if v_hide_ids is not null then
+        execute format(
+            $sql$
+            update pgmq.%I as q
+            set vt = greatest(q.vt, u.until)
+            from unnest($1, $2) as u (msg_id, until)
+            where q.msg_id = u.msg_id
+            $sql$,
+            pgmq.format_table_name(_park_unstartable_messages.p_flow_slug, 'q')
+        ) using v_hide_ids, v_hide_until;
+    end if;
+
+    if v_archive_ids is not null then
+        perform pgmq.archive(_park_unstartable_messages.p_flow_slug, v_archive_ids);
+    end if;
+end;
+$$;
+
 -- ==== sql/0100_function__refresh_task_statistics.sql ====
 -- pgflow._refresh_task_statistics(inserted): analyzes pgflow.step_tasks when `inserted` tasks
 -- (just added by the caller's statement) are at least 1,000 and more than the table was last known
@@ -1018,7 +1101,10 @@ $$;
 -- that may run and returns what their handlers need (pgflow.step_task_record's columns plus the
 -- task's attempts_count after starting, one row per started task, ordered by msg_id).
 -- Eligible: step_tasks of this flow whose message_id is in msg_ids, status queued, run started and
--- step started. Other ids are ignored silently (no archive, no vt change).
+-- step started. Ids of queued tasks that are not eligible, and of no task, are ignored silently.
+-- Ids of tasks past queued go to pgflow._park_unstartable_messages: a started task's message is
+-- hidden until the task's deadline, a finished task's archived (pgflow ignores them, so they come
+-- back every visibility timeout).
 -- Started tasks: attempts_count + 1, started_at now(), last_worker_id = worker_id (FK to
 -- pgflow.workers: register the worker first). With set_vt their messages become invisible for
 -- coalesce(step.opt_timeout, flow.opt_timeout) + 2 seconds (pgflow's intent; its own CTE for this
@@ -1066,6 +1152,12 @@ begin
         order by st.run_id, st.step_slug, st.task_index
         for update of st
     ) as e;
+
+    -- Messages of tasks past queued: hidden until the task's deadline, or archived when finished
+    -- (only looked for when some id is not eligible: not on the common path)
+    if cardinality(v_msg_ids) < cardinality(_start_tasks.msg_ids) then
+        perform pgflow._park_unstartable_messages(_start_tasks.p_flow_slug, _start_tasks.msg_ids);
+    end if;
 
     -- MAIN: start them (compare-and-set on status queued). Addressed by message id rather than by
     -- a join back to the locked rows: one index probe per id whatever the table statistics say.
@@ -1938,6 +2030,363 @@ begin
 end;
 $$;
 
+-- ==== sql/0100_function_fail_stalled_tasks.sql ====
+-- pgflow.fail_stalled_tasks(): ends the runs that stalled tasks would otherwise hold forever. Not
+-- part of pgflow's API: pgflow's requeue_stalled_tasks (unchanged here) gives up on a task after 3
+-- requeues by stamping permanently_stalled_at and archiving its message, and leaves the task, its
+-- step and its run `started` for good (spec section 13, quirk 12).
+-- Each task that is `started`, permanently stalled, in a `started` step of a `started` run is
+-- failed through pgflow.fail_task, as a failure of its handler would be, with the error message
+-- `Task stalled <n> times (requeued <n - 1> times, the limit): each time its worker stopped
+-- reporting before the task's timeout + 30 s or its heartbeat stopped` (n = requeued_count + 1).
+-- fail_task never retries a permanently stalled task, so the step's when_exhausted decides: `fail`
+-- fails the step and the run (`step:<slug>:failed`, `run:failed`, the run's messages archived);
+-- `skip` / `skip-cascade` skip the step (and its descendants) and the run goes on. A failed run can
+-- then be retried or resumed with the run-control functions.
+-- Returns one row per task it failed: flow_slug, run_id, step_slug, task_index, stalled_count (n),
+-- and the step's and the run's status afterwards (for a log line).
+-- Called by maintenance callers after requeue_stalled_tasks and requeue_dead_worker_tasks (the
+-- pgflow-py worker's maintenance loop and `pgflow maintain`, in the second part of issue 21), and
+-- by the pg_cron job of pgflow.setup_recovery_cron.
+-- One fail_task call per task (the transitions, events and cascades are fail_task's, not copied
+-- here); there are few such tasks, each the fourth stall of one task.
+-- Locks: as fail_task, task by task in (run_id, step_slug, task_index) order: the run, its step
+-- state, the task. The candidates are read without locks; fail_task's compare-and-set on status
+-- `started` makes a task failed meanwhile (or completed by a late worker) a no-op, not returned.
+-- Not SECURITY DEFINER: its callers, workers and the cron job's owner, have the rights fail_task needs.
+-- Raises what fail_task raises (nothing of its own).
+create or replace function pgflow.fail_stalled_tasks()
+returns table (
+    flow_slug text,
+    run_id uuid,
+    step_slug text,
+    task_index int,
+    stalled_count int,
+    step_status text,
+    run_status text
+)
+language plpgsql
+volatile
+set search_path = ''
+as $$
+declare
+    v_task record;
+    v_failed pgflow.step_tasks;
+    v_message text;
+begin
+    for v_task in
+        select t.flow_slug, t.run_id, t.step_slug, t.task_index, t.requeued_count + 1 as stalled_count
+        from pgflow.step_tasks as t
+        inner join pgflow.runs as r on r.run_id = t.run_id
+        inner join pgflow.step_states as ss on ss.run_id = t.run_id and ss.step_slug = t.step_slug
+        where
+            t.status = 'started'
+            and t.permanently_stalled_at is not null
+            and r.status = 'started'
+            and ss.status = 'started'
+        order by t.run_id, t.step_slug, t.task_index
+    loop
+        v_message := format(
+            'Task stalled %s times (requeued %s times, the limit): each time its worker stopped reporting '
+            'before the task''s timeout + 30 s or its heartbeat stopped',
+            v_task.stalled_count, v_task.stalled_count - 1
+        );
+
+        select * into v_failed
+        from pgflow.fail_task(v_task.run_id, v_task.step_slug, v_task.task_index, v_message) as ft;
+
+        if v_failed.status = 'failed' and v_failed.error_message = v_message then
+            return query
+            select
+                v_task.flow_slug,
+                v_task.run_id,
+                v_task.step_slug,
+                v_task.task_index,
+                v_task.stalled_count,
+                ss.status,
+                r.status
+            from pgflow.runs as r
+            inner join pgflow.step_states as ss on ss.run_id = r.run_id and ss.step_slug = v_task.step_slug
+            where r.run_id = v_task.run_id;
+        end if;
+    end loop;
+end;
+$$;
+
+-- ==== sql/0100_function_fail_task.sql ====
+-- pgflow.fail_task(run_id, step_slug, task_index, error_message): a worker reports that a task's
+-- handler failed. Returns the task row as it is afterwards (no row for an unknown task).
+--   * Run already failed: a 'started' task is marked failed; the task's message is archived.
+--   * Step not 'started' (late or duplicate callback): nothing changes; the message is archived.
+--   * Task 'started' with attempts left (attempts_count < COALESCE(step, flow max_attempts)):
+--     back to 'queued' (started_at/failed_at NULL, error_message kept), the step's
+--     error_message/failed_at cleared, the message hidden for calculate_retry_delay(base_delay,
+--     attempts_count) seconds.
+--   * Task 'started', attempts exhausted: task failed, then by steps.when_exhausted:
+--       fail:         step failed, run failed; `step:<slug>:failed`, `run:failed`; every
+--                     queued/started message of the run archived (_archive_run_messages).
+--       skip:         step skipped (handler_failed, error_message kept, remaining_tasks NULL),
+--                     sibling messages archived, `step:<slug>:skipped`, children unblocked
+--                     (remaining_deps -1, single-dep map children initial_tasks 0), then
+--                     cascade_resolve_conditions, cascade_complete_taskless_steps,
+--                     start_ready_steps, maybe_complete_run.
+--       skip-cascade: as skip, but the descendants are skipped (dependency_skipped) by
+--                     _cascade_force_skip_steps instead of being unblocked; maybe_complete_run.
+--   * Task 'started' but permanently stalled (permanently_stalled_at set, its message archived):
+--     never retried, exhausted at once (pgflow differs: it would queue a task that has no message).
+--   * Task 'queued' (step started): no state change, but its message vt is still pushed to
+--     now + calculate_retry_delay(base_delay, attempts_count) (spec §13 quirk 11).
+-- Called by workers. Task-level retries emit no events.
+-- LOCKS: the run row, then the step_states row (FOR UPDATE), then the task row (compare-and-set
+-- UPDATE where status = 'started'), then the children's step_states rows.
+-- Raises nothing of its own.
+create or replace function pgflow.fail_task(run_id uuid, step_slug text, task_index int, error_message text)
+returns setof pgflow.step_tasks
+language plpgsql
+volatile
+set search_path = ''
+as $$
+declare
+    v_run pgflow.runs;
+    v_step_state pgflow.step_states;
+    v_max_attempts int;
+    v_base_delay int;
+    v_when_exhausted text;
+    v_task pgflow.step_tasks;
+    v_step_failed_at timestamptz;
+    v_step_skipped_at timestamptz;
+    v_run_failed_at timestamptz;
+    v_msg_ids bigint[];
+begin
+    -- LOCKS: run, then step state
+    select * into v_run
+    from pgflow.runs as r
+    where r.run_id = fail_task.run_id
+    for update;
+
+    if not found then
+        return;
+    end if;
+
+    -- GUARD: run already failed -> only the task itself (no retry), archive its message
+    if v_run.status = 'failed' then
+        update pgflow.step_tasks as t
+        set status = 'failed', failed_at = now(), error_message = fail_task.error_message
+        where
+            t.run_id = fail_task.run_id
+            and t.step_slug = fail_task.step_slug
+            and t.task_index = fail_task.task_index
+            and t.status = 'started';
+
+        perform pgflow._archive_task_message(fail_task.run_id, fail_task.step_slug, fail_task.task_index);
+        return query
+        select t.* from pgflow.step_tasks as t
+        where t.run_id = fail_task.run_id and t.step_slug = fail_task.step_slug and t.task_index = fail_task.task_index;
+        return;
+    end if;
+
+    select * into v_step_state
+    from pgflow.step_states as ss
+    where ss.run_id = fail_task.run_id and ss.step_slug = fail_task.step_slug
+    for update;
+
+    -- GUARD: late callback (step completed, failed or skipped meanwhile): change nothing
+    if found and v_step_state.status <> 'started' then
+        perform pgflow._archive_task_message(fail_task.run_id, fail_task.step_slug, fail_task.task_index);
+        return query
+        select t.* from pgflow.step_tasks as t
+        where t.run_id = fail_task.run_id and t.step_slug = fail_task.step_slug and t.task_index = fail_task.task_index;
+        return;
+    end if;
+
+    select
+        coalesce(s.opt_max_attempts, f.opt_max_attempts),
+        coalesce(s.opt_base_delay, f.opt_base_delay),
+        s.when_exhausted
+    into v_max_attempts, v_base_delay, v_when_exhausted
+    from pgflow.steps as s
+    inner join pgflow.flows as f on f.flow_slug = s.flow_slug
+    where s.flow_slug = v_run.flow_slug and s.step_slug = fail_task.step_slug;
+
+    -- A permanently stalled task lost its message (requeue_stalled_tasks archived it): a retry could
+    -- never run, so it fails as if its attempts were exhausted (pgflow.fail_stalled_tasks relies on it)
+    if exists (
+        select 1 from pgflow.step_tasks as t
+        where
+            t.run_id = fail_task.run_id
+            and t.step_slug = fail_task.step_slug
+            and t.task_index = fail_task.task_index
+            and t.permanently_stalled_at is not null
+    ) then
+        v_max_attempts := 0;
+    end if;
+
+    -- MAIN: retry or exhaust the task (compare-and-set: only a started task moves)
+    update pgflow.step_tasks as t
+    set status = case when t.attempts_count < v_max_attempts then 'queued' else 'failed' end,
+        started_at = case when t.attempts_count < v_max_attempts then null else t.started_at end,
+        failed_at = case when t.attempts_count < v_max_attempts then null else now() end,
+        error_message = fail_task.error_message
+    where
+        t.run_id = fail_task.run_id
+        and t.step_slug = fail_task.step_slug
+        and t.task_index = fail_task.task_index
+        and t.status = 'started'
+    returning t.* into v_task;
+
+    if v_task.status = 'queued' then
+        update pgflow.step_states as ss
+        set error_message = null, failed_at = null
+        where ss.run_id = fail_task.run_id and ss.step_slug = fail_task.step_slug;
+
+    elsif v_task.status = 'failed' and v_when_exhausted = 'fail' then
+        update pgflow.step_states as ss
+        set status = 'failed', failed_at = now(), error_message = fail_task.error_message
+        where ss.run_id = fail_task.run_id and ss.step_slug = fail_task.step_slug and ss.status = 'started'
+        returning ss.failed_at into v_step_failed_at;
+
+        update pgflow.runs as r
+        set status = 'failed', failed_at = now()
+        where r.run_id = fail_task.run_id and r.status = 'started'
+        returning r.failed_at into v_run_failed_at;
+
+    elsif v_task.status = 'failed' then
+        update pgflow.step_states as ss
+        set status = 'skipped',
+            skip_reason = 'handler_failed',
+            skipped_at = now(),
+            error_message = fail_task.error_message,
+            remaining_tasks = null,
+            failed_at = null
+        where ss.run_id = fail_task.run_id and ss.step_slug = fail_task.step_slug and ss.status = 'started'
+        returning ss.skipped_at into v_step_skipped_at;
+
+        if v_step_skipped_at is not null then
+            update pgflow.runs as r
+            set remaining_steps = r.remaining_steps - 1
+            where r.run_id = fail_task.run_id;
+        end if;
+    end if;
+
+    -- Exhausted, step failed
+    if v_step_failed_at is not null then
+        perform pgflow._emit_event(
+            'step:' || fail_task.step_slug || ':failed',
+            jsonb_build_object(
+                'event_type', 'step:failed',
+                'run_id', fail_task.run_id,
+                'step_slug', fail_task.step_slug,
+                'status', 'failed',
+                'error_message', fail_task.error_message,
+                'failed_at', v_step_failed_at
+            )
+        );
+    end if;
+
+    -- Exhausted, step skipped: siblings' messages, event, then the dependents
+    if v_step_skipped_at is not null then
+        select array_agg(t.message_id order by t.task_index) into v_msg_ids
+        from pgflow.step_tasks as t
+        where
+            t.run_id = fail_task.run_id
+            and t.step_slug = fail_task.step_slug
+            and t.status in ('queued', 'started')
+            and t.message_id is not null;
+
+        if v_msg_ids is not null then
+            perform pgmq.archive(v_run.flow_slug, v_msg_ids);
+        end if;
+
+        perform pgflow._emit_event(
+            'step:' || fail_task.step_slug || ':skipped',
+            jsonb_build_object(
+                'event_type', 'step:skipped',
+                'run_id', fail_task.run_id,
+                'step_slug', fail_task.step_slug,
+                'status', 'skipped',
+                'skip_reason', 'handler_failed',
+                'error_message', fail_task.error_message,
+                'skipped_at', v_step_skipped_at
+            )
+        );
+
+        if v_when_exhausted = 'skip-cascade' then
+            perform pgflow._cascade_force_skip_steps(fail_task.run_id, fail_task.step_slug, 'handler_failed');
+        else
+            update pgflow.step_states as cs
+            set remaining_deps = cs.remaining_deps - 1,
+                initial_tasks = case
+                    when c.step_type = 'map' and c.deps_count = 1 then 0
+                    else cs.initial_tasks
+                end
+            from pgflow.deps as d
+            inner join pgflow.steps as c on c.flow_slug = d.flow_slug and c.step_slug = d.step_slug
+            where
+                d.flow_slug = v_run.flow_slug
+                and d.dep_slug = fail_task.step_slug
+                and cs.run_id = fail_task.run_id
+                and cs.step_slug = d.step_slug;
+
+            -- Conditions, then taskless steps, repeated until no taskless step completes, so that
+            -- steps unblocked by the taskless cascade are evaluated before they start (as in
+            -- complete_task and start_flow; spec §13 quirk 3). Each extra pass completes a step.
+            loop
+                if not pgflow.cascade_resolve_conditions(fail_task.run_id) then
+                    perform pgflow._archive_task_message(fail_task.run_id, fail_task.step_slug, fail_task.task_index);
+                    return query
+                    select t.* from pgflow.step_tasks as t
+                    where
+                        t.run_id = fail_task.run_id
+                        and t.step_slug = fail_task.step_slug
+                        and t.task_index = fail_task.task_index;
+                    return;
+                end if;
+                exit when pgflow.cascade_complete_taskless_steps(fail_task.run_id) = 0;
+            end loop;
+            perform pgflow.start_ready_steps(fail_task.run_id);
+        end if;
+
+        perform pgflow.maybe_complete_run(fail_task.run_id);
+    end if;
+
+    -- Run failed by this call: event, then no message of the run may stay in the queue
+    if v_run_failed_at is not null then
+        perform pgflow._emit_event(
+            'run:failed',
+            jsonb_build_object(
+                'event_type', 'run:failed',
+                'run_id', fail_task.run_id,
+                'flow_slug', v_run.flow_slug,
+                'status', 'failed',
+                'error_message', fail_task.error_message,
+                'failed_at', v_run_failed_at
+            )
+        );
+        perform pgflow._archive_run_messages(fail_task.run_id);
+    end if;
+
+    -- The task's message: delayed when the task is queued (retry, or a queued task per quirk 11),
+    -- archived when the task is failed
+    select * into v_task
+    from pgflow.step_tasks as t
+    where t.run_id = fail_task.run_id and t.step_slug = fail_task.step_slug and t.task_index = fail_task.task_index;
+
+    if v_task.status = 'queued' and v_task.message_id is not null then
+        perform pgmq.set_vt(
+            v_run.flow_slug,
+            v_task.message_id,
+            pgflow.calculate_retry_delay(v_base_delay, v_task.attempts_count)
+        );
+    elsif v_task.status = 'failed' then
+        perform pgflow._archive_task_message(fail_task.run_id, fail_task.step_slug, fail_task.task_index);
+    end if;
+
+    return query
+    select t.* from pgflow.step_tasks as t
+    where t.run_id = fail_task.run_id and t.step_slug = fail_task.step_slug and t.task_index = fail_task.task_index;
+end;
+$$;
+
 -- ==== sql/0100_function_read_and_start_tasks.sql ====
 -- pgflow.read_and_start_tasks(queue_name, worker_id, vt, qty): both phases of polling in one call
 -- (one round trip, one transaction): pgmq.read of up to qty visible messages of the flow's queue,
@@ -1951,8 +2400,10 @@ $$;
 -- flow.opt_timeout)), the read itself makes the messages invisible for that timeout + 2 s, which
 -- is what start_tasks' set_vt_batch would set a moment later, so the queue is updated once. With
 -- different timeouts the read uses vt and set_vt_batch follows, as in start_tasks. Messages read
--- but not started (task not queued, run or step not started) end with vt seconds of invisibility,
--- as after pgmq.read + start_tasks.
+-- but not started end as after pgmq.read + start_tasks: a queued task's (run or step not started)
+-- with vt seconds of invisibility; a started task's hidden until its deadline, a finished task's
+-- archived (pgflow._park_unstartable_messages; a started task past both its deadlines keeps the
+-- read's visibility).
 -- Called by the pgflow-py worker.
 -- Locks the messages read (pgmq.read: FOR UPDATE SKIP LOCKED), then as pgflow.start_tasks.
 -- Raises what pgmq.read raises for an unknown queue; what start_tasks raises (unknown worker_id
@@ -2053,9 +2504,7 @@ begin
                 where
                     st.flow_slug = read_and_start_tasks.queue_name
                     and st.message_id = i.id
-                    and st.status = 'started'
-                    and st.last_worker_id = read_and_start_tasks.worker_id
-                    and st.started_at = now()
+                    and st.status <> 'queued'
             )
         );
         perform 1
@@ -2065,6 +2514,194 @@ begin
             array_fill(read_and_start_tasks.vt, array[cardinality(v_ignored)])
         ) as v;
     end if;
+end;
+$$;
+
+-- ==== sql/0100_function_requeue_dead_worker_tasks.sql ====
+-- pgflow.requeue_dead_worker_tasks(heartbeat_timeout, function_name): recovers the tasks of workers
+-- that died as soon as their heartbeat says so, instead of after pgflow.requeue_stalled_tasks'
+-- flow timeout + 30 s. Not part of pgflow's API: beside requeue_stalled_tasks, left as it is.
+-- Called by maintenance callers (the pgflow-py worker's maintenance loop and `pgflow maintain`, in
+-- the second part of issue 21) and by the pg_cron job of pgflow.setup_recovery_cron(heartbeat_timeout
+-- => ...).
+--
+-- A worker is dead when its pgflow.workers row has stopped_at NULL (it did not stop cleanly:
+-- pgflow.mark_worker_stopped was not called), last_heartbeat_at older than clock_timestamp() -
+-- heartbeat_timeout and, when function_name is given, that function_name (so that workers sweep
+-- only for workers of their own kind in a database shared with others). deprecated_at is not
+-- looked at: a deprecated worker that still heartbeats is draining and alive; one that stopped
+-- heartbeating without stopping is dead like any other. A stopped worker is never dead here:
+-- pgflow's edge worker marks itself stopped and then finishes its in-flight tasks; what it
+-- abandons is left to requeue_stalled_tasks.
+-- Its tasks: `started`, not permanently stalled, last_worker_id = that worker, in a run and a step
+-- that are both `started` (a task left `started` in a failed run or a skipped step holds nothing).
+-- Each is handled as requeue_stalled_tasks handles a stalled task, against the same limit:
+--   * requeued_count < 3: back to `queued` (started_at and last_worker_id NULL, requeued_count+1,
+--     last_requeued_at now()), its message visible now (set_vt_batch, one call per queue) and one
+--     pg_notify('pgflow_tasks', <flow_slug>) per flow to wake idle workers;
+--   * otherwise: permanently_stalled_at now(), its message archived, status stays `started`;
+--     pgflow.fail_stalled_tasks then fails it as a failure of its step.
+-- Event: one `worker:dead` per dead worker that had tasks, NOTIFY on channel `pgflow` only (no run
+-- to address a Realtime topic), payload {"event_type": "worker:dead", "worker_id", "queue_name",
+-- "function_name", "last_heartbeat_at", "requeued_tasks": <n>, "stalled_tasks": <n>}.
+-- Returns one row per task it handled: flow_slug, run_id, step_slug, task_index, worker_id,
+-- last_heartbeat_at (of that worker), requeued_count (after), outcome ('requeued' or
+-- 'permanently_stalled'), ordered by worker, run, step, task index: enough for a log line.
+--
+-- The threshold must exceed the longest gap between two heartbeats of a live worker. pgflow's
+-- TypeScript edge worker heartbeats only between batches, so a handler of it running longer than
+-- the threshold would be requeued while it runs (and executed twice). That is why no cron job
+-- calls this by default, and why function_name exists.
+--
+-- Locks: in one statement, the dead workers' rows (FOR SHARE SKIP LOCKED: a heartbeat committing
+-- meanwhile is seen on recheck, one in progress means the worker is alive) and their tasks (FOR
+-- UPDATE SKIP LOCKED: a task being completed right now is left alone), tasks in key order. No run or
+-- step_state lock, as requeue_stalled_tasks. Not SECURITY DEFINER (unlike it): its callers, workers
+-- and the job owner, have the rights on pgmq tables it uses.
+-- Raises `heartbeat_timeout must be a positive interval, got <value>`.
+create or replace function pgflow.requeue_dead_worker_tasks(
+    heartbeat_timeout interval default '15 seconds', function_name text default null
+)
+returns table (
+    flow_slug text,
+    run_id uuid,
+    step_slug text,
+    task_index int,
+    worker_id uuid,
+    last_heartbeat_at timestamptz,
+    requeued_count int,
+    outcome text
+)
+language plpgsql
+volatile
+set search_path = ''
+as $$
+declare
+    v_cutoff timestamptz;
+    v_flows text[];
+    v_run_ids uuid[];
+    v_step_slugs text[];
+    v_task_indexes int[];
+    v_msg_ids bigint[];
+    v_worker_ids uuid[];
+    v_heartbeats timestamptz[];
+    v_requeued_counts int[];
+    v_outcomes text[];
+    v_queue text;
+    v_outcome text;
+    v_ids bigint[];
+begin
+    -- GUARD
+    if requeue_dead_worker_tasks.heartbeat_timeout is null
+        or requeue_dead_worker_tasks.heartbeat_timeout <= interval '0' then
+        raise exception 'heartbeat_timeout must be a positive interval, got %',
+            coalesce(requeue_dead_worker_tasks.heartbeat_timeout::text, 'NULL');
+    end if;
+    -- heartbeats are written with clock_timestamp(), so they are judged by it
+    v_cutoff := clock_timestamp() - requeue_dead_worker_tasks.heartbeat_timeout;
+
+    -- LOCKS + MAIN: claim the dead workers' tasks, then requeue or give up on each, in one statement
+    with claimed as (
+        select t.run_id, t.step_slug, t.task_index, t.requeued_count, w.worker_id, w.last_heartbeat_at
+        from pgflow.step_tasks as t
+        inner join pgflow.workers as w on w.worker_id = t.last_worker_id
+        inner join pgflow.runs as r on r.run_id = t.run_id
+        inner join pgflow.step_states as ss on ss.run_id = t.run_id and ss.step_slug = t.step_slug
+        where
+            t.status = 'started'
+            and t.permanently_stalled_at is null
+            and w.stopped_at is null
+            and w.last_heartbeat_at < v_cutoff
+            and (requeue_dead_worker_tasks.function_name is null or w.function_name = requeue_dead_worker_tasks.function_name)
+            and r.status = 'started'
+            and ss.status = 'started'
+        order by t.run_id, t.step_slug, t.task_index
+        for update of t skip locked
+        for share of w skip locked
+    ),
+
+    handled as (
+        update pgflow.step_tasks as t
+        set
+            status = case when c.requeued_count < 3 then 'queued' else t.status end,
+            started_at = case when c.requeued_count < 3 then null else t.started_at end,
+            last_worker_id = case when c.requeued_count < 3 then null else t.last_worker_id end,
+            requeued_count = case when c.requeued_count < 3 then t.requeued_count + 1 else t.requeued_count end,
+            last_requeued_at = case when c.requeued_count < 3 then now() else t.last_requeued_at end,
+            permanently_stalled_at = case when c.requeued_count < 3 then null else now() end
+        from claimed as c
+        where
+            t.run_id = c.run_id
+            and t.step_slug = c.step_slug
+            and t.task_index = c.task_index
+        returning
+            t.flow_slug, t.run_id, t.step_slug, t.task_index, t.message_id, c.worker_id, c.last_heartbeat_at,
+            t.requeued_count,
+            case when c.requeued_count < 3 then 'requeued' else 'permanently_stalled' end as outcome
+    )
+
+    select
+        array_agg(h.flow_slug order by h.worker_id, h.run_id, h.step_slug, h.task_index),
+        array_agg(h.run_id order by h.worker_id, h.run_id, h.step_slug, h.task_index),
+        array_agg(h.step_slug order by h.worker_id, h.run_id, h.step_slug, h.task_index),
+        array_agg(h.task_index order by h.worker_id, h.run_id, h.step_slug, h.task_index),
+        array_agg(h.message_id order by h.worker_id, h.run_id, h.step_slug, h.task_index),
+        array_agg(h.worker_id order by h.worker_id, h.run_id, h.step_slug, h.task_index),
+        array_agg(h.last_heartbeat_at order by h.worker_id, h.run_id, h.step_slug, h.task_index),
+        array_agg(h.requeued_count order by h.worker_id, h.run_id, h.step_slug, h.task_index),
+        array_agg(h.outcome order by h.worker_id, h.run_id, h.step_slug, h.task_index)
+    into
+        v_flows, v_run_ids, v_step_slugs, v_task_indexes, v_msg_ids, v_worker_ids, v_heartbeats,
+        v_requeued_counts, v_outcomes
+    from handled as h;
+
+    if v_run_ids is null then
+        return;
+    end if;
+
+    -- messages: visible again (requeued) or archived (given up), one call per queue and outcome
+    for v_queue, v_outcome, v_ids in
+        select u.flow_slug, u.outcome, array_agg(u.msg_id order by u.msg_id)
+        from unnest(v_flows, v_msg_ids, v_outcomes) as u (flow_slug, msg_id, outcome)
+        where u.msg_id is not null
+        group by u.flow_slug, u.outcome
+        order by u.flow_slug, u.outcome
+    loop
+        if v_outcome = 'requeued' then
+            perform pgflow.set_vt_batch(v_queue, v_ids, array_fill(0, array[cardinality(v_ids)]));
+            perform pg_notify('pgflow_tasks', v_queue);
+        else
+            perform pgmq.archive(v_queue, v_ids);
+        end if;
+    end loop;
+
+    -- one worker:dead event per dead worker, in worker order
+    perform pgflow._emit_events(
+        array_agg('worker:dead'::text order by e.worker_id),
+        array_agg(e.payload order by e.worker_id)
+    )
+    from (
+        select
+            u.worker_id,
+            jsonb_build_object(
+                'event_type', 'worker:dead',
+                'worker_id', u.worker_id,
+                'queue_name', w.queue_name,
+                'function_name', w.function_name,
+                'last_heartbeat_at', u.last_heartbeat_at,
+                'requeued_tasks', count(*) filter (where u.outcome = 'requeued'),
+                'stalled_tasks', count(*) filter (where u.outcome = 'permanently_stalled')
+            ) as payload
+        from unnest(v_worker_ids, v_heartbeats, v_outcomes) as u (worker_id, last_heartbeat_at, outcome)
+        inner join pgflow.workers as w on w.worker_id = u.worker_id
+        group by u.worker_id, u.last_heartbeat_at, w.queue_name, w.function_name
+    ) as e;
+
+    return query
+    select *
+    from unnest(
+        v_flows, v_run_ids, v_step_slugs, v_task_indexes, v_worker_ids, v_heartbeats, v_requeued_counts, v_outcomes
+    );
 end;
 $$;
 
@@ -2221,6 +2858,72 @@ begin
 end;
 $$;
 
+-- ==== sql/0100_function_setup_recovery_cron.sql ====
+-- pgflow.setup_recovery_cron(cron_interval, heartbeat_timeout, function_name): (re)schedules the
+-- pg_cron job
+-- pgflow_recover_tasks, beside pgflow's pgflow_requeue_stalled_tasks (which it leaves as it is).
+-- Not part of pgflow's API. Every cron_interval (default '5 seconds') the job runs
+--   * heartbeat_timeout NULL (the default):  `select pgflow.fail_stalled_tasks()`;
+--   * heartbeat_timeout given:  `select pgflow.requeue_dead_worker_tasks(heartbeat_timeout =>
+--     '<heartbeat_timeout>'::interval, function_name => <function_name or NULL>); select
+--     pgflow.fail_stalled_tasks()` (function_name: only workers registered under that name).
+-- Dead-worker recovery is opt-in because it is only safe when every worker of the database
+-- heartbeats while its handlers run (pgflow-py does; pgflow's TypeScript edge worker heartbeats
+-- between batches, so its long handlers would be requeued while they run).
+-- Idempotent: an existing job of that name is unscheduled first, so exactly one remains.
+-- Called by operators, and once at install when pg_cron is present (0950_install_cron_jobs), with
+-- the defaults. Returns `Scheduled pgflow_recover_tasks (every <interval>, job_id=<id>): <what it
+-- runs>`. Not SECURITY DEFINER: the job runs as the role that calls this.
+-- Locks: cron.job rows (via pg_cron). Raises `pg_cron is not installed: ...` without the cron
+-- schema (plpgsql, so that the schema installs without pg_cron), and
+-- `heartbeat_timeout must be a positive interval, got <value>`.
+create or replace function pgflow.setup_recovery_cron(
+    cron_interval text default '5 seconds', heartbeat_timeout interval default null, function_name text default null
+)
+returns text
+language plpgsql
+volatile
+set search_path = ''
+as $$
+declare
+    v_job_id bigint;
+    v_command text;
+begin
+    if to_regprocedure('cron.schedule(text,text,text)') is null or to_regprocedure('cron.unschedule(text)') is null then
+        raise exception 'pg_cron is not installed: pgflow.setup_recovery_cron() needs the cron schema '
+            '(Supabase, or CREATE EXTENSION pg_cron)';
+    end if;
+    if setup_recovery_cron.heartbeat_timeout <= interval '0' then
+        raise exception 'heartbeat_timeout must be a positive interval, got %', setup_recovery_cron.heartbeat_timeout;
+    end if;
+
+    -- A cron job is SQL text, so the values go in as literals: format's %L quotes the interval's
+    -- canonical text and the function name (NULL becomes NULL).
+    v_command := case
+        when setup_recovery_cron.heartbeat_timeout is null then 'select pgflow.fail_stalled_tasks()'
+        else format(
+            'select pgflow.requeue_dead_worker_tasks(heartbeat_timeout => %L::interval, function_name => %L::text); '
+            'select pgflow.fail_stalled_tasks()',
+            setup_recovery_cron.heartbeat_timeout, setup_recovery_cron.function_name
+        )
+    end;
+
+    -- pg_cron raises when the job does not exist: that is the normal first-install case
+    begin
+        perform cron.unschedule('pgflow_recover_tasks');
+    exception when others then
+        null;
+    end;
+
+    v_job_id := cron.schedule('pgflow_recover_tasks', setup_recovery_cron.cron_interval, v_command);
+
+    return format(
+        'Scheduled pgflow_recover_tasks (every %s, job_id=%s): %s',
+        setup_recovery_cron.cron_interval, v_job_id, v_command
+    );
+end;
+$$;
+
 -- ==== sql/0100_function_start_ready_steps.sql ====
 -- pgflow.start_ready_steps(run_id): starts every step of a started run that is ready, i.e.
 -- status created, remaining_deps = 0 and initial_tasks > 0 (conditions are not evaluated here).
@@ -2370,7 +3073,10 @@ $$;
 -- worker read from the flow's queue, starts the tasks that may run and returns what their handlers
 -- need (one pgflow.step_task_record per started task, ordered by msg_id).
 -- Eligible: step_tasks of this flow whose message_id is in msg_ids, status queued, run started and
--- step started. Other ids are ignored silently (no archive, no vt change).
+-- step started. Ids of queued tasks that are not eligible, and of no task, are ignored silently.
+-- Where pgflow ignores the others too, here a message whose task is started (by another worker) is
+-- hidden until that task's deadline and one whose task is finished is archived
+-- (pgflow._park_unstartable_messages), so that it is not read again every visibility timeout.
 -- Started tasks: attempts_count + 1, started_at now(), last_worker_id = worker_id (FK to
 -- pgflow.workers: register the worker first). Their messages become invisible for
 -- coalesce(step.opt_timeout, flow.opt_timeout) + 2 seconds (pgflow's intent; its own CTE for this
@@ -2392,6 +3098,24 @@ begin
     return query
     select t.flow_slug, t.run_id, t.step_slug, t.input, t.msg_id, t.task_index, t.flow_input
     from pgflow._start_tasks(start_tasks.flow_slug, start_tasks.msg_ids, start_tasks.worker_id, true) as t;
+end;
+$$;
+
+-- ==== sql/0950_install_cron_jobs.sql ====
+-- Install-time scheduling (pgflow does this in its schema and migrations): the stall requeue
+-- every 15 seconds and worker management every second; beside them, pgflow-py's
+-- pgflow_recover_tasks (pgflow.fail_stalled_tasks every 5 seconds; dead-worker recovery is opt-in,
+-- see pgflow.setup_recovery_cron). Only where pg_cron (or a stand-in with
+-- cron.schedule) is present when the schema is installed; on plain PostgreSQL this does nothing
+-- and the jobs can be scheduled later with pgflow.setup_requeue_stalled_tasks_cron() and
+-- pgflow.setup_ensure_workers_cron() (and pgflow.setup_recovery_cron()).
+do $$
+begin
+    if to_regprocedure('cron.schedule(text,text,text)') is not null then
+        perform pgflow.setup_requeue_stalled_tasks_cron();
+        perform pgflow.setup_ensure_workers_cron('1 second');
+        perform pgflow.setup_recovery_cron();
+    end if;
 end;
 $$;
 

@@ -4,7 +4,8 @@
 --
 -- Two channels:
 --   * Supabase Realtime: realtime.send(payload, event, 'pgflow:run:<run_id>', false), only when a
---     function realtime.send(jsonb, text, text, boolean) exists (Supabase, or a stand-in).
+--     function realtime.send(jsonb, text, text, boolean) exists (Supabase, or a stand-in), and only
+--     for events of a run (payload with a run_id; `worker:dead` has none and goes out by NOTIFY).
 --   * LISTEN/NOTIFY, always: channel `pgflow`, payload = the event payload plus an "event" key.
 --     NOTIFY payloads are limited to 8000 bytes, so when the payload is larger its bulky keys
 --     (input, output, error_message) are dropped and "truncated": true is added; a listener then
@@ -30,6 +31,7 @@ begin
         for v_item in
             select e.event, e.payload
             from unnest(_emit_events.events, _emit_events.payloads) with ordinality as e (event, payload, ord)
+            where e.payload ? 'run_id'
             order by e.ord
         loop
             execute 'select realtime.send($1, $2, $3, false)'

@@ -3,7 +3,10 @@
 -- that may run and returns what their handlers need (pgflow.step_task_record's columns plus the
 -- task's attempts_count after starting, one row per started task, ordered by msg_id).
 -- Eligible: step_tasks of this flow whose message_id is in msg_ids, status queued, run started and
--- step started. Other ids are ignored silently (no archive, no vt change).
+-- step started. Ids of queued tasks that are not eligible, and of no task, are ignored silently.
+-- Ids of tasks past queued go to pgflow._park_unstartable_messages: a started task's message is
+-- hidden until the task's deadline, a finished task's archived (pgflow ignores them, so they come
+-- back every visibility timeout).
 -- Started tasks: attempts_count + 1, started_at now(), last_worker_id = worker_id (FK to
 -- pgflow.workers: register the worker first). With set_vt their messages become invisible for
 -- coalesce(step.opt_timeout, flow.opt_timeout) + 2 seconds (pgflow's intent; its own CTE for this
@@ -51,6 +54,12 @@ begin
         order by st.run_id, st.step_slug, st.task_index
         for update of st
     ) as e;
+
+    -- Messages of tasks past queued: hidden until the task's deadline, or archived when finished
+    -- (only looked for when some id is not eligible: not on the common path)
+    if cardinality(v_msg_ids) < cardinality(_start_tasks.msg_ids) then
+        perform pgflow._park_unstartable_messages(_start_tasks.p_flow_slug, _start_tasks.msg_ids);
+    end if;
 
     -- MAIN: start them (compare-and-set on status queued). Addressed by message id rather than by
     -- a join back to the locked rows: one index probe per id whatever the table statistics say.

@@ -16,6 +16,8 @@
 --                     start_ready_steps, maybe_complete_run.
 --       skip-cascade: as skip, but the descendants are skipped (dependency_skipped) by
 --                     _cascade_force_skip_steps instead of being unblocked; maybe_complete_run.
+--   * Task 'started' but permanently stalled (permanently_stalled_at set, its message archived):
+--     never retried, exhausted at once (pgflow differs: it would queue a task that has no message).
 --   * Task 'queued' (step started): no state change, but its message vt is still pushed to
 --     now + calculate_retry_delay(base_delay, attempts_count) (spec §13 quirk 11).
 -- Called by workers. Task-level retries emit no events.
@@ -89,6 +91,19 @@ begin
     from pgflow.steps as s
     inner join pgflow.flows as f on f.flow_slug = s.flow_slug
     where s.flow_slug = v_run.flow_slug and s.step_slug = fail_task.step_slug;
+
+    -- A permanently stalled task lost its message (requeue_stalled_tasks archived it): a retry could
+    -- never run, so it fails as if its attempts were exhausted (pgflow.fail_stalled_tasks relies on it)
+    if exists (
+        select 1 from pgflow.step_tasks as t
+        where
+            t.run_id = fail_task.run_id
+            and t.step_slug = fail_task.step_slug
+            and t.task_index = fail_task.task_index
+            and t.permanently_stalled_at is not null
+    ) then
+        v_max_attempts := 0;
+    end if;
 
     -- MAIN: retry or exhaust the task (compare-and-set: only a started task moves)
     update pgflow.step_tasks as t

@@ -10,8 +10,10 @@
 -- flow.opt_timeout)), the read itself makes the messages invisible for that timeout + 2 s, which
 -- is what start_tasks' set_vt_batch would set a moment later, so the queue is updated once. With
 -- different timeouts the read uses vt and set_vt_batch follows, as in start_tasks. Messages read
--- but not started (task not queued, run or step not started) end with vt seconds of invisibility,
--- as after pgmq.read + start_tasks.
+-- but not started end as after pgmq.read + start_tasks: a queued task's (run or step not started)
+-- with vt seconds of invisibility; a started task's hidden until its deadline, a finished task's
+-- archived (pgflow._park_unstartable_messages; a started task past both its deadlines keeps the
+-- read's visibility).
 -- Called by the pgflow-py worker.
 -- Locks the messages read (pgmq.read: FOR UPDATE SKIP LOCKED), then as pgflow.start_tasks.
 -- Raises what pgmq.read raises for an unknown queue; what start_tasks raises (unknown worker_id
@@ -112,9 +114,7 @@ begin
                 where
                     st.flow_slug = read_and_start_tasks.queue_name
                     and st.message_id = i.id
-                    and st.status = 'started'
-                    and st.last_worker_id = read_and_start_tasks.worker_id
-                    and st.started_at = now()
+                    and st.status <> 'queued'
             )
         );
         perform 1

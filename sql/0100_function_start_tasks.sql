@@ -2,7 +2,10 @@
 -- worker read from the flow's queue, starts the tasks that may run and returns what their handlers
 -- need (one pgflow.step_task_record per started task, ordered by msg_id).
 -- Eligible: step_tasks of this flow whose message_id is in msg_ids, status queued, run started and
--- step started. Other ids are ignored silently (no archive, no vt change).
+-- step started. Ids of queued tasks that are not eligible, and of no task, are ignored silently.
+-- Where pgflow ignores the others too, here a message whose task is started (by another worker) is
+-- hidden until that task's deadline and one whose task is finished is archived
+-- (pgflow._park_unstartable_messages), so that it is not read again every visibility timeout.
 -- Started tasks: attempts_count + 1, started_at now(), last_worker_id = worker_id (FK to
 -- pgflow.workers: register the worker first). Their messages become invisible for
 -- coalesce(step.opt_timeout, flow.opt_timeout) + 2 seconds (pgflow's intent; its own CTE for this

@@ -256,7 +256,7 @@ select is(
 );
 select is(
     (select array_agg(j.jobname || ' ' || j.schedule || ' ' || j.command order by j.jobname) from cron.job as j
-     where j.jobname like 'pgflow\_%'),
+     where j.jobname in ('pgflow_cleanup_logs', 'pgflow_ensure_workers', 'pgflow_requeue_stalled_tasks')),
     array['pgflow_cleanup_logs 0 * * * * select pgflow.cleanup_ensure_workers_logs()',
           'pgflow_ensure_workers 1 second select pgflow.ensure_workers()',
           'pgflow_requeue_stalled_tasks 15 seconds select pgflow.requeue_stalled_tasks()'],
