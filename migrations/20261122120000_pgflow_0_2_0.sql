@@ -657,6 +657,315 @@ begin
 end;
 $$;
 
+-- ==== sql/0100_function__cron_field.sql ====
+-- pgflow._cron_field(cron, field_name, field, lo, hi, names): the sorted, distinct values one field
+-- of a 5-field cron expression stands for. Internal: called by _cron_parse only.
+-- A field is a comma-separated list of elements; an element is `*`, a value, a range `a-b`, each
+-- optionally followed by a step `/n`; `a/n` means `a-hi/n` (`a-6/n` for day-of-week). Values are numbers or, where `names`
+-- is given, names (case-insensitive; names[1] stands for lo). A range whose start is after its end
+-- wraps around (`fri-mon`, `50-10`), as croniter reads it.
+-- Locks nothing. Raises `invalid cron expression "<cron>": <field_name> field "<field>": <why>`
+-- for an empty element, an unknown name, a value out of lo-hi or a zero step.
+create or replace function pgflow._cron_field(
+    cron text,
+    field_name text,
+    field text,
+    lo int,
+    hi int,
+    names text[] default null
+)
+returns int[]
+language plpgsql
+immutable
+set search_path = ''
+as $$
+declare
+    v_element text;
+    v_parts text[];
+    v_range text;
+    v_step int;
+    v_start int;
+    v_end int;
+    v_values int[] := '{}'::int[];
+    v_token text;
+    v_bound int;
+    v_error text := format(
+        'invalid cron expression "%s": %s field "%s"', _cron_field.cron, _cron_field.field_name, _cron_field.field
+    );
+begin
+    foreach v_element in array string_to_array(_cron_field.field, ',') loop
+        v_parts := regexp_match(v_element, '^([^/]+)(?:/([0-9]+))?$');
+        if v_parts is null then
+            raise exception '%: "%" is not a value, a range or a step', v_error, v_element;
+        end if;
+        v_range := v_parts[1];
+        v_step := coalesce(v_parts[2]::int, 1);
+        if v_step = 0 then
+            raise exception '%: a step must be at least 1', v_error;
+        end if;
+
+        if v_range = '*' then
+            v_start := _cron_field.lo;
+            v_end := _cron_field.hi;
+        else
+            -- each bound: a number or a name
+            v_start := null;
+            v_end := null;
+            foreach v_token in array string_to_array(v_range, '-') loop
+                if v_token ~ '^[0-9]{1,4}$' then
+                    v_bound := v_token::int;
+                elsif _cron_field.names is not null and lower(v_token) = any(_cron_field.names) then
+                    v_bound := _cron_field.lo - 1 + array_position(_cron_field.names, lower(v_token));
+                else
+                    raise exception '%: "%" is not a number%', v_error, v_token,
+                        case when _cron_field.names is not null then ' or a name' else '' end;
+                end if;
+                if v_bound < _cron_field.lo or v_bound > _cron_field.hi then
+                    raise exception '%: % is out of range %-%', v_error, v_bound, _cron_field.lo, _cron_field.hi;
+                end if;
+                if v_start is null then
+                    v_start := v_bound;
+                elsif v_end is null then
+                    v_end := v_bound;
+                else
+                    raise exception '%: "%" has more than two bounds', v_error, v_range;
+                end if;
+            end loop;
+            if v_start is null then
+                raise exception '%: an element is empty', v_error;
+            end if;
+            -- `a/n` runs to the field's maximum (6 for day-of-week, where 7 is a second Sunday, as
+            -- croniter reads it); a single value is a range of one
+            v_end := coalesce(v_end, case
+                when v_parts[2] is null then v_start
+                when _cron_field.field_name = 'day-of-week' then least(_cron_field.hi, 6)
+                else _cron_field.hi
+            end);
+        end if;
+
+        if v_start <= v_end then
+            v_values := v_values || array(select g from generate_series(v_start, v_end, v_step) as g);
+        else
+            -- a wrapping range walks past hi back to lo
+            v_values := v_values || array(
+                select _cron_field.lo + (g - _cron_field.lo) % (_cron_field.hi - _cron_field.lo + 1)
+                from generate_series(v_start, v_end + _cron_field.hi - _cron_field.lo + 1, v_step) as g
+            );
+        end if;
+    end loop;
+
+    return array(select distinct v from unnest(v_values) as v order by v);
+end;
+$$;
+
+-- ==== sql/0100_function__cron_next_wall.sql ====
+-- pgflow._cron_next_wall(after, minutes, hours, days, months, weekdays, day_or): the first
+-- wall-clock minute strictly after `after` (a local time, no zone) whose fields match the value
+-- sets of _cron_parse; NULL when none comes within 50 years (e.g. `0 0 30 2 *`).
+-- Internal: called by cron_next, which maps wall-clock times to instants in a time zone.
+-- Skips whole months, days and hours that cannot match, and jumps to the next matching hour and
+-- minute, so even a yearly expression takes a few dozen iterations, not one per minute.
+-- Locks nothing. Raises nothing.
+create or replace function pgflow._cron_next_wall(
+    after timestamp,
+    minutes int[],
+    hours int[],
+    days int[],
+    months int[],
+    weekdays int[],
+    day_or boolean
+)
+returns timestamp
+language plpgsql
+immutable
+set search_path = ''
+as $$
+declare
+    v_at timestamp := date_trunc('minute', _cron_next_wall.after) + interval '1 minute';
+    v_limit timestamp := _cron_next_wall.after + interval '50 years';
+    v_next int;
+    v_dom_ok boolean;
+    v_dow_ok boolean;
+begin
+    while v_at <= v_limit loop
+        -- month: jump to the first day of the next matching month
+        if not extract(month from v_at)::int = any(_cron_next_wall.months) then
+            v_next := (select min(m) from unnest(_cron_next_wall.months) as m where m > extract(month from v_at));
+            v_at := case
+                when v_next is null then make_timestamp(
+                    extract(year from v_at)::int + 1, _cron_next_wall.months[1], 1, 0, 0, 0
+                )
+                else make_timestamp(extract(year from v_at)::int, v_next, 1, 0, 0, 0)
+            end;
+            continue;
+        end if;
+
+        -- day: day-of-month and day-of-week, OR-ed or AND-ed (see _cron_parse)
+        v_dom_ok := extract(day from v_at)::int = any(_cron_next_wall.days);
+        v_dow_ok := extract(dow from v_at)::int = any(_cron_next_wall.weekdays);
+        if not (case when _cron_next_wall.day_or then v_dom_ok or v_dow_ok else v_dom_ok and v_dow_ok end) then
+            v_at := date_trunc('day', v_at) + interval '1 day';
+            continue;
+        end if;
+
+        -- hour: the next matching hour of this day, else the next day
+        if not extract(hour from v_at)::int = any(_cron_next_wall.hours) then
+            v_next := (select min(h) from unnest(_cron_next_wall.hours) as h where h > extract(hour from v_at));
+            v_at := date_trunc('day', v_at) + coalesce(make_interval(hours => v_next), interval '1 day');
+            continue;
+        end if;
+
+        -- minute: the next matching minute of this hour, else the next hour
+        if not extract(minute from v_at)::int = any(_cron_next_wall.minutes) then
+            v_next := (select min(m) from unnest(_cron_next_wall.minutes) as m where m > extract(minute from v_at));
+            v_at := date_trunc('hour', v_at) + coalesce(make_interval(mins => v_next), interval '1 hour');
+            continue;
+        end if;
+
+        return v_at;
+    end loop;
+    return null;
+end;
+$$;
+
+-- ==== sql/0100_function__cron_parse.sql ====
+-- pgflow._cron_parse(cron): a 5-field cron expression (minute hour day-of-month month
+-- day-of-week) or a macro, as sorted value sets plus the day rule. Internal: called by cron_next.
+-- Macros: @yearly and @annually (`0 0 1 1 *`), @monthly (`0 0 1 * *`), @weekly (`0 0 * * 0`),
+-- @daily and @midnight (`0 0 * * *`), @hourly (`0 * * * *`). Fields: see _cron_field; months and
+-- days of the week take English names (jan-dec, sun-sat); day of week 7 is Sunday, like 0; `?`
+-- in a day field means `*`.
+-- The day rule (Vixie cron's, as croniter applies it): when both day fields are restricted, a day
+-- matches if EITHER matches (day_or); otherwise both must. A day field is unrestricted when it is
+-- `*` or `?`, or when it lists every value and the other day field's text contains a `*`.
+-- Locks nothing. Raises `invalid cron expression "<cron>": ...` naming the bad field, or saying
+-- how many fields were given; L, W and # (and seconds or years fields) are not supported.
+create or replace function pgflow._cron_parse(
+    cron text,
+    out minutes int[],
+    out hours int[],
+    out days int[],
+    out months int[],
+    out weekdays int[],
+    out day_or boolean
+)
+language plpgsql
+immutable
+set search_path = ''
+as $$
+declare
+    v_expr text := lower(btrim(_cron_parse.cron));
+    v_fields text[];
+    v_dom_star boolean;
+    v_dow_star boolean;
+begin
+    if _cron_parse.cron is null then
+        raise exception 'invalid cron expression: it is NULL';
+    end if;
+    v_expr := case v_expr
+        when '@yearly' then '0 0 1 1 *'
+        when '@annually' then '0 0 1 1 *'
+        when '@monthly' then '0 0 1 * *'
+        when '@weekly' then '0 0 * * 0'
+        when '@daily' then '0 0 * * *'
+        when '@midnight' then '0 0 * * *'
+        when '@hourly' then '0 * * * *'
+        else v_expr
+    end;
+    if v_expr like '@%' then
+        raise exception 'invalid cron expression "%": unknown macro (use @yearly, @annually, @monthly, @weekly, '
+            '@daily, @midnight or @hourly)', _cron_parse.cron;
+    end if;
+    v_fields := regexp_split_to_array(v_expr, '\s+');
+    if v_expr = '' or cardinality(v_fields) <> 5 then
+        raise exception 'invalid cron expression "%": expected 5 fields (minute hour day-of-month month '
+            'day-of-week), got %', _cron_parse.cron, case when v_expr = '' then 0 else cardinality(v_fields) end;
+    end if;
+    if v_fields[1] ~ '[?]' or v_fields[2] ~ '[?]' or v_fields[4] ~ '[?]' then
+        raise exception 'invalid cron expression "%": "?" is only allowed in the day-of-month and day-of-week '
+            'fields', _cron_parse.cron;
+    end if;
+    v_fields[3] := case when v_fields[3] = '?' then '*' else v_fields[3] end;
+    v_fields[5] := case when v_fields[5] = '?' then '*' else v_fields[5] end;
+
+    minutes := pgflow._cron_field(_cron_parse.cron, 'minute', v_fields[1], 0, 59);
+    hours := pgflow._cron_field(_cron_parse.cron, 'hour', v_fields[2], 0, 23);
+    days := pgflow._cron_field(_cron_parse.cron, 'day-of-month', v_fields[3], 1, 31);
+    months := pgflow._cron_field(
+        _cron_parse.cron, 'month', v_fields[4], 1, 12,
+        array['jan', 'feb', 'mar', 'apr', 'may', 'jun', 'jul', 'aug', 'sep', 'oct', 'nov', 'dec']
+    );
+    weekdays := pgflow._cron_field(
+        _cron_parse.cron, 'day-of-week', v_fields[5], 0, 7, array['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat']
+    );
+    -- 7 is Sunday too
+    weekdays := array(select distinct w % 7 from unnest(weekdays) as w order by 1);
+
+    v_dom_star := v_fields[3] = '*' or (cardinality(days) = 31 and strpos(v_fields[5], '*') > 0);
+    v_dow_star := v_fields[5] = '*' or (cardinality(weekdays) = 7 and strpos(v_fields[3], '*') > 0);
+    day_or := not v_dom_star and not v_dow_star;
+end;
+$$;
+
+-- ==== sql/0100_function__cron_wall_to_instant.sql ====
+-- pgflow._cron_wall_to_instant(wall, timezone, after): the instant at which the wall-clock time
+-- `wall` occurs in `timezone`, as croniter maps it. Internal: called by cron_next.
+--   * a time that occurs once: that instant (wall_exists);
+--   * a time that occurs twice (the repeated hour of a fall-back day): the earlier occurrence if
+--     it is after `after`, else the later one (wall_exists);
+--   * a time that does not occur (skipped by a spring-forward change): the first wall-clock
+--     minute after it that does, i.e. the instant of the change (wall_exists = false).
+-- Offsets are compared 6 hours either side, which covers every daylight-saving change in tzdata.
+-- Locks nothing. Raises nothing (the zone is checked by cron_next).
+create or replace function pgflow._cron_wall_to_instant(
+    wall timestamp,
+    timezone text,
+    after timestamptz,
+    out instant timestamptz,
+    out wall_exists boolean
+)
+language plpgsql
+immutable
+set search_path = ''
+as $$
+declare
+    v_wall timestamp := _cron_wall_to_instant.wall;
+    v_instant timestamptz := _cron_wall_to_instant.wall at time zone _cron_wall_to_instant.timezone;
+    v_other timestamptz;
+    v_probe timestamptz;
+begin
+    if (v_instant at time zone _cron_wall_to_instant.timezone) <> v_wall then
+        -- skipped by a change: walk to the first wall-clock minute that exists (at most the change's size)
+        for i in 1..1440 loop
+            v_wall := v_wall + interval '1 minute';
+            v_instant := v_wall at time zone _cron_wall_to_instant.timezone;
+            exit when (v_instant at time zone _cron_wall_to_instant.timezone) = v_wall;
+        end loop;
+        instant := v_instant;
+        wall_exists := false;
+        return;
+    end if;
+
+    -- the other occurrence, if any: the same wall time read with the offset in force 6 h earlier or later
+    foreach v_probe in array array[v_instant - interval '6 hours', v_instant + interval '6 hours'] loop
+        v_other := (
+            v_wall - ((v_probe at time zone _cron_wall_to_instant.timezone) - (v_probe at time zone 'UTC'))
+        ) at time zone 'UTC';
+        if v_other <> v_instant and (v_other at time zone _cron_wall_to_instant.timezone) = v_wall then
+            instant := case
+                when least(v_instant, v_other) > _cron_wall_to_instant.after then least(v_instant, v_other)
+                else greatest(v_instant, v_other)
+            end;
+            wall_exists := true;
+            return;
+        end if;
+    end loop;
+
+    instant := v_instant;
+    wall_exists := true;
+end;
+$$;
+
 -- ==== sql/0100_function__refresh_task_statistics.sql ====
 -- pgflow._refresh_task_statistics(inserted): analyzes pgflow.step_tasks when `inserted` tasks
 -- (just added by the caller's statement) are at least 1,000 and more than the table was last known
@@ -1825,6 +2134,101 @@ begin
             complete_tasks_count.task_indexes, complete_tasks_count.outputs, null, 0
         ) as c
     );
+end;
+$$;
+
+-- ==== sql/0100_function_cron_next.sql ====
+-- pgflow.cron_next(cron, after, timezone): the first instant strictly after `after` at which the
+-- cron expression fires, with its fields read as wall-clock time in the IANA zone `timezone`.
+-- Called by create_schedule/update_schedule/tick_schedules, and by anyone checking an expression
+-- (`select pgflow.cron_next('*/15 9-17 * * mon-fri', now(), 'Europe/London')`).
+-- Syntax (see _cron_parse): 5 fields, `*`, lists, ranges, steps (`*/15`, `10-50/10`), month and
+-- day names, @hourly/@daily/@midnight/@weekly/@monthly/@yearly/@annually, and Vixie cron's rule
+-- that a day matches when either restricted day field does.
+-- Daylight-saving changes, as croniter (the test oracle) answers them:
+--   * fall-back day: a wall-clock time in the repeated hour fires at BOTH of its instants
+--     (`30 1 * * *` in America/New_York fires at 01:30 EDT and again at 01:30 EST);
+--   * spring-forward day: a time in the skipped hour fires once, at the instant of the change
+--     (`30 2 * * *` fires at 03:00 EDT), unless the hour field is `*` (every hour): then skipped
+--     times do not fire (`*/30 * * * *` goes 01:30 EST, 03:00 EDT).
+-- Works in wall-clock time (_cron_next_wall) and maps the result to an instant
+-- (_cron_wall_to_instant); a second search from the wall clock shifted by the offset change
+-- finds a repeated-hour time that comes first. A handful of iterations per call.
+-- Locks nothing. Raises `invalid cron expression "<cron>": ...` (naming the field),
+-- `unknown time zone "<zone>"`, `cron expression "<cron>" matches no time within 50 years ...`,
+-- and an error for a NULL argument.
+create or replace function pgflow.cron_next(cron text, after timestamptz, timezone text default 'UTC')
+returns timestamptz
+language plpgsql
+stable
+set search_path = ''
+as $$
+declare
+    v_fields record;
+    v_after_wall timestamp;
+    v_wall timestamp;
+    v_hit record;
+    v_alt record;
+    v_offset_change interval;
+begin
+    -- GUARD
+    if cron_next.after is null then
+        raise exception 'cron_next: after is NULL';
+    end if;
+    if cron_next.timezone is null then
+        raise exception 'unknown time zone: it is NULL';
+    end if;
+    begin
+        v_after_wall := cron_next.after at time zone cron_next.timezone;
+    exception when invalid_parameter_value then
+        raise exception 'unknown time zone "%": use an IANA name such as UTC or Europe/Paris '
+            '(see pg_timezone_names)', cron_next.timezone;
+    end;
+    select * into v_fields from pgflow._cron_parse(cron_next.cron);
+
+    -- MAIN: the next matching wall-clock time, as an instant
+    v_wall := pgflow._cron_next_wall(
+        v_after_wall, v_fields.minutes, v_fields.hours, v_fields.days, v_fields.months, v_fields.weekdays,
+        v_fields.day_or
+    );
+    if v_wall is null then
+        raise exception 'cron expression "%" matches no time within 50 years after %', cron_next.cron,
+            v_after_wall;
+    end if;
+    select * into v_hit from pgflow._cron_wall_to_instant(v_wall, cron_next.timezone, cron_next.after);
+
+    -- a time skipped by spring-forward fires at the change, unless the hour is `*`: then the next time
+    if not v_hit.wall_exists and (v_hit.instant <= cron_next.after or cardinality(v_fields.hours) = 24) then
+        while not v_hit.wall_exists loop
+            v_wall := pgflow._cron_next_wall(
+                v_wall, v_fields.minutes, v_fields.hours, v_fields.days, v_fields.months, v_fields.weekdays,
+                v_fields.day_or
+            );
+            if v_wall is null then
+                raise exception 'cron expression "%" matches no time within 50 years after %', cron_next.cron,
+                    v_after_wall;
+            end if;
+            select * into v_hit from pgflow._cron_wall_to_instant(v_wall, cron_next.timezone, cron_next.after);
+        end loop;
+    end if;
+
+    -- the offset changed between `after` and the hit: a time of the repeated hour may come first
+    v_offset_change := ((v_hit.instant at time zone cron_next.timezone) - (v_hit.instant at time zone 'UTC'))
+        - (v_after_wall - (cron_next.after at time zone 'UTC'));
+    if v_offset_change <> interval '0' then
+        v_wall := pgflow._cron_next_wall(
+            v_after_wall + v_offset_change, v_fields.minutes, v_fields.hours, v_fields.days, v_fields.months,
+            v_fields.weekdays, v_fields.day_or
+        );
+        if v_wall is not null then
+            select * into v_alt from pgflow._cron_wall_to_instant(v_wall, cron_next.timezone, cron_next.after);
+            if v_alt.wall_exists and v_alt.instant > cron_next.after and v_alt.instant < v_hit.instant then
+                return v_alt.instant;
+            end if;
+        end if;
+    end if;
+
+    return v_hit.instant;
 end;
 $$;
 
