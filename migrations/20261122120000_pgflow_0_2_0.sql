@@ -1,5 +1,77 @@
 -- Generated from sql/ by scripts/gen_migration.py: edit sql/, then regenerate. Do not edit.
 
+-- ==== sql/0065_tables_schedules.sql ====
+-- Schedules: a flow started on a cron expression, in a time zone, by tick_schedules.
+-- Written by create_schedule / update_schedule / pause_schedule / resume_schedule /
+-- delete_schedule; advanced by tick_schedules, which claims due rows in
+-- next_scheduled_start_time order (idx_schedules_due) with FOR UPDATE SKIP LOCKED.
+--   * overlap_policy: `allow` starts every due time; `skip` starts nothing (and drops the due
+--     time) while a run of this schedule is still `started`.
+--   * catchup_policy, after downtime (several due times passed since the last tick): `latest`
+--     starts only the most recent one; `all` starts every one no older than catchup_window,
+--     oldest first.
+--   * next_scheduled_start_time: the next time to start; last_run_id / last_scheduled_for: the
+--     last run started and the time it was scheduled for.
+-- The flow foreign key is checked at commit, so that ensure_flow_compiled can delete and
+-- recreate a changed flow in one transaction; deleting a flow for good while a schedule names it
+-- fails (delete the schedule first).
+create table pgflow.schedules (
+    schedule_slug text not null,
+    flow_slug text not null,
+    cron text not null,
+    timezone text not null default 'UTC',
+    input jsonb not null default '{}',
+    enabled boolean not null default true,
+    overlap_policy text not null default 'allow',
+    catchup_policy text not null default 'latest',
+    catchup_window interval not null default '1 day',
+    next_scheduled_start_time timestamptz not null,
+    last_run_id uuid,
+    last_scheduled_for timestamptz,
+    created_at timestamptz not null default now(),
+    updated_at timestamptz not null default now(),
+    constraint schedules_pkey primary key (schedule_slug),
+    constraint schedules_flow_slug_fkey foreign key (flow_slug) references pgflow.flows (flow_slug)
+    deferrable initially deferred,
+    constraint schedule_slug_is_valid check (pgflow.is_valid_slug(schedule_slug)),
+    constraint cron_is_not_blank check (btrim(cron) <> ''),
+    constraint input_is_object check (jsonb_typeof(input) = 'object'),
+    constraint overlap_policy_is_valid check (overlap_policy in ('allow', 'skip')),
+    constraint catchup_policy_is_valid check (catchup_policy in ('latest', 'all')),
+    constraint catchup_window_is_positive check (catchup_window > interval '0'),
+    constraint last_run_id_and_last_scheduled_for_match check ((last_run_id is null) = (last_scheduled_for is null)),
+    constraint updated_at_is_after_created_at check (updated_at >= created_at)
+);
+
+create index idx_schedules_due on pgflow.schedules (next_scheduled_start_time) where enabled;
+create index idx_schedules_flow_slug on pgflow.schedules (flow_slug);
+
+-- ==== sql/0066_alter_runs_schedule.sql ====
+-- Runs started by a schedule (tick_schedules) record the schedule and the time the run was
+-- scheduled for; NULL for every other run. One run per schedule and scheduled time
+-- (runs_schedule_slug_scheduled_for_key): what makes a schedule start each time exactly once,
+-- whatever number of sessions tick it. Deleting a schedule keeps its runs: their schedule_slug
+-- becomes NULL, scheduled_for stays.
+alter table pgflow.runs
+add column if not exists schedule_slug text,
+add column if not exists scheduled_for timestamptz;
+
+alter table pgflow.runs drop constraint if exists runs_schedule_slug_fkey;
+alter table pgflow.runs
+add constraint runs_schedule_slug_fkey foreign key (schedule_slug)
+references pgflow.schedules (schedule_slug) on delete set null (schedule_slug);
+
+alter table pgflow.runs drop constraint if exists schedule_slug_has_scheduled_for;
+alter table pgflow.runs
+add constraint schedule_slug_has_scheduled_for check (schedule_slug is null or scheduled_for is not null);
+
+create unique index if not exists runs_schedule_slug_scheduled_for_key
+on pgflow.runs (schedule_slug, scheduled_for) where schedule_slug is not null;
+
+-- tick_schedules' overlap check (`skip`): is a run of this schedule still started?
+create index if not exists idx_runs_schedule_started on pgflow.runs (schedule_slug)
+where status = 'started' and schedule_slug is not null;
+
 -- ==== sql/0070_function__emit_event.sql ====
 -- pgflow._emit_event(event, payload): publishes one run or step transition.
 -- Called by every function that changes a run or step status one row at a time, once per
@@ -156,6 +228,66 @@ begin
         and st.message_id = any(_task_records.msg_ids)
         and st.status = 'started'
     order by st.message_id;
+end;
+$$;
+
+-- ==== sql/0100_function__check_schedule.sql ====
+-- pgflow._check_schedule(schedule_slug, flow_slug, cron, input, timezone, overlap_policy,
+-- catchup_policy, catchup_window): raises the first thing wrong with a schedule's settings, with a
+-- message that names it, so that create_schedule/update_schedule write nothing invalid and never
+-- surface a bare constraint violation. Internal: called by create_schedule and update_schedule.
+-- Locks nothing. Raises `invalid schedule slug ...`, `flow "<slug>" does not exist`,
+-- `flow "<slug>" has a root map step: ...`, cron_next's errors for the expression or the zone,
+-- `schedule input must be a JSON object ...`, `overlap_policy must be ...`,
+-- `catchup_policy must be ...`, `catchup_window must be positive ...`.
+create or replace function pgflow._check_schedule(
+    schedule_slug text,
+    flow_slug text,
+    cron text,
+    input jsonb,
+    timezone text,
+    overlap_policy text,
+    catchup_policy text,
+    catchup_window interval
+)
+returns void
+language plpgsql
+stable
+set search_path = ''
+as $$
+begin
+    if not pgflow.is_valid_slug(_check_schedule.schedule_slug) then
+        raise exception 'invalid schedule slug %: use letters, digits and underscores, starting with a letter or '
+            'an underscore, at most 128 characters', coalesce('"' || _check_schedule.schedule_slug || '"', 'NULL');
+    end if;
+    if not exists (select 1 from pgflow.flows as f where f.flow_slug = _check_schedule.flow_slug) then
+        raise exception 'flow % does not exist', coalesce('"' || _check_schedule.flow_slug || '"', 'NULL');
+    end if;
+    if exists (
+        select 1
+        from pgflow.steps as s
+        where s.flow_slug = _check_schedule.flow_slug and s.step_type = 'map' and s.deps_count = 0
+    ) then
+        raise exception 'flow "%" has a root map step: its input must be an array, but a scheduled run''s input is '
+            'a JSON object', _check_schedule.flow_slug;
+    end if;
+    -- the expression and the zone: cron_next raises naming the bad field or zone
+    perform pgflow.cron_next(_check_schedule.cron, now(), _check_schedule.timezone);
+    if _check_schedule.input is null or jsonb_typeof(_check_schedule.input) <> 'object' then
+        raise exception 'schedule input must be a JSON object (got %): each run gets it with a "scheduled_for" key '
+            'added', coalesce(jsonb_typeof(_check_schedule.input), 'NULL');
+    end if;
+    if _check_schedule.overlap_policy is null or _check_schedule.overlap_policy not in ('allow', 'skip') then
+        raise exception 'overlap_policy must be ''allow'' or ''skip'' (got %)',
+            coalesce('''' || _check_schedule.overlap_policy || '''', 'NULL');
+    end if;
+    if _check_schedule.catchup_policy is null or _check_schedule.catchup_policy not in ('latest', 'all') then
+        raise exception 'catchup_policy must be ''latest'' or ''all'' (got %)',
+            coalesce('''' || _check_schedule.catchup_policy || '''', 'NULL');
+    end if;
+    if _check_schedule.catchup_window is null or _check_schedule.catchup_window <= interval '0' then
+        raise exception 'catchup_window must be positive (got %)', coalesce(_check_schedule.catchup_window::text, 'NULL');
+    end if;
 end;
 $$;
 
@@ -2137,6 +2269,71 @@ begin
 end;
 $$;
 
+-- ==== sql/0100_function_create_schedule.sql ====
+-- pgflow.create_schedule(schedule_slug, flow_slug, cron, input, timezone, overlap_policy,
+-- catchup_policy, catchup_window, enabled, start_after): creates a schedule that starts
+-- `flow_slug` at every time `cron` names in `timezone` (see cron_next), ticked by tick_schedules.
+-- Each run's input is `input` plus `"scheduled_for": "<the scheduled time, ISO 8601 UTC>"`.
+-- The first time is the first match strictly after start_after (default now()); a start_after in
+-- the past, with catchup_policy 'all' and a wide enough catchup_window, backfills on the next tick.
+-- Returns the new row. Called by operators, compiled flows (the DSL) and the CLI.
+-- Locks: the new row (insert). Raises what _check_schedule raises (bad slug, unknown flow, a flow
+-- with a root map step, bad cron or zone, input not an object, bad policy or window) and
+-- `schedule "<slug>" already exists ...`; nothing is written then.
+create or replace function pgflow.create_schedule(
+    schedule_slug text,
+    flow_slug text,
+    cron text,
+    input jsonb default '{}',
+    timezone text default 'UTC',
+    overlap_policy text default 'allow',
+    catchup_policy text default 'latest',
+    catchup_window interval default '1 day',
+    enabled boolean default true,
+    start_after timestamptz default null
+)
+returns pgflow.schedules
+language plpgsql
+volatile
+set search_path = ''
+as $$
+declare
+    v_schedule pgflow.schedules;
+begin
+    -- GUARD
+    perform pgflow._check_schedule(
+        create_schedule.schedule_slug, create_schedule.flow_slug, create_schedule.cron, create_schedule.input,
+        create_schedule.timezone, create_schedule.overlap_policy, create_schedule.catchup_policy,
+        create_schedule.catchup_window
+    );
+    if create_schedule.enabled is null then
+        raise exception 'enabled must be true or false (got NULL)';
+    end if;
+
+    -- MAIN
+    insert into pgflow.schedules as s (
+        schedule_slug, flow_slug, cron, timezone, input, enabled, overlap_policy, catchup_policy, catchup_window,
+        next_scheduled_start_time
+    )
+    values (
+        create_schedule.schedule_slug, create_schedule.flow_slug, create_schedule.cron, create_schedule.timezone,
+        create_schedule.input, create_schedule.enabled, create_schedule.overlap_policy,
+        create_schedule.catchup_policy, create_schedule.catchup_window,
+        pgflow.cron_next(
+            create_schedule.cron, coalesce(create_schedule.start_after, now()), create_schedule.timezone
+        )
+    )
+    on conflict on constraint schedules_pkey do nothing
+    returning * into v_schedule;
+
+    if v_schedule.schedule_slug is null then
+        raise exception 'schedule "%" already exists (change it with pgflow.update_schedule)',
+            create_schedule.schedule_slug;
+    end if;
+    return v_schedule;
+end;
+$$;
+
 -- ==== sql/0100_function_cron_next.sql ====
 -- pgflow.cron_next(cron, after, timezone): the first instant strictly after `after` at which the
 -- cron expression fires, with its fields read as wall-clock time in the IANA zone `timezone`.
@@ -2229,6 +2426,56 @@ begin
     end if;
 
     return v_hit.instant;
+end;
+$$;
+
+-- ==== sql/0100_function_delete_schedule.sql ====
+-- pgflow.delete_schedule(schedule_slug): deletes a schedule and returns its last state. Runs it
+-- started are kept (their schedule_slug becomes NULL, scheduled_for stays).
+-- Called by operators and the CLI.
+-- Locks: the schedule row (delete; waits for a tick_schedules holding it), then the runs that name
+-- it (ON DELETE SET NULL). Raises `schedule "<slug>" does not exist`.
+create or replace function pgflow.delete_schedule(schedule_slug text)
+returns pgflow.schedules
+language plpgsql
+volatile
+set search_path = ''
+as $$
+declare
+    v_schedule pgflow.schedules;
+begin
+    delete from pgflow.schedules as s
+    where s.schedule_slug = delete_schedule.schedule_slug
+    returning * into v_schedule;
+    if v_schedule.schedule_slug is null then
+        raise exception 'schedule % does not exist', coalesce('"' || delete_schedule.schedule_slug || '"', 'NULL');
+    end if;
+    return v_schedule;
+end;
+$$;
+
+-- ==== sql/0100_function_pause_schedule.sql ====
+-- pgflow.pause_schedule(schedule_slug): disables a schedule; tick_schedules starts nothing for it
+-- until resume_schedule. Runs already started go on. Pausing a paused schedule changes nothing.
+-- Returns the row. Called by operators and the CLI.
+-- Locks: the schedule row (FOR UPDATE, by the update). Raises `schedule "<slug>" does not exist`.
+create or replace function pgflow.pause_schedule(schedule_slug text)
+returns pgflow.schedules
+language plpgsql
+volatile
+set search_path = ''
+as $$
+declare
+    v_schedule pgflow.schedules;
+begin
+    update pgflow.schedules as s
+    set enabled = false, updated_at = case when s.enabled then greatest(now(), s.created_at) else s.updated_at end
+    where s.schedule_slug = pause_schedule.schedule_slug
+    returning * into v_schedule;
+    if v_schedule.schedule_slug is null then
+        raise exception 'schedule % does not exist', coalesce('"' || pause_schedule.schedule_slug || '"', 'NULL');
+    end if;
+    return v_schedule;
 end;
 $$;
 
@@ -2471,6 +2718,38 @@ begin
 end;
 $$;
 
+-- ==== sql/0100_function_resume_schedule.sql ====
+-- pgflow.resume_schedule(schedule_slug): enables a paused schedule. Its next time is the first
+-- match after now() (and after its last scheduled time): the times it missed while paused are
+-- not caught up. Resuming an enabled schedule changes nothing. Returns the row.
+-- Called by operators and the CLI.
+-- Locks: the schedule row (FOR UPDATE, by the update). Raises `schedule "<slug>" does not exist`.
+create or replace function pgflow.resume_schedule(schedule_slug text)
+returns pgflow.schedules
+language plpgsql
+volatile
+set search_path = ''
+as $$
+declare
+    v_schedule pgflow.schedules;
+begin
+    update pgflow.schedules as s
+    set
+        enabled = true,
+        next_scheduled_start_time = case
+            when s.enabled then s.next_scheduled_start_time
+            else pgflow.cron_next(s.cron, greatest(now(), s.last_scheduled_for), s.timezone)
+        end,
+        updated_at = case when s.enabled then s.updated_at else greatest(now(), s.created_at) end
+    where s.schedule_slug = resume_schedule.schedule_slug
+    returning * into v_schedule;
+    if v_schedule.schedule_slug is null then
+        raise exception 'schedule % does not exist', coalesce('"' || resume_schedule.schedule_slug || '"', 'NULL');
+    end if;
+    return v_schedule;
+end;
+$$;
+
 -- ==== sql/0100_function_set_vt_batch.sql ====
 -- pgflow.set_vt_batch(queue_name, msg_ids, vt_offsets): sets the visibility timeout of several
 -- messages of one queue in a single UPDATE, pairing msg_ids[i] with vt_offsets[i]:
@@ -2512,6 +2791,46 @@ begin
         $sql$,
         pgmq.format_table_name(set_vt_batch.queue_name, 'q')
     ) using set_vt_batch.msg_ids, set_vt_batch.vt_offsets;
+end;
+$$;
+
+-- ==== sql/0100_function_setup_schedules_cron.sql ====
+-- pgflow.setup_schedules_cron(): (re)schedules the pg_cron job pgflow_tick_schedules, every minute
+-- (`* * * * *`, so at second 0, just after the times schedules name), running
+-- `select pgflow.tick_schedules()`. Idempotent: an existing job of that name is unscheduled
+-- first, so exactly one remains. Workers tick schedules too: running both is safe
+-- (tick_schedules starts each scheduled time once).
+-- Called by operators where pg_cron is installed (not at install time: schedules are opt-in).
+-- Returns `Scheduled pgflow_tick_schedules (every minute, job_id=<id>)`. SECURITY DEFINER: the
+-- job belongs to the owner.
+-- Locks: cron.job rows (via pg_cron). Raises `pg_cron is not installed: ...` without the cron
+-- schema (plpgsql, so that the schema installs without pg_cron).
+create or replace function pgflow.setup_schedules_cron()
+returns text
+language plpgsql
+volatile
+security definer
+set search_path = ''
+as $$
+declare
+    v_job_id bigint;
+begin
+    if to_regprocedure('cron.schedule(text,text,text)') is null or to_regprocedure('cron.unschedule(text)') is null then
+        raise exception 'pg_cron is not installed: pgflow.setup_schedules_cron() needs the cron schema '
+            '(Supabase, or CREATE EXTENSION pg_cron); without it, workers tick schedules, or call '
+            'pgflow.tick_schedules() from any timer';
+    end if;
+
+    -- pg_cron raises when the job does not exist: that is the normal first-install case
+    begin
+        perform cron.unschedule('pgflow_tick_schedules');
+    exception when others then
+        null;
+    end;
+
+    v_job_id := cron.schedule('pgflow_tick_schedules', '* * * * *', 'select pgflow.tick_schedules()');
+
+    return format('Scheduled pgflow_tick_schedules (every minute, job_id=%s)', v_job_id);
 end;
 $$;
 
@@ -2686,6 +3005,211 @@ begin
     return query
     select t.flow_slug, t.run_id, t.step_slug, t.input, t.msg_id, t.task_index, t.flow_input
     from pgflow._start_tasks(start_tasks.flow_slug, start_tasks.msg_ids, start_tasks.worker_id, true) as t;
+end;
+$$;
+
+-- ==== sql/0100_function_tick_schedules.sql ====
+-- pgflow.tick_schedules(now): starts the runs that schedules owe at `now` (default now(); a past
+-- or future instant works too, for tests and backfills) and advances each schedule; returns one
+-- row per run started (schedule_slug, run_id, scheduled_for), oldest scheduled time first per
+-- schedule. Called every few seconds by workers, every minute by pg_cron (setup_schedules_cron),
+-- or by any timer; any number of sessions may call it at once.
+-- For each enabled schedule whose next_scheduled_start_time <= now:
+--   * the due times: `latest` - only the most recent time <= now; `all` - every time <= now and
+--     no older than now - catchup_window, oldest first (older ones are dropped);
+--   * for each: nothing if a run of this schedule already exists for that time; nothing if
+--     overlap_policy is `skip` and a run of this schedule is still `started`; otherwise
+--     start_flow(flow_slug, input || {"scheduled_for": "<time, ISO 8601 UTC>"}), the run recording
+--     schedule_slug and scheduled_for (unique together: each time starts at most once);
+--   * next_scheduled_start_time := the first time after now; last_run_id/last_scheduled_for :=
+--     the last run started.
+-- A schedule whose start fails (its flow raises) is advanced all the same, with a WARNING naming
+-- it and the error, so that it cannot hold the others back; its runs of this tick are undone.
+-- Locks: the due schedule rows (FOR UPDATE SKIP LOCKED, in next_scheduled_start_time order: a
+-- schedule another session is ticking is left to it, nothing waits), then what start_flow locks.
+-- Raises `tick_schedules: now is NULL`.
+create or replace function pgflow.tick_schedules(now timestamptz default now())
+returns table (schedule_slug text, run_id uuid, scheduled_for timestamptz)
+language plpgsql
+volatile
+set search_path = ''
+as $$
+declare
+    v_now timestamptz := tick_schedules.now;
+    v_schedule pgflow.schedules;
+    v_times timestamptz[];
+    v_time timestamptz;
+    v_low timestamptz;
+    v_high timestamptz;
+    v_mid timestamptz;
+    v_run_id uuid;
+    v_started_runs uuid[];
+    v_started_times timestamptz[];
+begin
+    if v_now is null then
+        raise exception 'tick_schedules: now is NULL';
+    end if;
+
+    -- LOCKS: claim every due schedule nobody else is ticking
+    for v_schedule in
+        select s.*
+        from pgflow.schedules as s
+        where s.enabled and s.next_scheduled_start_time <= v_now
+        order by s.next_scheduled_start_time, s.schedule_slug
+        for update skip locked
+    loop
+        -- MAIN: the due times
+        if v_schedule.catchup_policy = 'all' then
+            v_time := v_schedule.next_scheduled_start_time;
+            if v_time < v_now - v_schedule.catchup_window then
+                v_time := pgflow.cron_next(
+                    v_schedule.cron, v_now - v_schedule.catchup_window - interval '1 microsecond', v_schedule.timezone
+                );
+            end if;
+            v_times := '{}'::timestamptz[];
+            while v_time <= v_now loop
+                v_times := v_times || v_time;
+                v_time := pgflow.cron_next(v_schedule.cron, v_time, v_schedule.timezone);
+            end loop;
+        else
+            -- latest: the last time <= now, by binary search on the instant to search after, keeping
+            -- cron_next(v_low) <= now < cron_next(v_high); fire times are whole minutes, so once the
+            -- two are less than a minute apart, cron_next(v_low) is it. A year of downtime: ~20 steps.
+            v_low := v_schedule.next_scheduled_start_time - interval '1 microsecond';
+            v_high := v_now;
+            while v_high - v_low >= interval '1 minute' loop
+                v_mid := v_low + (v_high - v_low) / 2;
+                if pgflow.cron_next(v_schedule.cron, v_mid, v_schedule.timezone) <= v_now then
+                    v_low := v_mid;
+                else
+                    v_high := v_mid;
+                end if;
+            end loop;
+            v_times := array[pgflow.cron_next(v_schedule.cron, v_low, v_schedule.timezone)];
+        end if;
+
+        v_started_runs := '{}'::uuid[];
+        v_started_times := '{}'::timestamptz[];
+        begin
+            foreach v_time in array v_times loop
+                continue when exists (
+                    select 1
+                    from pgflow.runs as r
+                    where r.schedule_slug = v_schedule.schedule_slug and r.scheduled_for = v_time
+                );
+                continue when v_schedule.overlap_policy = 'skip' and exists (
+                    select 1
+                    from pgflow.runs as r
+                    where r.schedule_slug = v_schedule.schedule_slug and r.status = 'started'
+                );
+                select r.run_id into v_run_id
+                from pgflow.start_flow(
+                    v_schedule.flow_slug,
+                    v_schedule.input || jsonb_build_object(
+                        'scheduled_for', to_char(v_time at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
+                    )
+                ) as r;
+                update pgflow.runs as r
+                set schedule_slug = v_schedule.schedule_slug, scheduled_for = v_time
+                where r.run_id = v_run_id;
+                v_started_runs := v_started_runs || v_run_id;
+                v_started_times := v_started_times || v_time;
+            end loop;
+        exception when others then
+            raise warning 'tick_schedules: schedule "%" (flow "%") could not start its run: % (SQLSTATE %)',
+                v_schedule.schedule_slug, v_schedule.flow_slug, sqlerrm, sqlstate;
+            v_started_runs := '{}'::uuid[];
+            v_started_times := '{}'::timestamptz[];
+        end;
+
+        update pgflow.schedules as s
+        set
+            next_scheduled_start_time = pgflow.cron_next(s.cron, v_now, s.timezone),
+            last_run_id = coalesce(v_started_runs[cardinality(v_started_runs)], s.last_run_id),
+            last_scheduled_for = coalesce(v_started_times[cardinality(v_started_times)], s.last_scheduled_for),
+            updated_at = greatest(pg_catalog.now(), s.created_at)
+        where s.schedule_slug = v_schedule.schedule_slug;
+
+        return query
+        select v_schedule.schedule_slug, t.run_id, t.scheduled_for
+        from unnest(v_started_runs, v_started_times) as t (run_id, scheduled_for);
+    end loop;
+end;
+$$;
+
+-- ==== sql/0100_function_update_schedule.sql ====
+-- pgflow.update_schedule(schedule_slug, flow_slug, cron, input, timezone, overlap_policy,
+-- catchup_policy, catchup_window, enabled): changes the settings given (a NULL argument keeps the
+-- current value) and returns the row. When the expression or the zone changes, or the schedule is
+-- enabled again, next_scheduled_start_time becomes the first match after now() (and after the
+-- last scheduled time): times missed while it was disabled are not caught up.
+-- Called by operators, the CLI and the DSL when a flow's schedule changes.
+-- Locks: the schedule row (FOR UPDATE; waits for a tick_schedules holding it).
+-- Raises `schedule "<slug>" does not exist`, and what _check_schedule raises for the new settings;
+-- nothing is written then.
+create or replace function pgflow.update_schedule(
+    schedule_slug text,
+    flow_slug text default null,
+    cron text default null,
+    input jsonb default null,
+    timezone text default null,
+    overlap_policy text default null,
+    catchup_policy text default null,
+    catchup_window interval default null,
+    enabled boolean default null
+)
+returns pgflow.schedules
+language plpgsql
+volatile
+set search_path = ''
+as $$
+declare
+    v_old pgflow.schedules;
+    v_new pgflow.schedules;
+begin
+    -- LOCKS
+    select s.* into v_old from pgflow.schedules as s where s.schedule_slug = update_schedule.schedule_slug for update;
+    if v_old.schedule_slug is null then
+        raise exception 'schedule % does not exist', coalesce('"' || update_schedule.schedule_slug || '"', 'NULL');
+    end if;
+
+    -- GUARD
+    v_new := v_old;
+    v_new.flow_slug := coalesce(update_schedule.flow_slug, v_old.flow_slug);
+    v_new.cron := coalesce(update_schedule.cron, v_old.cron);
+    v_new.input := coalesce(update_schedule.input, v_old.input);
+    v_new.timezone := coalesce(update_schedule.timezone, v_old.timezone);
+    v_new.overlap_policy := coalesce(update_schedule.overlap_policy, v_old.overlap_policy);
+    v_new.catchup_policy := coalesce(update_schedule.catchup_policy, v_old.catchup_policy);
+    v_new.catchup_window := coalesce(update_schedule.catchup_window, v_old.catchup_window);
+    v_new.enabled := coalesce(update_schedule.enabled, v_old.enabled);
+    perform pgflow._check_schedule(
+        v_new.schedule_slug, v_new.flow_slug, v_new.cron, v_new.input, v_new.timezone, v_new.overlap_policy,
+        v_new.catchup_policy, v_new.catchup_window
+    );
+
+    -- MAIN
+    if v_new.cron <> v_old.cron or v_new.timezone <> v_old.timezone or (v_new.enabled and not v_old.enabled) then
+        v_new.next_scheduled_start_time := pgflow.cron_next(
+            v_new.cron, greatest(now(), v_old.last_scheduled_for), v_new.timezone
+        );
+    end if;
+
+    update pgflow.schedules as s
+    set
+        flow_slug = v_new.flow_slug,
+        cron = v_new.cron,
+        input = v_new.input,
+        timezone = v_new.timezone,
+        overlap_policy = v_new.overlap_policy,
+        catchup_policy = v_new.catchup_policy,
+        catchup_window = v_new.catchup_window,
+        enabled = v_new.enabled,
+        next_scheduled_start_time = v_new.next_scheduled_start_time,
+        updated_at = greatest(now(), s.created_at)
+    where s.schedule_slug = v_old.schedule_slug
+    returning * into v_new;
+    return v_new;
 end;
 $$;
 
