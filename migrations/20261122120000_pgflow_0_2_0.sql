@@ -46,31 +46,25 @@ create table pgflow.schedules (
 create index idx_schedules_due on pgflow.schedules (next_scheduled_start_time) where enabled;
 create index idx_schedules_flow_slug on pgflow.schedules (flow_slug);
 
--- ==== sql/0066_alter_runs_schedule.sql ====
--- Runs started by a schedule (tick_schedules) record the schedule and the time the run was
--- scheduled for; NULL for every other run. One run per schedule and scheduled time
--- (runs_schedule_slug_scheduled_for_key): what makes a schedule start each time exactly once,
--- whatever number of sessions tick it. Deleting a schedule keeps its runs: their schedule_slug
--- becomes NULL, scheduled_for stays.
-alter table pgflow.runs
-add column if not exists schedule_slug text,
-add column if not exists scheduled_for timestamptz;
-
-alter table pgflow.runs drop constraint if exists runs_schedule_slug_fkey;
-alter table pgflow.runs
-add constraint runs_schedule_slug_fkey foreign key (schedule_slug)
-references pgflow.schedules (schedule_slug) on delete set null (schedule_slug);
-
-alter table pgflow.runs drop constraint if exists schedule_slug_has_scheduled_for;
-alter table pgflow.runs
-add constraint schedule_slug_has_scheduled_for check (schedule_slug is null or scheduled_for is not null);
-
-create unique index if not exists runs_schedule_slug_scheduled_for_key
-on pgflow.runs (schedule_slug, scheduled_for) where schedule_slug is not null;
-
--- tick_schedules' overlap check (`skip`): is a run of this schedule still started?
-create index if not exists idx_runs_schedule_started on pgflow.runs (schedule_slug)
-where status = 'started' and schedule_slug is not null;
+-- ==== sql/0066_tables_schedule_runs.sql ====
+-- Schedule runs: which run a schedule started for which scheduled time. One row per schedule and
+-- time (schedule_runs_pkey): what makes a schedule start each time exactly once, whatever number
+-- of sessions tick it. Written by tick_schedules only.
+-- A table of its own rather than columns on pgflow.runs, so that the contract's run documents
+-- (get_run_with_states, start_flow_with_states: the runs row as JSON) stay exactly as they are.
+-- The scheduled time also travels in the run's input (`"scheduled_for"`, see tick_schedules).
+-- Deleting the schedule, or the run (delete_flow_and_data), deletes the link.
+create table pgflow.schedule_runs (
+    schedule_slug text not null,
+    scheduled_for timestamptz not null,
+    run_id uuid not null,
+    created_at timestamptz not null default now(),
+    constraint schedule_runs_pkey primary key (schedule_slug, scheduled_for),
+    constraint schedule_runs_run_id_key unique (run_id),
+    constraint schedule_runs_schedule_slug_fkey foreign key (schedule_slug)
+    references pgflow.schedules (schedule_slug) on delete cascade,
+    constraint schedule_runs_run_id_fkey foreign key (run_id) references pgflow.runs (run_id) on delete cascade
+);
 
 -- ==== sql/0070_function__emit_event.sql ====
 -- pgflow._emit_event(event, payload): publishes one run or step transition.
@@ -2431,10 +2425,10 @@ $$;
 
 -- ==== sql/0100_function_delete_schedule.sql ====
 -- pgflow.delete_schedule(schedule_slug): deletes a schedule and returns its last state. Runs it
--- started are kept (their schedule_slug becomes NULL, scheduled_for stays).
+-- started are kept (their input still carries "scheduled_for"); their schedule_runs links go.
 -- Called by operators and the CLI.
--- Locks: the schedule row (delete; waits for a tick_schedules holding it), then the runs that name
--- it (ON DELETE SET NULL). Raises `schedule "<slug>" does not exist`.
+-- Locks: the schedule row (delete; waits for a tick_schedules holding it), then its schedule_runs
+-- rows (ON DELETE CASCADE). Raises `schedule "<slug>" does not exist`.
 create or replace function pgflow.delete_schedule(schedule_slug text)
 returns pgflow.schedules
 language plpgsql
@@ -3019,14 +3013,15 @@ $$;
 --     no older than now - catchup_window, oldest first (older ones are dropped);
 --   * for each: nothing if a run of this schedule already exists for that time; nothing if
 --     overlap_policy is `skip` and a run of this schedule is still `started`; otherwise
---     start_flow(flow_slug, input || {"scheduled_for": "<time, ISO 8601 UTC>"}), the run recording
---     schedule_slug and scheduled_for (unique together: each time starts at most once);
+--     start_flow(flow_slug, input || {"scheduled_for": "<time, ISO 8601 UTC>"}), recorded in
+--     schedule_runs (one row per schedule and time: each time starts at most once);
 --   * next_scheduled_start_time := the first time after now; last_run_id/last_scheduled_for :=
 --     the last run started.
 -- A schedule whose start fails (its flow raises) is advanced all the same, with a WARNING naming
 -- it and the error, so that it cannot hold the others back; its runs of this tick are undone.
 -- Locks: the due schedule rows (FOR UPDATE SKIP LOCKED, in next_scheduled_start_time order: a
--- schedule another session is ticking is left to it, nothing waits), then what start_flow locks.
+-- schedule another session is ticking is left to it, nothing waits), then what start_flow locks,
+-- then the new schedule_runs rows.
 -- Raises `tick_schedules: now is NULL`.
 create or replace function pgflow.tick_schedules(now timestamptz default now())
 returns table (schedule_slug text, run_id uuid, scheduled_for timestamptz)
@@ -3094,13 +3089,14 @@ begin
             foreach v_time in array v_times loop
                 continue when exists (
                     select 1
-                    from pgflow.runs as r
-                    where r.schedule_slug = v_schedule.schedule_slug and r.scheduled_for = v_time
+                    from pgflow.schedule_runs as sr
+                    where sr.schedule_slug = v_schedule.schedule_slug and sr.scheduled_for = v_time
                 );
                 continue when v_schedule.overlap_policy = 'skip' and exists (
                     select 1
                     from pgflow.runs as r
-                    where r.schedule_slug = v_schedule.schedule_slug and r.status = 'started'
+                    inner join pgflow.schedule_runs as sr on sr.run_id = r.run_id
+                    where r.status = 'started' and sr.schedule_slug = v_schedule.schedule_slug
                 );
                 select r.run_id into v_run_id
                 from pgflow.start_flow(
@@ -3109,9 +3105,8 @@ begin
                         'scheduled_for', to_char(v_time at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
                     )
                 ) as r;
-                update pgflow.runs as r
-                set schedule_slug = v_schedule.schedule_slug, scheduled_for = v_time
-                where r.run_id = v_run_id;
+                insert into pgflow.schedule_runs (schedule_slug, scheduled_for, run_id)
+                values (v_schedule.schedule_slug, v_time, v_run_id);
                 v_started_runs := v_started_runs || v_run_id;
                 v_started_times := v_started_times || v_time;
             end loop;

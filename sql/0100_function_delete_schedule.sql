@@ -1,8 +1,8 @@
 -- pgflow.delete_schedule(schedule_slug): deletes a schedule and returns its last state. Runs it
--- started are kept (their schedule_slug becomes NULL, scheduled_for stays).
+-- started are kept (their input still carries "scheduled_for"); their schedule_runs links go.
 -- Called by operators and the CLI.
--- Locks: the schedule row (delete; waits for a tick_schedules holding it), then the runs that name
--- it (ON DELETE SET NULL). Raises `schedule "<slug>" does not exist`.
+-- Locks: the schedule row (delete; waits for a tick_schedules holding it), then its schedule_runs
+-- rows (ON DELETE CASCADE). Raises `schedule "<slug>" does not exist`.
 create or replace function pgflow.delete_schedule(schedule_slug text)
 returns pgflow.schedules
 language plpgsql

@@ -8,14 +8,15 @@
 --     no older than now - catchup_window, oldest first (older ones are dropped);
 --   * for each: nothing if a run of this schedule already exists for that time; nothing if
 --     overlap_policy is `skip` and a run of this schedule is still `started`; otherwise
---     start_flow(flow_slug, input || {"scheduled_for": "<time, ISO 8601 UTC>"}), the run recording
---     schedule_slug and scheduled_for (unique together: each time starts at most once);
+--     start_flow(flow_slug, input || {"scheduled_for": "<time, ISO 8601 UTC>"}), recorded in
+--     schedule_runs (one row per schedule and time: each time starts at most once);
 --   * next_scheduled_start_time := the first time after now; last_run_id/last_scheduled_for :=
 --     the last run started.
 -- A schedule whose start fails (its flow raises) is advanced all the same, with a WARNING naming
 -- it and the error, so that it cannot hold the others back; its runs of this tick are undone.
 -- Locks: the due schedule rows (FOR UPDATE SKIP LOCKED, in next_scheduled_start_time order: a
--- schedule another session is ticking is left to it, nothing waits), then what start_flow locks.
+-- schedule another session is ticking is left to it, nothing waits), then what start_flow locks,
+-- then the new schedule_runs rows.
 -- Raises `tick_schedules: now is NULL`.
 create or replace function pgflow.tick_schedules(now timestamptz default now())
 returns table (schedule_slug text, run_id uuid, scheduled_for timestamptz)
@@ -83,13 +84,14 @@ begin
             foreach v_time in array v_times loop
                 continue when exists (
                     select 1
-                    from pgflow.runs as r
-                    where r.schedule_slug = v_schedule.schedule_slug and r.scheduled_for = v_time
+                    from pgflow.schedule_runs as sr
+                    where sr.schedule_slug = v_schedule.schedule_slug and sr.scheduled_for = v_time
                 );
                 continue when v_schedule.overlap_policy = 'skip' and exists (
                     select 1
                     from pgflow.runs as r
-                    where r.schedule_slug = v_schedule.schedule_slug and r.status = 'started'
+                    inner join pgflow.schedule_runs as sr on sr.run_id = r.run_id
+                    where r.status = 'started' and sr.schedule_slug = v_schedule.schedule_slug
                 );
                 select r.run_id into v_run_id
                 from pgflow.start_flow(
@@ -98,9 +100,8 @@ begin
                         'scheduled_for', to_char(v_time at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
                     )
                 ) as r;
-                update pgflow.runs as r
-                set schedule_slug = v_schedule.schedule_slug, scheduled_for = v_time
-                where r.run_id = v_run_id;
+                insert into pgflow.schedule_runs (schedule_slug, scheduled_for, run_id)
+                values (v_schedule.schedule_slug, v_time, v_run_id);
                 v_started_runs := v_started_runs || v_run_id;
                 v_started_times := v_started_times || v_time;
             end loop;
