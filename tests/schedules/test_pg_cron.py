@@ -90,6 +90,7 @@ def test_pg_cron_runs_the_tick_and_the_stall_sweep(pg_cron_dsn: str) -> None:
         )
         assert sweep[0] == "succeeded", sweep
         conn.execute("select cron.unschedule('pgflow_tick_schedules')")
+        conn.execute("select pgflow.delete_schedule('cron_sched')")
 
 
 def test_setup_schedules_cron_without_pg_cron_says_what_is_missing(conn: psycopg.Connection) -> None:

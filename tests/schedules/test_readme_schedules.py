@@ -21,7 +21,9 @@ def test_readme_schedules_sql_runs(pg_cron_dsn: str) -> None:
         for statement in (s.strip() for s in re.sub(r"--[^\n]*", "", block.group(1)).split(";")):
             if statement:
                 conn.execute(statement.encode())
-        assert conn.execute("select count(*) from pgflow.schedules").fetchone() == (0,), "the example deletes it"
+        assert conn.execute(
+            "select count(*) from pgflow.schedules where schedule_slug = 'nightly_digest'"
+        ).fetchone() == (0,), "the example ends by deleting its schedule"
         assert conn.execute(
             "select command from cron.job where jobname = 'pgflow_tick_schedules'"
         ).fetchone() == ("select pgflow.tick_schedules()",)
