@@ -1,5 +1,71 @@
 -- Generated from sql/ by scripts/gen_migration.py: edit sql/, then regenerate. Do not edit.
 
+-- ==== sql/0065_tables_schedules.sql ====
+-- Schedules: a flow started on a cron expression, in a time zone, by tick_schedules.
+-- Written by create_schedule / update_schedule / pause_schedule / resume_schedule /
+-- delete_schedule; advanced by tick_schedules, which claims due rows in
+-- next_scheduled_start_time order (idx_schedules_due) with FOR UPDATE SKIP LOCKED.
+--   * overlap_policy: `allow` starts every due time; `skip` starts nothing (and drops the due
+--     time) while a run of this schedule is still `started`.
+--   * catchup_policy, after downtime (several due times passed since the last tick): `latest`
+--     starts only the most recent one; `all` starts every one no older than catchup_window,
+--     oldest first.
+--   * next_scheduled_start_time: the next time to start; last_run_id / last_scheduled_for: the
+--     last run started and the time it was scheduled for.
+-- The flow foreign key is checked at commit, so that ensure_flow_compiled can delete and
+-- recreate a changed flow in one transaction; deleting a flow for good while a schedule names it
+-- fails (delete the schedule first).
+create table pgflow.schedules (
+    schedule_slug text not null,
+    flow_slug text not null,
+    cron text not null,
+    timezone text not null default 'UTC',
+    input jsonb not null default '{}',
+    enabled boolean not null default true,
+    overlap_policy text not null default 'allow',
+    catchup_policy text not null default 'latest',
+    catchup_window interval not null default '1 day',
+    next_scheduled_start_time timestamptz not null,
+    last_run_id uuid,
+    last_scheduled_for timestamptz,
+    created_at timestamptz not null default now(),
+    updated_at timestamptz not null default now(),
+    constraint schedules_pkey primary key (schedule_slug),
+    constraint schedules_flow_slug_fkey foreign key (flow_slug) references pgflow.flows (flow_slug)
+    deferrable initially deferred,
+    constraint schedule_slug_is_valid check (pgflow.is_valid_slug(schedule_slug)),
+    constraint cron_is_not_blank check (btrim(cron) <> ''),
+    constraint input_is_object check (jsonb_typeof(input) = 'object'),
+    constraint overlap_policy_is_valid check (overlap_policy in ('allow', 'skip')),
+    constraint catchup_policy_is_valid check (catchup_policy in ('latest', 'all')),
+    constraint catchup_window_is_positive check (catchup_window > interval '0'),
+    constraint last_run_id_and_last_scheduled_for_match check ((last_run_id is null) = (last_scheduled_for is null)),
+    constraint updated_at_is_after_created_at check (updated_at >= created_at)
+);
+
+create index idx_schedules_due on pgflow.schedules (next_scheduled_start_time) where enabled;
+create index idx_schedules_flow_slug on pgflow.schedules (flow_slug);
+
+-- ==== sql/0066_tables_schedule_runs.sql ====
+-- Schedule runs: which run a schedule started for which scheduled time. One row per schedule and
+-- time (schedule_runs_pkey): what makes a schedule start each time exactly once, whatever number
+-- of sessions tick it. Written by tick_schedules only.
+-- A table of its own rather than columns on pgflow.runs, so that the contract's run documents
+-- (get_run_with_states, start_flow_with_states: the runs row as JSON) stay exactly as they are.
+-- The scheduled time also travels in the run's input (`"scheduled_for"`, see tick_schedules).
+-- Deleting the schedule, or the run (delete_flow_and_data), deletes the link.
+create table pgflow.schedule_runs (
+    schedule_slug text not null,
+    scheduled_for timestamptz not null,
+    run_id uuid not null,
+    created_at timestamptz not null default now(),
+    constraint schedule_runs_pkey primary key (schedule_slug, scheduled_for),
+    constraint schedule_runs_run_id_key unique (run_id),
+    constraint schedule_runs_schedule_slug_fkey foreign key (schedule_slug)
+    references pgflow.schedules (schedule_slug) on delete cascade,
+    constraint schedule_runs_run_id_fkey foreign key (run_id) references pgflow.runs (run_id) on delete cascade
+);
+
 -- ==== sql/0070_function__emit_event.sql ====
 -- pgflow._emit_event(event, payload): publishes one run or step transition.
 -- Called by every function that changes a run or step status one row at a time, once per
@@ -158,6 +224,66 @@ begin
         and st.message_id = any(_task_records.msg_ids)
         and st.status = 'started'
     order by st.message_id;
+end;
+$$;
+
+-- ==== sql/0100_function__check_schedule.sql ====
+-- pgflow._check_schedule(schedule_slug, flow_slug, cron, input, timezone, overlap_policy,
+-- catchup_policy, catchup_window): raises the first thing wrong with a schedule's settings, with a
+-- message that names it, so that create_schedule/update_schedule write nothing invalid and never
+-- surface a bare constraint violation. Internal: called by create_schedule and update_schedule.
+-- Locks nothing. Raises `invalid schedule slug ...`, `flow "<slug>" does not exist`,
+-- `flow "<slug>" has a root map step: ...`, cron_next's errors for the expression or the zone,
+-- `schedule input must be a JSON object ...`, `overlap_policy must be ...`,
+-- `catchup_policy must be ...`, `catchup_window must be positive ...`.
+create or replace function pgflow._check_schedule(
+    schedule_slug text,
+    flow_slug text,
+    cron text,
+    input jsonb,
+    timezone text,
+    overlap_policy text,
+    catchup_policy text,
+    catchup_window interval
+)
+returns void
+language plpgsql
+stable
+set search_path = ''
+as $$
+begin
+    if not pgflow.is_valid_slug(_check_schedule.schedule_slug) then
+        raise exception 'invalid schedule slug %: use letters, digits and underscores, starting with a letter or '
+            'an underscore, at most 128 characters', coalesce('"' || _check_schedule.schedule_slug || '"', 'NULL');
+    end if;
+    if not exists (select 1 from pgflow.flows as f where f.flow_slug = _check_schedule.flow_slug) then
+        raise exception 'flow % does not exist', coalesce('"' || _check_schedule.flow_slug || '"', 'NULL');
+    end if;
+    if exists (
+        select 1
+        from pgflow.steps as s
+        where s.flow_slug = _check_schedule.flow_slug and s.step_type = 'map' and s.deps_count = 0
+    ) then
+        raise exception 'flow "%" has a root map step: its input must be an array, but a scheduled run''s input is '
+            'a JSON object', _check_schedule.flow_slug;
+    end if;
+    -- the expression and the zone: cron_next raises naming the bad field or zone
+    perform pgflow.cron_next(_check_schedule.cron, now(), _check_schedule.timezone);
+    if _check_schedule.input is null or jsonb_typeof(_check_schedule.input) <> 'object' then
+        raise exception 'schedule input must be a JSON object (got %): each run gets it with a "scheduled_for" key '
+            'added', coalesce(jsonb_typeof(_check_schedule.input), 'NULL');
+    end if;
+    if _check_schedule.overlap_policy is null or _check_schedule.overlap_policy not in ('allow', 'skip') then
+        raise exception 'overlap_policy must be ''allow'' or ''skip'' (got %)',
+            coalesce('''' || _check_schedule.overlap_policy || '''', 'NULL');
+    end if;
+    if _check_schedule.catchup_policy is null or _check_schedule.catchup_policy not in ('latest', 'all') then
+        raise exception 'catchup_policy must be ''latest'' or ''all'' (got %)',
+            coalesce('''' || _check_schedule.catchup_policy || '''', 'NULL');
+    end if;
+    if _check_schedule.catchup_window is null or _check_schedule.catchup_window <= interval '0' then
+        raise exception 'catchup_window must be positive (got %)', coalesce(_check_schedule.catchup_window::text, 'NULL');
+    end if;
 end;
 $$;
 
@@ -766,6 +892,315 @@ begin
     end if;
 
     known := v_known;
+end;
+$$;
+
+-- ==== sql/0100_function__cron_field.sql ====
+-- pgflow._cron_field(cron, field_name, field, lo, hi, names): the sorted, distinct values one field
+-- of a 5-field cron expression stands for. Internal: called by _cron_parse only.
+-- A field is a comma-separated list of elements; an element is `*`, a value, a range `a-b`, each
+-- optionally followed by a step `/n`; `a/n` means `a-hi/n` (`a-6/n` for day-of-week). Values are numbers or, where `names`
+-- is given, names (case-insensitive; names[1] stands for lo). A range whose start is after its end
+-- wraps around (`fri-mon`, `50-10`), as croniter reads it.
+-- Locks nothing. Raises `invalid cron expression "<cron>": <field_name> field "<field>": <why>`
+-- for an empty element, an unknown name, a value out of lo-hi or a zero step.
+create or replace function pgflow._cron_field(
+    cron text,
+    field_name text,
+    field text,
+    lo int,
+    hi int,
+    names text[] default null
+)
+returns int[]
+language plpgsql
+immutable
+set search_path = ''
+as $$
+declare
+    v_element text;
+    v_parts text[];
+    v_range text;
+    v_step int;
+    v_start int;
+    v_end int;
+    v_values int[] := '{}'::int[];
+    v_token text;
+    v_bound int;
+    v_error text := format(
+        'invalid cron expression "%s": %s field "%s"', _cron_field.cron, _cron_field.field_name, _cron_field.field
+    );
+begin
+    foreach v_element in array string_to_array(_cron_field.field, ',') loop
+        v_parts := regexp_match(v_element, '^([^/]+)(?:/([0-9]+))?$');
+        if v_parts is null then
+            raise exception '%: "%" is not a value, a range or a step', v_error, v_element;
+        end if;
+        v_range := v_parts[1];
+        v_step := coalesce(v_parts[2]::int, 1);
+        if v_step = 0 then
+            raise exception '%: a step must be at least 1', v_error;
+        end if;
+
+        if v_range = '*' then
+            v_start := _cron_field.lo;
+            v_end := _cron_field.hi;
+        else
+            -- each bound: a number or a name
+            v_start := null;
+            v_end := null;
+            foreach v_token in array string_to_array(v_range, '-') loop
+                if v_token ~ '^[0-9]{1,4}$' then
+                    v_bound := v_token::int;
+                elsif _cron_field.names is not null and lower(v_token) = any(_cron_field.names) then
+                    v_bound := _cron_field.lo - 1 + array_position(_cron_field.names, lower(v_token));
+                else
+                    raise exception '%: "%" is not a number%', v_error, v_token,
+                        case when _cron_field.names is not null then ' or a name' else '' end;
+                end if;
+                if v_bound < _cron_field.lo or v_bound > _cron_field.hi then
+                    raise exception '%: % is out of range %-%', v_error, v_bound, _cron_field.lo, _cron_field.hi;
+                end if;
+                if v_start is null then
+                    v_start := v_bound;
+                elsif v_end is null then
+                    v_end := v_bound;
+                else
+                    raise exception '%: "%" has more than two bounds', v_error, v_range;
+                end if;
+            end loop;
+            if v_start is null then
+                raise exception '%: an element is empty', v_error;
+            end if;
+            -- `a/n` runs to the field's maximum (6 for day-of-week, where 7 is a second Sunday, as
+            -- croniter reads it); a single value is a range of one
+            v_end := coalesce(v_end, case
+                when v_parts[2] is null then v_start
+                when _cron_field.field_name = 'day-of-week' then least(_cron_field.hi, 6)
+                else _cron_field.hi
+            end);
+        end if;
+
+        if v_start <= v_end then
+            v_values := v_values || array(select g from generate_series(v_start, v_end, v_step) as g);
+        else
+            -- a wrapping range walks past hi back to lo
+            v_values := v_values || array(
+                select _cron_field.lo + (g - _cron_field.lo) % (_cron_field.hi - _cron_field.lo + 1)
+                from generate_series(v_start, v_end + _cron_field.hi - _cron_field.lo + 1, v_step) as g
+            );
+        end if;
+    end loop;
+
+    return array(select distinct v from unnest(v_values) as v order by v);
+end;
+$$;
+
+-- ==== sql/0100_function__cron_next_wall.sql ====
+-- pgflow._cron_next_wall(after, minutes, hours, days, months, weekdays, day_or): the first
+-- wall-clock minute strictly after `after` (a local time, no zone) whose fields match the value
+-- sets of _cron_parse; NULL when none comes within 50 years (e.g. `0 0 30 2 *`).
+-- Internal: called by cron_next, which maps wall-clock times to instants in a time zone.
+-- Skips whole months, days and hours that cannot match, and jumps to the next matching hour and
+-- minute, so even a yearly expression takes a few dozen iterations, not one per minute.
+-- Locks nothing. Raises nothing.
+create or replace function pgflow._cron_next_wall(
+    after timestamp,
+    minutes int[],
+    hours int[],
+    days int[],
+    months int[],
+    weekdays int[],
+    day_or boolean
+)
+returns timestamp
+language plpgsql
+immutable
+set search_path = ''
+as $$
+declare
+    v_at timestamp := date_trunc('minute', _cron_next_wall.after) + interval '1 minute';
+    v_limit timestamp := _cron_next_wall.after + interval '50 years';
+    v_next int;
+    v_dom_ok boolean;
+    v_dow_ok boolean;
+begin
+    while v_at <= v_limit loop
+        -- month: jump to the first day of the next matching month
+        if not extract(month from v_at)::int = any(_cron_next_wall.months) then
+            v_next := (select min(m) from unnest(_cron_next_wall.months) as m where m > extract(month from v_at));
+            v_at := case
+                when v_next is null then make_timestamp(
+                    extract(year from v_at)::int + 1, _cron_next_wall.months[1], 1, 0, 0, 0
+                )
+                else make_timestamp(extract(year from v_at)::int, v_next, 1, 0, 0, 0)
+            end;
+            continue;
+        end if;
+
+        -- day: day-of-month and day-of-week, OR-ed or AND-ed (see _cron_parse)
+        v_dom_ok := extract(day from v_at)::int = any(_cron_next_wall.days);
+        v_dow_ok := extract(dow from v_at)::int = any(_cron_next_wall.weekdays);
+        if not (case when _cron_next_wall.day_or then v_dom_ok or v_dow_ok else v_dom_ok and v_dow_ok end) then
+            v_at := date_trunc('day', v_at) + interval '1 day';
+            continue;
+        end if;
+
+        -- hour: the next matching hour of this day, else the next day
+        if not extract(hour from v_at)::int = any(_cron_next_wall.hours) then
+            v_next := (select min(h) from unnest(_cron_next_wall.hours) as h where h > extract(hour from v_at));
+            v_at := date_trunc('day', v_at) + coalesce(make_interval(hours => v_next), interval '1 day');
+            continue;
+        end if;
+
+        -- minute: the next matching minute of this hour, else the next hour
+        if not extract(minute from v_at)::int = any(_cron_next_wall.minutes) then
+            v_next := (select min(m) from unnest(_cron_next_wall.minutes) as m where m > extract(minute from v_at));
+            v_at := date_trunc('hour', v_at) + coalesce(make_interval(mins => v_next), interval '1 hour');
+            continue;
+        end if;
+
+        return v_at;
+    end loop;
+    return null;
+end;
+$$;
+
+-- ==== sql/0100_function__cron_parse.sql ====
+-- pgflow._cron_parse(cron): a 5-field cron expression (minute hour day-of-month month
+-- day-of-week) or a macro, as sorted value sets plus the day rule. Internal: called by cron_next.
+-- Macros: @yearly and @annually (`0 0 1 1 *`), @monthly (`0 0 1 * *`), @weekly (`0 0 * * 0`),
+-- @daily and @midnight (`0 0 * * *`), @hourly (`0 * * * *`). Fields: see _cron_field; months and
+-- days of the week take English names (jan-dec, sun-sat); day of week 7 is Sunday, like 0; `?`
+-- in a day field means `*`.
+-- The day rule (Vixie cron's, as croniter applies it): when both day fields are restricted, a day
+-- matches if EITHER matches (day_or); otherwise both must. A day field is unrestricted when it is
+-- `*` or `?`, or when it lists every value and the other day field's text contains a `*`.
+-- Locks nothing. Raises `invalid cron expression "<cron>": ...` naming the bad field, or saying
+-- how many fields were given; L, W and # (and seconds or years fields) are not supported.
+create or replace function pgflow._cron_parse(
+    cron text,
+    out minutes int[],
+    out hours int[],
+    out days int[],
+    out months int[],
+    out weekdays int[],
+    out day_or boolean
+)
+language plpgsql
+immutable
+set search_path = ''
+as $$
+declare
+    v_expr text := lower(btrim(_cron_parse.cron));
+    v_fields text[];
+    v_dom_star boolean;
+    v_dow_star boolean;
+begin
+    if _cron_parse.cron is null then
+        raise exception 'invalid cron expression: it is NULL';
+    end if;
+    v_expr := case v_expr
+        when '@yearly' then '0 0 1 1 *'
+        when '@annually' then '0 0 1 1 *'
+        when '@monthly' then '0 0 1 * *'
+        when '@weekly' then '0 0 * * 0'
+        when '@daily' then '0 0 * * *'
+        when '@midnight' then '0 0 * * *'
+        when '@hourly' then '0 * * * *'
+        else v_expr
+    end;
+    if v_expr like '@%' then
+        raise exception 'invalid cron expression "%": unknown macro (use @yearly, @annually, @monthly, @weekly, '
+            '@daily, @midnight or @hourly)', _cron_parse.cron;
+    end if;
+    v_fields := regexp_split_to_array(v_expr, '\s+');
+    if v_expr = '' or cardinality(v_fields) <> 5 then
+        raise exception 'invalid cron expression "%": expected 5 fields (minute hour day-of-month month '
+            'day-of-week), got %', _cron_parse.cron, case when v_expr = '' then 0 else cardinality(v_fields) end;
+    end if;
+    if v_fields[1] ~ '[?]' or v_fields[2] ~ '[?]' or v_fields[4] ~ '[?]' then
+        raise exception 'invalid cron expression "%": "?" is only allowed in the day-of-month and day-of-week '
+            'fields', _cron_parse.cron;
+    end if;
+    v_fields[3] := case when v_fields[3] = '?' then '*' else v_fields[3] end;
+    v_fields[5] := case when v_fields[5] = '?' then '*' else v_fields[5] end;
+
+    minutes := pgflow._cron_field(_cron_parse.cron, 'minute', v_fields[1], 0, 59);
+    hours := pgflow._cron_field(_cron_parse.cron, 'hour', v_fields[2], 0, 23);
+    days := pgflow._cron_field(_cron_parse.cron, 'day-of-month', v_fields[3], 1, 31);
+    months := pgflow._cron_field(
+        _cron_parse.cron, 'month', v_fields[4], 1, 12,
+        array['jan', 'feb', 'mar', 'apr', 'may', 'jun', 'jul', 'aug', 'sep', 'oct', 'nov', 'dec']
+    );
+    weekdays := pgflow._cron_field(
+        _cron_parse.cron, 'day-of-week', v_fields[5], 0, 7, array['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat']
+    );
+    -- 7 is Sunday too
+    weekdays := array(select distinct w % 7 from unnest(weekdays) as w order by 1);
+
+    v_dom_star := v_fields[3] = '*' or (cardinality(days) = 31 and strpos(v_fields[5], '*') > 0);
+    v_dow_star := v_fields[5] = '*' or (cardinality(weekdays) = 7 and strpos(v_fields[3], '*') > 0);
+    day_or := not v_dom_star and not v_dow_star;
+end;
+$$;
+
+-- ==== sql/0100_function__cron_wall_to_instant.sql ====
+-- pgflow._cron_wall_to_instant(wall, timezone, after): the instant at which the wall-clock time
+-- `wall` occurs in `timezone`, as croniter maps it. Internal: called by cron_next.
+--   * a time that occurs once: that instant (wall_exists);
+--   * a time that occurs twice (the repeated hour of a fall-back day): the earlier occurrence if
+--     it is after `after`, else the later one (wall_exists);
+--   * a time that does not occur (skipped by a spring-forward change): the first wall-clock
+--     minute after it that does, i.e. the instant of the change (wall_exists = false).
+-- Offsets are compared 6 hours either side, which covers every daylight-saving change in tzdata.
+-- Locks nothing. Raises nothing (the zone is checked by cron_next).
+create or replace function pgflow._cron_wall_to_instant(
+    wall timestamp,
+    timezone text,
+    after timestamptz,
+    out instant timestamptz,
+    out wall_exists boolean
+)
+language plpgsql
+immutable
+set search_path = ''
+as $$
+declare
+    v_wall timestamp := _cron_wall_to_instant.wall;
+    v_instant timestamptz := _cron_wall_to_instant.wall at time zone _cron_wall_to_instant.timezone;
+    v_other timestamptz;
+    v_probe timestamptz;
+begin
+    if (v_instant at time zone _cron_wall_to_instant.timezone) <> v_wall then
+        -- skipped by a change: walk to the first wall-clock minute that exists (at most the change's size)
+        for i in 1..1440 loop
+            v_wall := v_wall + interval '1 minute';
+            v_instant := v_wall at time zone _cron_wall_to_instant.timezone;
+            exit when (v_instant at time zone _cron_wall_to_instant.timezone) = v_wall;
+        end loop;
+        instant := v_instant;
+        wall_exists := false;
+        return;
+    end if;
+
+    -- the other occurrence, if any: the same wall time read with the offset in force 6 h earlier or later
+    foreach v_probe in array array[v_instant - interval '6 hours', v_instant + interval '6 hours'] loop
+        v_other := (
+            v_wall - ((v_probe at time zone _cron_wall_to_instant.timezone) - (v_probe at time zone 'UTC'))
+        ) at time zone 'UTC';
+        if v_other <> v_instant and (v_other at time zone _cron_wall_to_instant.timezone) = v_wall then
+            instant := case
+                when least(v_instant, v_other) > _cron_wall_to_instant.after then least(v_instant, v_other)
+                else greatest(v_instant, v_other)
+            end;
+            wall_exists := true;
+            return;
+        end if;
+    end loop;
+
+    instant := v_instant;
+    wall_exists := true;
 end;
 $$;
 
@@ -2030,6 +2465,191 @@ begin
 end;
 $$;
 
+-- ==== sql/0100_function_create_schedule.sql ====
+-- pgflow.create_schedule(schedule_slug, flow_slug, cron, input, timezone, overlap_policy,
+-- catchup_policy, catchup_window, enabled, start_after): creates a schedule that starts
+-- `flow_slug` at every time `cron` names in `timezone` (see cron_next), ticked by tick_schedules.
+-- Each run's input is `input` plus `"scheduled_for": "<the scheduled time, ISO 8601 UTC>"`.
+-- The first time is the first match strictly after start_after (default now()); a start_after in
+-- the past, with catchup_policy 'all' and a wide enough catchup_window, backfills on the next tick.
+-- Returns the new row. Called by operators, compiled flows (the DSL) and the CLI.
+-- Locks: the new row (insert). Raises what _check_schedule raises (bad slug, unknown flow, a flow
+-- with a root map step, bad cron or zone, input not an object, bad policy or window) and
+-- `schedule "<slug>" already exists ...`; nothing is written then.
+create or replace function pgflow.create_schedule(
+    schedule_slug text,
+    flow_slug text,
+    cron text,
+    input jsonb default '{}',
+    timezone text default 'UTC',
+    overlap_policy text default 'allow',
+    catchup_policy text default 'latest',
+    catchup_window interval default '1 day',
+    enabled boolean default true,
+    start_after timestamptz default null
+)
+returns pgflow.schedules
+language plpgsql
+volatile
+set search_path = ''
+as $$
+declare
+    v_schedule pgflow.schedules;
+begin
+    -- GUARD
+    perform pgflow._check_schedule(
+        create_schedule.schedule_slug, create_schedule.flow_slug, create_schedule.cron, create_schedule.input,
+        create_schedule.timezone, create_schedule.overlap_policy, create_schedule.catchup_policy,
+        create_schedule.catchup_window
+    );
+    if create_schedule.enabled is null then
+        raise exception 'enabled must be true or false (got NULL)';
+    end if;
+
+    -- MAIN
+    insert into pgflow.schedules as s (
+        schedule_slug, flow_slug, cron, timezone, input, enabled, overlap_policy, catchup_policy, catchup_window,
+        next_scheduled_start_time
+    )
+    values (
+        create_schedule.schedule_slug, create_schedule.flow_slug, create_schedule.cron, create_schedule.timezone,
+        create_schedule.input, create_schedule.enabled, create_schedule.overlap_policy,
+        create_schedule.catchup_policy, create_schedule.catchup_window,
+        pgflow.cron_next(
+            create_schedule.cron, coalesce(create_schedule.start_after, now()), create_schedule.timezone
+        )
+    )
+    on conflict on constraint schedules_pkey do nothing
+    returning * into v_schedule;
+
+    if v_schedule.schedule_slug is null then
+        raise exception 'schedule "%" already exists (change it with pgflow.update_schedule)',
+            create_schedule.schedule_slug;
+    end if;
+    return v_schedule;
+end;
+$$;
+
+-- ==== sql/0100_function_cron_next.sql ====
+-- pgflow.cron_next(cron, after, timezone): the first instant strictly after `after` at which the
+-- cron expression fires, with its fields read as wall-clock time in the IANA zone `timezone`.
+-- Called by create_schedule/update_schedule/tick_schedules, and by anyone checking an expression
+-- (`select pgflow.cron_next('*/15 9-17 * * mon-fri', now(), 'Europe/London')`).
+-- Syntax (see _cron_parse): 5 fields, `*`, lists, ranges, steps (`*/15`, `10-50/10`), month and
+-- day names, @hourly/@daily/@midnight/@weekly/@monthly/@yearly/@annually, and Vixie cron's rule
+-- that a day matches when either restricted day field does.
+-- Daylight-saving changes, as croniter (the test oracle) answers them:
+--   * fall-back day: a wall-clock time in the repeated hour fires at BOTH of its instants
+--     (`30 1 * * *` in America/New_York fires at 01:30 EDT and again at 01:30 EST);
+--   * spring-forward day: a time in the skipped hour fires once, at the instant of the change
+--     (`30 2 * * *` fires at 03:00 EDT), unless the hour field is `*` (every hour): then skipped
+--     times do not fire (`*/30 * * * *` goes 01:30 EST, 03:00 EDT).
+-- Works in wall-clock time (_cron_next_wall) and maps the result to an instant
+-- (_cron_wall_to_instant); a second search from the wall clock shifted by the offset change
+-- finds a repeated-hour time that comes first. A handful of iterations per call.
+-- Locks nothing. Raises `invalid cron expression "<cron>": ...` (naming the field),
+-- `unknown time zone "<zone>"`, `cron expression "<cron>" matches no time within 50 years ...`,
+-- and an error for a NULL argument.
+create or replace function pgflow.cron_next(cron text, after timestamptz, timezone text default 'UTC')
+returns timestamptz
+language plpgsql
+stable
+set search_path = ''
+as $$
+declare
+    v_fields record;
+    v_after_wall timestamp;
+    v_wall timestamp;
+    v_hit record;
+    v_alt record;
+    v_offset_change interval;
+begin
+    -- GUARD
+    if cron_next.after is null then
+        raise exception 'cron_next: after is NULL';
+    end if;
+    if cron_next.timezone is null then
+        raise exception 'unknown time zone: it is NULL';
+    end if;
+    begin
+        v_after_wall := cron_next.after at time zone cron_next.timezone;
+    exception when invalid_parameter_value then
+        raise exception 'unknown time zone "%": use an IANA name such as UTC or Europe/Paris '
+            '(see pg_timezone_names)', cron_next.timezone;
+    end;
+    select * into v_fields from pgflow._cron_parse(cron_next.cron);
+
+    -- MAIN: the next matching wall-clock time, as an instant
+    v_wall := pgflow._cron_next_wall(
+        v_after_wall, v_fields.minutes, v_fields.hours, v_fields.days, v_fields.months, v_fields.weekdays,
+        v_fields.day_or
+    );
+    if v_wall is null then
+        raise exception 'cron expression "%" matches no time within 50 years after %', cron_next.cron,
+            v_after_wall;
+    end if;
+    select * into v_hit from pgflow._cron_wall_to_instant(v_wall, cron_next.timezone, cron_next.after);
+
+    -- a time skipped by spring-forward fires at the change, unless the hour is `*`: then the next time
+    if not v_hit.wall_exists and (v_hit.instant <= cron_next.after or cardinality(v_fields.hours) = 24) then
+        while not v_hit.wall_exists loop
+            v_wall := pgflow._cron_next_wall(
+                v_wall, v_fields.minutes, v_fields.hours, v_fields.days, v_fields.months, v_fields.weekdays,
+                v_fields.day_or
+            );
+            if v_wall is null then
+                raise exception 'cron expression "%" matches no time within 50 years after %', cron_next.cron,
+                    v_after_wall;
+            end if;
+            select * into v_hit from pgflow._cron_wall_to_instant(v_wall, cron_next.timezone, cron_next.after);
+        end loop;
+    end if;
+
+    -- the offset changed between `after` and the hit: a time of the repeated hour may come first
+    v_offset_change := ((v_hit.instant at time zone cron_next.timezone) - (v_hit.instant at time zone 'UTC'))
+        - (v_after_wall - (cron_next.after at time zone 'UTC'));
+    if v_offset_change <> interval '0' then
+        v_wall := pgflow._cron_next_wall(
+            v_after_wall + v_offset_change, v_fields.minutes, v_fields.hours, v_fields.days, v_fields.months,
+            v_fields.weekdays, v_fields.day_or
+        );
+        if v_wall is not null then
+            select * into v_alt from pgflow._cron_wall_to_instant(v_wall, cron_next.timezone, cron_next.after);
+            if v_alt.wall_exists and v_alt.instant > cron_next.after and v_alt.instant < v_hit.instant then
+                return v_alt.instant;
+            end if;
+        end if;
+    end if;
+
+    return v_hit.instant;
+end;
+$$;
+
+-- ==== sql/0100_function_delete_schedule.sql ====
+-- pgflow.delete_schedule(schedule_slug): deletes a schedule and returns its last state. Runs it
+-- started are kept (their input still carries "scheduled_for"); their schedule_runs links go.
+-- Called by operators and the CLI.
+-- Locks: the schedule row (delete; waits for a tick_schedules holding it), then its schedule_runs
+-- rows (ON DELETE CASCADE). Raises `schedule "<slug>" does not exist`.
+create or replace function pgflow.delete_schedule(schedule_slug text)
+returns pgflow.schedules
+language plpgsql
+volatile
+set search_path = ''
+as $$
+declare
+    v_schedule pgflow.schedules;
+begin
+    delete from pgflow.schedules as s
+    where s.schedule_slug = delete_schedule.schedule_slug
+    returning * into v_schedule;
+    if v_schedule.schedule_slug is null then
+        raise exception 'schedule % does not exist', coalesce('"' || delete_schedule.schedule_slug || '"', 'NULL');
+    end if;
+    return v_schedule;
+end;
+$$;
+
 -- ==== sql/0100_function_fail_stalled_tasks.sql ====
 -- pgflow.fail_stalled_tasks(): ends the runs that stalled tasks would otherwise hold forever. Not
 -- part of pgflow's API: pgflow's requeue_stalled_tasks (unchanged here) gives up on a task after 3
@@ -2384,6 +3004,31 @@ begin
     return query
     select t.* from pgflow.step_tasks as t
     where t.run_id = fail_task.run_id and t.step_slug = fail_task.step_slug and t.task_index = fail_task.task_index;
+end;
+$$;
+
+-- ==== sql/0100_function_pause_schedule.sql ====
+-- pgflow.pause_schedule(schedule_slug): disables a schedule; tick_schedules starts nothing for it
+-- until resume_schedule. Runs already started go on. Pausing a paused schedule changes nothing.
+-- Returns the row. Called by operators and the CLI.
+-- Locks: the schedule row (FOR UPDATE, by the update). Raises `schedule "<slug>" does not exist`.
+create or replace function pgflow.pause_schedule(schedule_slug text)
+returns pgflow.schedules
+language plpgsql
+volatile
+set search_path = ''
+as $$
+declare
+    v_schedule pgflow.schedules;
+begin
+    update pgflow.schedules as s
+    set enabled = false, updated_at = case when s.enabled then greatest(now(), s.created_at) else s.updated_at end
+    where s.schedule_slug = pause_schedule.schedule_slug
+    returning * into v_schedule;
+    if v_schedule.schedule_slug is null then
+        raise exception 'schedule % does not exist', coalesce('"' || pause_schedule.schedule_slug || '"', 'NULL');
+    end if;
+    return v_schedule;
 end;
 $$;
 
@@ -2814,6 +3459,38 @@ begin
 end;
 $$;
 
+-- ==== sql/0100_function_resume_schedule.sql ====
+-- pgflow.resume_schedule(schedule_slug): enables a paused schedule. Its next time is the first
+-- match after now() (and after its last scheduled time): the times it missed while paused are
+-- not caught up. Resuming an enabled schedule changes nothing. Returns the row.
+-- Called by operators and the CLI.
+-- Locks: the schedule row (FOR UPDATE, by the update). Raises `schedule "<slug>" does not exist`.
+create or replace function pgflow.resume_schedule(schedule_slug text)
+returns pgflow.schedules
+language plpgsql
+volatile
+set search_path = ''
+as $$
+declare
+    v_schedule pgflow.schedules;
+begin
+    update pgflow.schedules as s
+    set
+        enabled = true,
+        next_scheduled_start_time = case
+            when s.enabled then s.next_scheduled_start_time
+            else pgflow.cron_next(s.cron, greatest(now(), s.last_scheduled_for), s.timezone)
+        end,
+        updated_at = case when s.enabled then s.updated_at else greatest(now(), s.created_at) end
+    where s.schedule_slug = resume_schedule.schedule_slug
+    returning * into v_schedule;
+    if v_schedule.schedule_slug is null then
+        raise exception 'schedule % does not exist', coalesce('"' || resume_schedule.schedule_slug || '"', 'NULL');
+    end if;
+    return v_schedule;
+end;
+$$;
+
 -- ==== sql/0100_function_set_vt_batch.sql ====
 -- pgflow.set_vt_batch(queue_name, msg_ids, vt_offsets): sets the visibility timeout of several
 -- messages of one queue in a single UPDATE, pairing msg_ids[i] with vt_offsets[i]:
@@ -2855,6 +3532,61 @@ begin
         $sql$,
         pgmq.format_table_name(set_vt_batch.queue_name, 'q')
     ) using set_vt_batch.msg_ids, set_vt_batch.vt_offsets;
+end;
+$$;
+
+-- ==== sql/0100_function_setup_ensure_workers_cron.sql ====
+-- pgflow.setup_ensure_workers_cron(cron_interval): (re)schedules the two pg_cron jobs of worker
+-- management: pgflow_ensure_workers (every cron_interval, default '1 second', runs
+-- `select pgflow.ensure_workers()`) and pgflow_cleanup_logs (hourly, `0 * * * *`, runs
+-- `select pgflow.cleanup_ensure_workers_logs()`). Idempotent: existing jobs of those names are
+-- unscheduled first, so exactly one job per name remains.
+-- Called by operators, and once at install when pg_cron is present (0950_install_cron_jobs).
+-- Returns `Scheduled pgflow_ensure_workers (every <interval>, job_id=<id>) and
+-- pgflow_cleanup_logs (hourly, job_id=<id>)`. SECURITY DEFINER: jobs belong to the owner.
+-- Locks: cron.job rows (via pg_cron). Raises `pg_cron is not installed: ...` without the cron
+-- schema (plpgsql, so that the schema installs without pg_cron).
+create or replace function pgflow.setup_ensure_workers_cron(cron_interval text default '1 second')
+returns text
+language plpgsql
+volatile
+security definer
+set search_path = ''
+as $$
+declare
+    v_ensure_job_id bigint;
+    v_cleanup_job_id bigint;
+begin
+    -- pg_cron's unschedule-by-name takes a `name` (Supabase's too); the pgTAP stand-in's a `text`
+    if to_regprocedure('cron.schedule(text,text,text)') is null
+        or coalesce(to_regprocedure('cron.unschedule(name)'), to_regprocedure('cron.unschedule(text)')) is null then
+        raise exception 'pg_cron is not installed: pgflow.setup_ensure_workers_cron() needs the cron schema '
+            '(Supabase, or CREATE EXTENSION pg_cron)';
+    end if;
+
+    -- pg_cron raises when the job does not exist: that is the normal first-install case
+    begin
+        perform cron.unschedule('pgflow_ensure_workers');
+    exception when others then
+        null;
+    end;
+    begin
+        perform cron.unschedule('pgflow_cleanup_logs');
+    exception when others then
+        null;
+    end;
+
+    v_ensure_job_id := cron.schedule(
+        'pgflow_ensure_workers', setup_ensure_workers_cron.cron_interval, 'select pgflow.ensure_workers()'
+    );
+    v_cleanup_job_id := cron.schedule(
+        'pgflow_cleanup_logs', '0 * * * *', 'select pgflow.cleanup_ensure_workers_logs()'
+    );
+
+    return format(
+        'Scheduled pgflow_ensure_workers (every %s, job_id=%s) and pgflow_cleanup_logs (hourly, job_id=%s)',
+        setup_ensure_workers_cron.cron_interval, v_ensure_job_id, v_cleanup_job_id
+    );
 end;
 $$;
 
@@ -2921,6 +3653,94 @@ begin
         'Scheduled pgflow_recover_tasks (every %s, job_id=%s): %s',
         setup_recovery_cron.cron_interval, v_job_id, v_command
     );
+end;
+$$;
+
+-- ==== sql/0100_function_setup_requeue_stalled_tasks_cron.sql ====
+-- pgflow.setup_requeue_stalled_tasks_cron(cron_interval): (re)schedules the pg_cron job
+-- pgflow_requeue_stalled_tasks (every cron_interval, default '15 seconds', runs
+-- `select pgflow.requeue_stalled_tasks()`). Idempotent: an existing job of that name is
+-- unscheduled first, so exactly one remains.
+-- Called by operators, and once at install when pg_cron is present (0950_install_cron_jobs).
+-- Returns `Scheduled pgflow_requeue_stalled_tasks (every <interval>, job_id=<id>)`.
+-- SECURITY DEFINER: the job belongs to the owner.
+-- Locks: cron.job rows (via pg_cron). Raises `pg_cron is not installed: ...` without the cron
+-- schema (plpgsql, so that the schema installs without pg_cron).
+create or replace function pgflow.setup_requeue_stalled_tasks_cron(cron_interval text default '15 seconds')
+returns text
+language plpgsql
+volatile
+security definer
+set search_path = ''
+as $$
+declare
+    v_job_id bigint;
+begin
+    -- pg_cron's unschedule-by-name takes a `name` (Supabase's too); the pgTAP stand-in's a `text`
+    if to_regprocedure('cron.schedule(text,text,text)') is null
+        or coalesce(to_regprocedure('cron.unschedule(name)'), to_regprocedure('cron.unschedule(text)')) is null then
+        raise exception 'pg_cron is not installed: pgflow.setup_requeue_stalled_tasks_cron() needs the cron schema '
+            '(Supabase, or CREATE EXTENSION pg_cron)';
+    end if;
+
+    -- pg_cron raises when the job does not exist: that is the normal first-install case
+    begin
+        perform cron.unschedule('pgflow_requeue_stalled_tasks');
+    exception when others then
+        null;
+    end;
+
+    v_job_id := cron.schedule(
+        'pgflow_requeue_stalled_tasks', setup_requeue_stalled_tasks_cron.cron_interval,
+        'select pgflow.requeue_stalled_tasks()'
+    );
+
+    return format(
+        'Scheduled pgflow_requeue_stalled_tasks (every %s, job_id=%s)',
+        setup_requeue_stalled_tasks_cron.cron_interval, v_job_id
+    );
+end;
+$$;
+
+-- ==== sql/0100_function_setup_schedules_cron.sql ====
+-- pgflow.setup_schedules_cron(): (re)schedules the pg_cron job pgflow_tick_schedules, every minute
+-- (`* * * * *`, so at second 0, just after the times schedules name), running
+-- `select pgflow.tick_schedules()`. Idempotent: an existing job of that name is unscheduled
+-- first, so exactly one remains. Workers tick schedules too: running both is safe
+-- (tick_schedules starts each scheduled time once).
+-- Called by operators where pg_cron is installed (not at install time: schedules are opt-in).
+-- Returns `Scheduled pgflow_tick_schedules (every minute, job_id=<id>)`. SECURITY DEFINER: the
+-- job belongs to the owner.
+-- Locks: cron.job rows (via pg_cron). Raises `pg_cron is not installed: ...` without the cron
+-- schema (plpgsql, so that the schema installs without pg_cron).
+create or replace function pgflow.setup_schedules_cron()
+returns text
+language plpgsql
+volatile
+security definer
+set search_path = ''
+as $$
+declare
+    v_job_id bigint;
+begin
+    -- pg_cron's unschedule-by-name takes a `name` (Supabase's too); the pgTAP stand-in's a `text`
+    if to_regprocedure('cron.schedule(text,text,text)') is null
+        or coalesce(to_regprocedure('cron.unschedule(name)'), to_regprocedure('cron.unschedule(text)')) is null then
+        raise exception 'pg_cron is not installed: pgflow.setup_schedules_cron() needs the cron schema '
+            '(Supabase, or CREATE EXTENSION pg_cron); without it, workers tick schedules, or call '
+            'pgflow.tick_schedules() from any timer';
+    end if;
+
+    -- pg_cron raises when the job does not exist: that is the normal first-install case
+    begin
+        perform cron.unschedule('pgflow_tick_schedules');
+    exception when others then
+        null;
+    end;
+
+    v_job_id := cron.schedule('pgflow_tick_schedules', '* * * * *', 'select pgflow.tick_schedules()');
+
+    return format('Scheduled pgflow_tick_schedules (every minute, job_id=%s)', v_job_id);
 end;
 $$;
 
@@ -3098,6 +3918,212 @@ begin
     return query
     select t.flow_slug, t.run_id, t.step_slug, t.input, t.msg_id, t.task_index, t.flow_input
     from pgflow._start_tasks(start_tasks.flow_slug, start_tasks.msg_ids, start_tasks.worker_id, true) as t;
+end;
+$$;
+
+-- ==== sql/0100_function_tick_schedules.sql ====
+-- pgflow.tick_schedules(now): starts the runs that schedules owe at `now` (default now(); a past
+-- or future instant works too, for tests and backfills) and advances each schedule; returns one
+-- row per run started (schedule_slug, run_id, scheduled_for), oldest scheduled time first per
+-- schedule. Called every few seconds by workers, every minute by pg_cron (setup_schedules_cron),
+-- or by any timer; any number of sessions may call it at once.
+-- For each enabled schedule whose next_scheduled_start_time <= now:
+--   * the due times: `latest` - only the most recent time <= now; `all` - every time <= now and
+--     no older than now - catchup_window, oldest first (older ones are dropped);
+--   * for each: nothing if a run of this schedule already exists for that time; nothing if
+--     overlap_policy is `skip` and a run of this schedule is still `started`; otherwise
+--     start_flow(flow_slug, input || {"scheduled_for": "<time, ISO 8601 UTC>"}), recorded in
+--     schedule_runs (one row per schedule and time: each time starts at most once);
+--   * next_scheduled_start_time := the first time after now; last_run_id/last_scheduled_for :=
+--     the last run started.
+-- A schedule whose start fails (its flow raises) is advanced all the same, with a WARNING naming
+-- it and the error, so that it cannot hold the others back; its runs of this tick are undone.
+-- Locks: the due schedule rows (FOR UPDATE SKIP LOCKED, in next_scheduled_start_time order: a
+-- schedule another session is ticking is left to it, nothing waits), then what start_flow locks,
+-- then the new schedule_runs rows.
+-- Raises `tick_schedules: now is NULL`.
+create or replace function pgflow.tick_schedules(now timestamptz default now())
+returns table (schedule_slug text, run_id uuid, scheduled_for timestamptz)
+language plpgsql
+volatile
+set search_path = ''
+as $$
+declare
+    v_now timestamptz := tick_schedules.now;
+    v_schedule pgflow.schedules;
+    v_times timestamptz[];
+    v_time timestamptz;
+    v_low timestamptz;
+    v_high timestamptz;
+    v_mid timestamptz;
+    v_run_id uuid;
+    v_started_runs uuid[];
+    v_started_times timestamptz[];
+begin
+    if v_now is null then
+        raise exception 'tick_schedules: now is NULL';
+    end if;
+
+    -- LOCKS: claim every due schedule nobody else is ticking
+    for v_schedule in
+        select s.*
+        from pgflow.schedules as s
+        where s.enabled and s.next_scheduled_start_time <= v_now
+        order by s.next_scheduled_start_time, s.schedule_slug
+        for update skip locked
+    loop
+        -- MAIN: the due times
+        if v_schedule.catchup_policy = 'all' then
+            v_time := v_schedule.next_scheduled_start_time;
+            if v_time < v_now - v_schedule.catchup_window then
+                v_time := pgflow.cron_next(
+                    v_schedule.cron, v_now - v_schedule.catchup_window - interval '1 microsecond', v_schedule.timezone
+                );
+            end if;
+            v_times := '{}'::timestamptz[];
+            while v_time <= v_now loop
+                v_times := v_times || v_time;
+                v_time := pgflow.cron_next(v_schedule.cron, v_time, v_schedule.timezone);
+            end loop;
+        else
+            -- latest: the last time <= now, by binary search on the instant to search after, keeping
+            -- cron_next(v_low) <= now < cron_next(v_high); fire times are whole minutes, so once the
+            -- two are less than a minute apart, cron_next(v_low) is it. A year of downtime: ~20 steps.
+            v_low := v_schedule.next_scheduled_start_time - interval '1 microsecond';
+            v_high := v_now;
+            while v_high - v_low >= interval '1 minute' loop
+                v_mid := v_low + (v_high - v_low) / 2;
+                if pgflow.cron_next(v_schedule.cron, v_mid, v_schedule.timezone) <= v_now then
+                    v_low := v_mid;
+                else
+                    v_high := v_mid;
+                end if;
+            end loop;
+            v_times := array[pgflow.cron_next(v_schedule.cron, v_low, v_schedule.timezone)];
+        end if;
+
+        v_started_runs := '{}'::uuid[];
+        v_started_times := '{}'::timestamptz[];
+        begin
+            foreach v_time in array v_times loop
+                continue when exists (
+                    select 1
+                    from pgflow.schedule_runs as sr
+                    where sr.schedule_slug = v_schedule.schedule_slug and sr.scheduled_for = v_time
+                );
+                continue when v_schedule.overlap_policy = 'skip' and exists (
+                    select 1
+                    from pgflow.runs as r
+                    inner join pgflow.schedule_runs as sr on sr.run_id = r.run_id
+                    where r.status = 'started' and sr.schedule_slug = v_schedule.schedule_slug
+                );
+                select r.run_id into v_run_id
+                from pgflow.start_flow(
+                    v_schedule.flow_slug,
+                    v_schedule.input || jsonb_build_object(
+                        'scheduled_for', to_char(v_time at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
+                    )
+                ) as r;
+                insert into pgflow.schedule_runs (schedule_slug, scheduled_for, run_id)
+                values (v_schedule.schedule_slug, v_time, v_run_id);
+                v_started_runs := v_started_runs || v_run_id;
+                v_started_times := v_started_times || v_time;
+            end loop;
+        exception when others then
+            raise warning 'tick_schedules: schedule "%" (flow "%") could not start its run: % (SQLSTATE %)',
+                v_schedule.schedule_slug, v_schedule.flow_slug, sqlerrm, sqlstate;
+            v_started_runs := '{}'::uuid[];
+            v_started_times := '{}'::timestamptz[];
+        end;
+
+        update pgflow.schedules as s
+        set
+            next_scheduled_start_time = pgflow.cron_next(s.cron, v_now, s.timezone),
+            last_run_id = coalesce(v_started_runs[cardinality(v_started_runs)], s.last_run_id),
+            last_scheduled_for = coalesce(v_started_times[cardinality(v_started_times)], s.last_scheduled_for),
+            updated_at = greatest(pg_catalog.now(), s.created_at)
+        where s.schedule_slug = v_schedule.schedule_slug;
+
+        return query
+        select v_schedule.schedule_slug, t.run_id, t.scheduled_for
+        from unnest(v_started_runs, v_started_times) as t (run_id, scheduled_for);
+    end loop;
+end;
+$$;
+
+-- ==== sql/0100_function_update_schedule.sql ====
+-- pgflow.update_schedule(schedule_slug, flow_slug, cron, input, timezone, overlap_policy,
+-- catchup_policy, catchup_window, enabled): changes the settings given (a NULL argument keeps the
+-- current value) and returns the row. When the expression or the zone changes, or the schedule is
+-- enabled again, next_scheduled_start_time becomes the first match after now() (and after the
+-- last scheduled time): times missed while it was disabled are not caught up.
+-- Called by operators, the CLI and the DSL when a flow's schedule changes.
+-- Locks: the schedule row (FOR UPDATE; waits for a tick_schedules holding it).
+-- Raises `schedule "<slug>" does not exist`, and what _check_schedule raises for the new settings;
+-- nothing is written then.
+create or replace function pgflow.update_schedule(
+    schedule_slug text,
+    flow_slug text default null,
+    cron text default null,
+    input jsonb default null,
+    timezone text default null,
+    overlap_policy text default null,
+    catchup_policy text default null,
+    catchup_window interval default null,
+    enabled boolean default null
+)
+returns pgflow.schedules
+language plpgsql
+volatile
+set search_path = ''
+as $$
+declare
+    v_old pgflow.schedules;
+    v_new pgflow.schedules;
+begin
+    -- LOCKS
+    select s.* into v_old from pgflow.schedules as s where s.schedule_slug = update_schedule.schedule_slug for update;
+    if v_old.schedule_slug is null then
+        raise exception 'schedule % does not exist', coalesce('"' || update_schedule.schedule_slug || '"', 'NULL');
+    end if;
+
+    -- GUARD
+    v_new := v_old;
+    v_new.flow_slug := coalesce(update_schedule.flow_slug, v_old.flow_slug);
+    v_new.cron := coalesce(update_schedule.cron, v_old.cron);
+    v_new.input := coalesce(update_schedule.input, v_old.input);
+    v_new.timezone := coalesce(update_schedule.timezone, v_old.timezone);
+    v_new.overlap_policy := coalesce(update_schedule.overlap_policy, v_old.overlap_policy);
+    v_new.catchup_policy := coalesce(update_schedule.catchup_policy, v_old.catchup_policy);
+    v_new.catchup_window := coalesce(update_schedule.catchup_window, v_old.catchup_window);
+    v_new.enabled := coalesce(update_schedule.enabled, v_old.enabled);
+    perform pgflow._check_schedule(
+        v_new.schedule_slug, v_new.flow_slug, v_new.cron, v_new.input, v_new.timezone, v_new.overlap_policy,
+        v_new.catchup_policy, v_new.catchup_window
+    );
+
+    -- MAIN
+    if v_new.cron <> v_old.cron or v_new.timezone <> v_old.timezone or (v_new.enabled and not v_old.enabled) then
+        v_new.next_scheduled_start_time := pgflow.cron_next(
+            v_new.cron, greatest(now(), v_old.last_scheduled_for), v_new.timezone
+        );
+    end if;
+
+    update pgflow.schedules as s
+    set
+        flow_slug = v_new.flow_slug,
+        cron = v_new.cron,
+        input = v_new.input,
+        timezone = v_new.timezone,
+        overlap_policy = v_new.overlap_policy,
+        catchup_policy = v_new.catchup_policy,
+        catchup_window = v_new.catchup_window,
+        enabled = v_new.enabled,
+        next_scheduled_start_time = v_new.next_scheduled_start_time,
+        updated_at = greatest(now(), s.created_at)
+    where s.schedule_slug = v_old.schedule_slug
+    returning * into v_new;
+    return v_new;
 end;
 $$;
 

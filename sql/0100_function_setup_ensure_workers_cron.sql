@@ -19,7 +19,9 @@ declare
     v_ensure_job_id bigint;
     v_cleanup_job_id bigint;
 begin
-    if to_regprocedure('cron.schedule(text,text,text)') is null or to_regprocedure('cron.unschedule(text)') is null then
+    -- pg_cron's unschedule-by-name takes a `name` (Supabase's too); the pgTAP stand-in's a `text`
+    if to_regprocedure('cron.schedule(text,text,text)') is null
+        or coalesce(to_regprocedure('cron.unschedule(name)'), to_regprocedure('cron.unschedule(text)')) is null then
         raise exception 'pg_cron is not installed: pgflow.setup_ensure_workers_cron() needs the cron schema '
             '(Supabase, or CREATE EXTENSION pg_cron)';
     end if;

@@ -563,8 +563,8 @@ select is(
 );
 select set_eq(
     $$select i.indexname::text from pg_indexes as i where i.schemaname = 'pgflow' and i.indexname like 'idx\_%'$$,
-    array['idx_deps_by_flow_step', 'idx_deps_by_flow_dep', 'idx_runs_flow_slug', 'idx_runs_status', 'idx_step_states_ready', 'idx_step_states_failed', 'idx_step_states_skipped', 'idx_step_states_flow_slug', 'idx_step_states_run_id', 'idx_step_tasks_message_id', 'idx_step_tasks_queued', 'idx_step_tasks_completed', 'idx_step_tasks_failed', 'idx_step_tasks_flow_run_step', 'idx_step_tasks_started', 'idx_step_tasks_queued_msg', 'idx_step_tasks_last_worker', 'idx_workers_queue_name', 'idx_workers_heartbeat'],
-    'schema pgflow has exactly the idx_* indexes of spec 3'
+    array['idx_deps_by_flow_step', 'idx_deps_by_flow_dep', 'idx_runs_flow_slug', 'idx_runs_status', 'idx_step_states_ready', 'idx_step_states_failed', 'idx_step_states_skipped', 'idx_step_states_flow_slug', 'idx_step_states_run_id', 'idx_step_tasks_message_id', 'idx_step_tasks_queued', 'idx_step_tasks_completed', 'idx_step_tasks_failed', 'idx_step_tasks_flow_run_step', 'idx_step_tasks_started', 'idx_step_tasks_queued_msg', 'idx_step_tasks_last_worker', 'idx_workers_queue_name', 'idx_workers_heartbeat', 'idx_schedules_due', 'idx_schedules_flow_slug'],
+    'schema pgflow has exactly the idx_* indexes of spec 3 and those of pgflow.schedules (issue 17)'
 );
 select is(
     (select i.indexdef from pg_indexes as i where i.schemaname = 'pgflow' and i.indexname = 'idx_deps_by_flow_step'),

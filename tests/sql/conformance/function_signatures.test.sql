@@ -167,7 +167,7 @@ select is(pgflow_tests.conf_fn_result('setup_requeue_stalled_tasks_cron'), 'text
 select is_definer('pgflow', 'setup_requeue_stalled_tasks_cron', array['text']::text[], 'setup_requeue_stalled_tasks_cron is SECURITY DEFINER');
 select is((select p.proparallel::text from pg_proc as p where p.oid = 'pgflow.calculate_retry_delay(numeric, integer)'::regprocedure), 's', 'calculate_retry_delay is PARALLEL SAFE');
 select is((select p.proparallel::text from pg_proc as p where p.oid = 'pgflow.is_local()'::regprocedure), 's', 'is_local is PARALLEL SAFE');
-select set_eq($$select p.proname::text from pg_proc as p where p.pronamespace = 'pgflow'::regnamespace and p.prosecdef$$, array['start_flow_with_states', 'get_run_with_states', 'cleanup_ensure_workers_logs', 'setup_ensure_workers_cron', 'requeue_stalled_tasks', 'setup_requeue_stalled_tasks_cron'], 'SECURITY DEFINER is exactly the six functions spec 1 lists');
+select set_eq($$select p.proname::text from pg_proc as p where p.pronamespace = 'pgflow'::regnamespace and p.prosecdef$$, array['start_flow_with_states', 'get_run_with_states', 'cleanup_ensure_workers_logs', 'setup_ensure_workers_cron', 'requeue_stalled_tasks', 'setup_requeue_stalled_tasks_cron', 'setup_schedules_cron'], 'SECURITY DEFINER is exactly the six functions spec 1 lists, and setup_schedules_cron (issue 17, like the other setup_*_cron)');
 
 -- pgflow.step_task_record (spec §2): attribute names, types and order
 select has_type('pgflow', 'step_task_record', 'composite type pgflow.step_task_record exists');
