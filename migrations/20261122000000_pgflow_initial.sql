@@ -2452,7 +2452,9 @@ declare
     v_ensure_job_id bigint;
     v_cleanup_job_id bigint;
 begin
-    if to_regprocedure('cron.schedule(text,text,text)') is null or to_regprocedure('cron.unschedule(text)') is null then
+    -- pg_cron's unschedule-by-name takes a `name` (Supabase's too); the pgTAP stand-in's a `text`
+    if to_regprocedure('cron.schedule(text,text,text)') is null
+        or coalesce(to_regprocedure('cron.unschedule(name)'), to_regprocedure('cron.unschedule(text)')) is null then
         raise exception 'pg_cron is not installed: pgflow.setup_ensure_workers_cron() needs the cron schema '
             '(Supabase, or CREATE EXTENSION pg_cron)';
     end if;
@@ -2503,7 +2505,9 @@ as $$
 declare
     v_job_id bigint;
 begin
-    if to_regprocedure('cron.schedule(text,text,text)') is null or to_regprocedure('cron.unschedule(text)') is null then
+    -- pg_cron's unschedule-by-name takes a `name` (Supabase's too); the pgTAP stand-in's a `text`
+    if to_regprocedure('cron.schedule(text,text,text)') is null
+        or coalesce(to_regprocedure('cron.unschedule(name)'), to_regprocedure('cron.unschedule(text)')) is null then
         raise exception 'pg_cron is not installed: pgflow.setup_requeue_stalled_tasks_cron() needs the cron schema '
             '(Supabase, or CREATE EXTENSION pg_cron)';
     end if;
@@ -2918,11 +2922,24 @@ revoke all on schema pgflow from public;
 -- cron.schedule) is present when the schema is installed; on plain PostgreSQL this does nothing
 -- and the jobs can be scheduled later with pgflow.setup_requeue_stalled_tasks_cron() and
 -- pgflow.setup_ensure_workers_cron().
+-- A job pg_cron refuses (pg_cron before 1.5 takes no `N seconds` intervals) is reported with a
+-- NOTICE naming the setup call to run with a cron expression, and the install goes on.
 do $$
+declare
+    v_setup text;
 begin
     if to_regprocedure('cron.schedule(text,text,text)') is not null then
-        perform pgflow.setup_requeue_stalled_tasks_cron();
-        perform pgflow.setup_ensure_workers_cron('1 second');
+        foreach v_setup in array array[
+            'select pgflow.setup_requeue_stalled_tasks_cron()',
+            'select pgflow.setup_ensure_workers_cron(''1 second'')'
+        ] loop
+            begin
+                execute v_setup;
+            exception when others then
+                raise notice 'pgflow: % was not scheduled (%): run it again with a schedule this pg_cron accepts',
+                    v_setup, sqlerrm;
+            end;
+        end loop;
     end if;
 end;
 $$;

@@ -3535,61 +3535,6 @@ begin
 end;
 $$;
 
--- ==== sql/0100_function_setup_ensure_workers_cron.sql ====
--- pgflow.setup_ensure_workers_cron(cron_interval): (re)schedules the two pg_cron jobs of worker
--- management: pgflow_ensure_workers (every cron_interval, default '1 second', runs
--- `select pgflow.ensure_workers()`) and pgflow_cleanup_logs (hourly, `0 * * * *`, runs
--- `select pgflow.cleanup_ensure_workers_logs()`). Idempotent: existing jobs of those names are
--- unscheduled first, so exactly one job per name remains.
--- Called by operators, and once at install when pg_cron is present (0950_install_cron_jobs).
--- Returns `Scheduled pgflow_ensure_workers (every <interval>, job_id=<id>) and
--- pgflow_cleanup_logs (hourly, job_id=<id>)`. SECURITY DEFINER: jobs belong to the owner.
--- Locks: cron.job rows (via pg_cron). Raises `pg_cron is not installed: ...` without the cron
--- schema (plpgsql, so that the schema installs without pg_cron).
-create or replace function pgflow.setup_ensure_workers_cron(cron_interval text default '1 second')
-returns text
-language plpgsql
-volatile
-security definer
-set search_path = ''
-as $$
-declare
-    v_ensure_job_id bigint;
-    v_cleanup_job_id bigint;
-begin
-    -- pg_cron's unschedule-by-name takes a `name` (Supabase's too); the pgTAP stand-in's a `text`
-    if to_regprocedure('cron.schedule(text,text,text)') is null
-        or coalesce(to_regprocedure('cron.unschedule(name)'), to_regprocedure('cron.unschedule(text)')) is null then
-        raise exception 'pg_cron is not installed: pgflow.setup_ensure_workers_cron() needs the cron schema '
-            '(Supabase, or CREATE EXTENSION pg_cron)';
-    end if;
-
-    -- pg_cron raises when the job does not exist: that is the normal first-install case
-    begin
-        perform cron.unschedule('pgflow_ensure_workers');
-    exception when others then
-        null;
-    end;
-    begin
-        perform cron.unschedule('pgflow_cleanup_logs');
-    exception when others then
-        null;
-    end;
-
-    v_ensure_job_id := cron.schedule(
-        'pgflow_ensure_workers', setup_ensure_workers_cron.cron_interval, 'select pgflow.ensure_workers()'
-    );
-    v_cleanup_job_id := cron.schedule(
-        'pgflow_cleanup_logs', '0 * * * *', 'select pgflow.cleanup_ensure_workers_logs()'
-    );
-
-    return format(
-        'Scheduled pgflow_ensure_workers (every %s, job_id=%s) and pgflow_cleanup_logs (hourly, job_id=%s)',
-        setup_ensure_workers_cron.cron_interval, v_ensure_job_id, v_cleanup_job_id
-    );
-end;
-$$;
-
 -- ==== sql/0100_function_setup_recovery_cron.sql ====
 -- pgflow.setup_recovery_cron(cron_interval, heartbeat_timeout, function_name): (re)schedules the
 -- pg_cron job
@@ -3652,52 +3597,6 @@ begin
     return format(
         'Scheduled pgflow_recover_tasks (every %s, job_id=%s): %s',
         setup_recovery_cron.cron_interval, v_job_id, v_command
-    );
-end;
-$$;
-
--- ==== sql/0100_function_setup_requeue_stalled_tasks_cron.sql ====
--- pgflow.setup_requeue_stalled_tasks_cron(cron_interval): (re)schedules the pg_cron job
--- pgflow_requeue_stalled_tasks (every cron_interval, default '15 seconds', runs
--- `select pgflow.requeue_stalled_tasks()`). Idempotent: an existing job of that name is
--- unscheduled first, so exactly one remains.
--- Called by operators, and once at install when pg_cron is present (0950_install_cron_jobs).
--- Returns `Scheduled pgflow_requeue_stalled_tasks (every <interval>, job_id=<id>)`.
--- SECURITY DEFINER: the job belongs to the owner.
--- Locks: cron.job rows (via pg_cron). Raises `pg_cron is not installed: ...` without the cron
--- schema (plpgsql, so that the schema installs without pg_cron).
-create or replace function pgflow.setup_requeue_stalled_tasks_cron(cron_interval text default '15 seconds')
-returns text
-language plpgsql
-volatile
-security definer
-set search_path = ''
-as $$
-declare
-    v_job_id bigint;
-begin
-    -- pg_cron's unschedule-by-name takes a `name` (Supabase's too); the pgTAP stand-in's a `text`
-    if to_regprocedure('cron.schedule(text,text,text)') is null
-        or coalesce(to_regprocedure('cron.unschedule(name)'), to_regprocedure('cron.unschedule(text)')) is null then
-        raise exception 'pg_cron is not installed: pgflow.setup_requeue_stalled_tasks_cron() needs the cron schema '
-            '(Supabase, or CREATE EXTENSION pg_cron)';
-    end if;
-
-    -- pg_cron raises when the job does not exist: that is the normal first-install case
-    begin
-        perform cron.unschedule('pgflow_requeue_stalled_tasks');
-    exception when others then
-        null;
-    end;
-
-    v_job_id := cron.schedule(
-        'pgflow_requeue_stalled_tasks', setup_requeue_stalled_tasks_cron.cron_interval,
-        'select pgflow.requeue_stalled_tasks()'
-    );
-
-    return format(
-        'Scheduled pgflow_requeue_stalled_tasks (every %s, job_id=%s)',
-        setup_requeue_stalled_tasks_cron.cron_interval, v_job_id
     );
 end;
 $$;
@@ -4135,12 +4034,25 @@ $$;
 -- cron.schedule) is present when the schema is installed; on plain PostgreSQL this does nothing
 -- and the jobs can be scheduled later with pgflow.setup_requeue_stalled_tasks_cron() and
 -- pgflow.setup_ensure_workers_cron() (and pgflow.setup_recovery_cron()).
+-- A job pg_cron refuses (pg_cron before 1.5 takes no `N seconds` intervals) is reported with a
+-- NOTICE naming the setup call to run with a cron expression, and the install goes on.
 do $$
+declare
+    v_setup text;
 begin
     if to_regprocedure('cron.schedule(text,text,text)') is not null then
-        perform pgflow.setup_requeue_stalled_tasks_cron();
-        perform pgflow.setup_ensure_workers_cron('1 second');
-        perform pgflow.setup_recovery_cron();
+        foreach v_setup in array array[
+            'select pgflow.setup_requeue_stalled_tasks_cron()',
+            'select pgflow.setup_ensure_workers_cron(''1 second'')',
+            'select pgflow.setup_recovery_cron()'
+        ] loop
+            begin
+                execute v_setup;
+            exception when others then
+                raise notice 'pgflow: % was not scheduled (%): run it again with a schedule this pg_cron accepts',
+                    v_setup, sqlerrm;
+            end;
+        end loop;
     end if;
 end;
 $$;

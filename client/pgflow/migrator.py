@@ -32,9 +32,14 @@ _NAME = re.compile(r"^(\d{14})_([a-z0-9_]+)\.sql$")
 # that applied an earlier text is accepted rather than refused (its schema is the same but for the
 # correction, which only mattered to installs that failed). 20261122000000: 0010_extensions no
 # longer aborts where pg_cron or pg_net is listed but cannot be created (pg_cron outside
-# shared_preload_libraries, as on many managed servers).
+# shared_preload_libraries, as on many managed servers); then its cron setup installs on the real
+# pg_cron (whose unschedule-by-name takes a `name`; pg_cron before 1.5 refuses `N seconds` jobs,
+# which now gives a NOTICE instead of aborting the install).
 _SUPERSEDED: dict[str, frozenset[str]] = {
-    "20261122000000": frozenset({"3b6213ff64d71a45784acca97558e0fd7feb5df68277c2f6005fc9510f99dfc6"}),
+    "20261122000000": frozenset({
+        "3b6213ff64d71a45784acca97558e0fd7feb5df68277c2f6005fc9510f99dfc6",
+        "63a18250597498d4f36e7633d3113008f27972e55cb0fb140901ebf69b8ea1fd",
+    }),
 }
 
 

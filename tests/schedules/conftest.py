@@ -3,13 +3,11 @@ tests of the pg_cron paths. A server of its own, started once per session, becau
 server of tests/conftest.py does not preload pg_cron. pg_cron runs jobs in background workers
 (cron.use_background_workers), so no password or host setting is needed.
 
-The database named by cron.database_name is cloned from one migrated WITHOUT pg_cron, then gets
-the extension and the jobs 0950_install_cron_jobs would schedule: the released initial migration
-cannot install on a server with the real pg_cron (its setup_*_cron functions looked for
-`cron.unschedule(text)`, which pg_cron spells `cron.unschedule(name)`, so 0950 raised); the
-functions are fixed in the current migration, the released file cannot change. Debian's
-pg_cron is 1.4, which refuses the `15 seconds` / `1 second` intervals 0950 asks for (pg_cron
->= 1.5 takes them): the jobs are scheduled with cron syntax here.
+The database named by cron.database_name gets pg_cron first and is then migrated, as a Supabase
+project is: the install must go through on the real pg_cron. Debian's pg_cron is 1.4, which
+refuses the `15 seconds` / `1 second` intervals 0950_install_cron_jobs asks for (pg_cron >= 1.5
+takes them): the install reports those with a NOTICE and goes on, and the jobs are scheduled here
+with cron syntax.
 """
 
 from __future__ import annotations
@@ -39,18 +37,13 @@ def pg_cron_dsn() -> Iterator[str]:
     }).start()
     try:
         with psycopg.connect(pg.dsn, autocommit=True) as conn:
-            conn.execute("create database pgflow_no_cron")
-        template = pg.dsn_for("pgflow_no_cron")
-        with psycopg.connect(template, autocommit=True) as conn:
-            ensure_pgmq(conn, prefer_extension=False)
-        # 0010_extensions tries `create extension pg_cron`, which pg_cron refuses outside
-        # cron.database_name: the install goes on without it (a notice), as on a managed server
-        migrator.migrate(template, install_pgmq=False)
-        with psycopg.connect(pg.dsn, autocommit=True) as conn:
-            conn.execute(f"create database {CRON_DB} template pgflow_no_cron")
+            conn.execute(f"create database {CRON_DB}")
         dsn = pg.dsn_for(CRON_DB)
         with psycopg.connect(dsn, autocommit=True) as conn:
             conn.execute("create extension pg_cron")
+            ensure_pgmq(conn, prefer_extension=False)
+        migrator.migrate(dsn, install_pgmq=False)
+        with psycopg.connect(dsn, autocommit=True) as conn:
             # Debian's pg_cron is 1.4, which knows cron syntax only; `N seconds` needs pg_cron >= 1.5
             conn.execute("select pgflow.setup_requeue_stalled_tasks_cron('* * * * *')")
             conn.execute("select pgflow.setup_ensure_workers_cron('* * * * *')")

@@ -13,7 +13,7 @@ import psycopg
 import pytest
 
 from pgflow import queries
-from tests.waiting import wait_until
+from tests.support.waiting import wait_until
 
 LAST_JOB_RUN = """
 select d.status, d.return_message
