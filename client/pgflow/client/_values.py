@@ -129,6 +129,20 @@ _TASK_COLUMNS: Final = (
 _MESSAGE_COLUMNS: Final = ("msg_id", "read_ct", "enqueued_at", "message_vt", "message")
 
 
+_Getters = tuple[Callable[[Sequence[Any]], Any], Callable[[Sequence[Any]], Any]]
+_STARTED_GETTERS: dict[tuple[bytes | None, ...], _Getters] = {}  # a few entries: one per statement
+
+
+def _started_getters(names: tuple[bytes | None, ...]) -> _Getters:
+    where = {(name or b"").decode(): i for i, name in enumerate(names)}
+    missing = [c for c in (*_TASK_COLUMNS, *_MESSAGE_COLUMNS) if c not in where]
+    if missing:
+        raise PgflowError(f"started tasks' rows lack the column(s) {', '.join(missing)}; they have {list(where)}")
+    getters = (itemgetter(*(where[c] for c in _TASK_COLUMNS)), itemgetter(*(where[c] for c in _MESSAGE_COLUMNS)))
+    _STARTED_GETTERS[names] = getters
+    return getters
+
+
 def started_task_row(cursor: psycopg.Cursor[Any] | psycopg.AsyncCursor[Any]) -> RowMaker[tuple[StepTask, QueueMessage]]:
     """Row factory of ``READ_AND_START_TASKS`` and ``COMPLETE_TASKS_AND_CLAIM``: each row becomes
     a started task and its message (``message_vt`` is the message's ``vt``). The columns are found
@@ -142,20 +156,6 @@ def started_task_row(cursor: psycopg.Cursor[Any] | psycopg.AsyncCursor[Any]) -> 
         return StepTask(*task_values(values)), QueueMessage(*message_values(values))
 
     return make
-
-
-_Getters = tuple[Callable[[Sequence[Any]], Any], Callable[[Sequence[Any]], Any]]
-_STARTED_GETTERS: dict[tuple[bytes | None, ...], _Getters] = {}  # a few entries: one per statement
-
-
-def _started_getters(names: tuple[bytes | None, ...]) -> _Getters:
-    where = {(name or b"").decode(): i for i, name in enumerate(names)}
-    missing = [c for c in (*_TASK_COLUMNS, *_MESSAGE_COLUMNS) if c not in where]
-    if missing:
-        raise PgflowError(f"started tasks' rows lack the column(s) {', '.join(missing)}; they have {list(where)}")
-    getters = (itemgetter(*(where[c] for c in _TASK_COLUMNS)), itemgetter(*(where[c] for c in _MESSAGE_COLUMNS)))
-    _STARTED_GETTERS[names] = getters
-    return getters
 
 
 def first(rows: list[DictRow]) -> DictRow | None:
