@@ -26,7 +26,8 @@ Where the two sides genuinely differ, the async source says so with a marker at 
 statement's first line:
 
   * ``# ASYNC ONLY``: the statement (a function, a class, an import...) is left out of the sync
-    file. ``listen_for_tasks`` (the worker's LISTEN) is marked so;
+    file (on a decorated function, put it on the ``def`` line). ``listen_for_tasks`` (the
+    worker's LISTEN) is marked so;
   * ``if True:  # ASYNC`` with an ``else:``: the sync file keeps only the ``else`` body (as
     psycopg's own marker works). For a sync-only piece, put it in that ``else``.
 
