@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from typing import Final
 
+from psycopg import sql
+
 # ---- channels and advisory-lock keys --------------------------------------------------------
 
 EVENTS_CHANNEL: Final = "pgflow"
@@ -24,11 +26,11 @@ TASKS_CHANNEL: Final = "pgflow_tasks"
 MAINTENANCE_LOCK_KEY: Final = 7_412_020
 """pg_try_advisory_xact_lock key that makes at most one worker run the maintenance sweep."""
 
-# LISTEN/UNLISTEN take an identifier, not a parameter: one statement per channel above.
-LISTEN_EVENTS: Final = "listen pgflow"
-UNLISTEN_EVENTS: Final = "unlisten pgflow"
-LISTEN_TASKS: Final = "listen pgflow_tasks"
-UNLISTEN_TASKS: Final = "unlisten pgflow_tasks"
+# LISTEN/UNLISTEN take the channel as an identifier, not a parameter.
+LISTEN_EVENTS: Final = sql.SQL("listen {}").format(sql.Identifier(EVENTS_CHANNEL))
+UNLISTEN_EVENTS: Final = sql.SQL("unlisten {}").format(sql.Identifier(EVENTS_CHANNEL))
+LISTEN_TASKS: Final = sql.SQL("listen {}").format(sql.Identifier(TASKS_CHANNEL))
+UNLISTEN_TASKS: Final = sql.SQL("unlisten {}").format(sql.Identifier(TASKS_CHANNEL))
 
 # ---- the SQL client ---------------------------------------------------------------------------
 # Used by pgflow.client (both clients). The three statements of the worker's hot path
