@@ -282,27 +282,23 @@ class AsyncPgflowSqlClient:
         RunTimeout."""
         rid = str(run_id)
         deadline = time.monotonic() + timeout
-        async with self._borrow() as c:
-            listening, restore = await _listen(c)
-            try:
-                while True:
-                    state = await self.get_run(rid, conn=c)
-                    if state is None:
-                        raise RunNotFound(f"run {rid} not found")
-                    if state.run.status.is_terminal:
-                        return state
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
-                        raise RunTimeout(f"run {rid} still {state.run.status} after {timeout} s")
-                    wait = min(remaining, poll_interval)
-                    if listening:
-                        async for n in c.notifies(timeout=wait):
-                            if n.channel == q.EVENTS_CHANNEL and is_run_end(n.payload, rid):
-                                break
-                    else:
-                        await asyncio.sleep(wait)
-            finally:
-                await _unlisten(c, listening, restore)
+        async with self._borrow() as c, _listening(c) as listening:
+            while True:
+                state = await self.get_run(rid, conn=c)
+                if state is None:
+                    raise RunNotFound(f"run {rid} not found")
+                if state.run.status.is_terminal:
+                    return state
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise RunTimeout(f"run {rid} still {state.run.status} after {timeout} s")
+                wait = min(remaining, poll_interval)
+                if listening:
+                    async for n in c.notifies(timeout=wait):
+                        if n.channel == q.EVENTS_CHANNEL and is_run_end(n.payload, rid):
+                            break
+                else:
+                    await asyncio.sleep(wait)
 
     # -- workers and flows -----------------------------------------------------------------
 
@@ -391,23 +387,24 @@ async def _execute_as(
         return await cur.fetchall() if has_rows(cur) else []
 
 
-async def _listen(c: psycopg.AsyncConnection[Any]) -> tuple[bool, bool]:
-    """LISTEN on the events channel when the connection can receive notifications (it is not
-    inside a caller's transaction). Returns (listening, autocommit to restore)."""
+@contextlib.asynccontextmanager
+async def _listening(c: psycopg.AsyncConnection[Any]) -> AsyncIterator[bool]:
+    """LISTEN on the events channel for the block when the connection can receive notifications
+    (it is not inside a caller's transaction), then UNLISTEN and restore its autocommit mode.
+    Yields whether it listens."""
     restore = c.autocommit
     if c.info.transaction_status != TransactionStatus.IDLE:
-        return False, restore
+        yield False
+        return
     await c.set_autocommit(True)  # notifications are only delivered between transactions
     await c.execute(q.LISTEN_EVENTS)
-    return True, restore
-
-
-async def _unlisten(c: psycopg.AsyncConnection[Any], listening: bool, restore: bool) -> None:
-    if not listening or c.closed:
-        return
-    with contextlib.suppress(psycopg.Error):
-        await c.execute(q.UNLISTEN_EVENTS)
-        await c.set_autocommit(restore)
+    try:
+        yield True
+    finally:
+        if not c.closed:
+            with contextlib.suppress(psycopg.Error):
+                await c.execute(q.UNLISTEN_EVENTS)
+                await c.set_autocommit(restore)
 
 
 async def listen_for_tasks(conn: psycopg.AsyncConnection[Any]) -> None:  # ASYNC ONLY: the worker's wake-up

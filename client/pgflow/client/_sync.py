@@ -272,27 +272,23 @@ class PgflowSqlClient:
         RunTimeout."""
         rid = str(run_id)
         deadline = time.monotonic() + timeout
-        with self._borrow() as c:
-            listening, restore = _listen(c)
-            try:
-                while True:
-                    state = self.get_run(rid, conn=c)
-                    if state is None:
-                        raise RunNotFound(f"run {rid} not found")
-                    if state.run.status.is_terminal:
-                        return state
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
-                        raise RunTimeout(f"run {rid} still {state.run.status} after {timeout} s")
-                    wait = min(remaining, poll_interval)
-                    if listening:
-                        for n in c.notifies(timeout=wait):
-                            if n.channel == q.EVENTS_CHANNEL and is_run_end(n.payload, rid):
-                                break
-                    else:
-                        time.sleep(wait)
-            finally:
-                _unlisten(c, listening, restore)
+        with self._borrow() as c, _listening(c) as listening:
+            while True:
+                state = self.get_run(rid, conn=c)
+                if state is None:
+                    raise RunNotFound(f"run {rid} not found")
+                if state.run.status.is_terminal:
+                    return state
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise RunTimeout(f"run {rid} still {state.run.status} after {timeout} s")
+                wait = min(remaining, poll_interval)
+                if listening:
+                    for n in c.notifies(timeout=wait):
+                        if n.channel == q.EVENTS_CHANNEL and is_run_end(n.payload, rid):
+                            break
+                else:
+                    time.sleep(wait)
 
     def register_worker(
         self,
@@ -373,20 +369,21 @@ def _execute_as(c: psycopg.Connection[Any], query: Query, params: Params | None,
         return cur.fetchall() if has_rows(cur) else []
 
 
-def _listen(c: psycopg.Connection[Any]) -> tuple[bool, bool]:
-    """LISTEN on the events channel when the connection can receive notifications (it is not
-    inside a caller's transaction). Returns (listening, autocommit to restore)."""
+@contextlib.contextmanager
+def _listening(c: psycopg.Connection[Any]) -> Iterator[bool]:
+    """LISTEN on the events channel for the block when the connection can receive notifications
+    (it is not inside a caller's transaction), then UNLISTEN and restore its autocommit mode.
+    Yields whether it listens."""
     restore = c.autocommit
     if c.info.transaction_status != TransactionStatus.IDLE:
-        return (False, restore)
+        yield False
+        return
     c.set_autocommit(True)
     c.execute(q.LISTEN_EVENTS)
-    return (True, restore)
-
-
-def _unlisten(c: psycopg.Connection[Any], listening: bool, restore: bool) -> None:
-    if not listening or c.closed:
-        return
-    with contextlib.suppress(psycopg.Error):
-        c.execute(q.UNLISTEN_EVENTS)
-        c.set_autocommit(restore)
+    try:
+        yield True
+    finally:
+        if not c.closed:
+            with contextlib.suppress(psycopg.Error):
+                c.execute(q.UNLISTEN_EVENTS)
+                c.set_autocommit(restore)
