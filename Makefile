@@ -13,6 +13,7 @@ bootstrap-test:
 
 lint: bootstrap-test
 	$(BIN)/python scripts/gen_migration.py --check
+	$(BIN)/python scripts/async_to_sync.py --check
 	$(BIN)/sqlfluff lint sql/ --disable-progress-bar
 	$(BIN)/python scripts/lint_plpgsql.py
 	$(BIN)/ruff check client bench tests
