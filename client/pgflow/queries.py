@@ -11,11 +11,30 @@ schedules; the dashboard.
 
 from __future__ import annotations
 
+from typing import Final
+
 # ---- channels and advisory-lock keys --------------------------------------------------------
+
+EVENTS_CHANNEL: Final = "pgflow"
+"""NOTIFY channel of run/step events (payload: the event JSON plus an "event" key)."""
+
+TASKS_CHANNEL: Final = "pgflow_tasks"
+"""NOTIFY channel that wakes workers (payload: the flow slug) when task messages become visible."""
+
+MAINTENANCE_LOCK_KEY: Final = 7_412_020
+"""pg_try_advisory_xact_lock key that makes at most one worker run the maintenance sweep."""
 
 # ---- the SQL client ---------------------------------------------------------------------------
 
 # ---- the worker -------------------------------------------------------------------------------
+# What the worker sends itself, on its LISTEN connection (everything else goes through the SQL
+# client). The channel is TASKS_CHANNEL above, written out: statements are whole.
+
+WORKER_LISTEN_TASKS: Final = "listen pgflow_tasks"
+WORKER_UNLISTEN_TASKS: Final = "unlisten pgflow_tasks"
+# A round trip on the LISTEN connection while it is not listening: a connection that died while
+# unused shows here, and is replaced.
+WORKER_PING: Final = "select 1"
 
 # ---- the CLI ----------------------------------------------------------------------------------
 
