@@ -41,7 +41,7 @@ class Executor:
         self._sql = sql
         self._threads = threads
         self._contexts = contexts
-        self.completer = completer
+        self._completer = completer
         self._stats = stats
 
     async def execute(self, flow_slug: str, task: StepTask, message: QueueMessage | None, slot: Slot) -> None:
@@ -72,7 +72,7 @@ class Executor:
                 await self.fail(task, f"{type(exc).__name__}: {exc}")
                 return
             try:
-                await self.completer.complete(task, output, slot)
+                await self._completer.complete(task, output, slot)
             except InvalidOutput as exc:
                 logger.warning("task output rejected: %s", exc, extra=task_extra(task))
                 await self.fail(task, f"InvalidOutput: {exc}")
