@@ -185,6 +185,12 @@ NEXT_VISIBLE_IN: Final = (
 )
 
 # ---- the worker -------------------------------------------------------------------------------
+# What the worker sends itself, on its LISTEN connection (everything else goes through the SQL
+# client); it LISTENs with LISTEN_TASKS / UNLISTEN_TASKS above.
+
+# A round trip on the LISTEN connection while it is not listening: a connection that died while
+# unused shows here, and is replaced.
+WORKER_PING: Final = "select 1"
 
 # ---- the CLI ----------------------------------------------------------------------------------
 

@@ -12,14 +12,16 @@ from typing import Any
 import psycopg
 import pytest
 
-import pgflow.worker
 from pgflow import migrator
 from pgflow.client import AsyncPgflowSqlClient
 from pgflow.dsl import Flow
 from pgflow.embedded import EmbeddedPostgres
 from pgflow.errors import FlowNotFound, FlowShapeMismatch, SchemaVersionError
 from pgflow.types import Context, RunStatus, RunWithStates, StepStatus
-from pgflow.worker import Worker
+from pgflow.worker import State, Worker
+from pgflow.worker.completer import BatchCompleter, InlineCompleter, Outcome
+from pgflow.worker.connections import HotConnection
+from pgflow.worker.slots import Slots
 from tests.support.worker import FAST, running
 
 
@@ -276,7 +278,7 @@ async def test_stop_from_another_thread_drains_in_flight_task(db_dsn: str) -> No
         run = await client.start_flow("w_drain", {})
         await asyncio.get_running_loop().run_in_executor(None, started.wait, 30)
         threading.Thread(target=worker.stop).start()
-        await until(lambda: _async_true(worker._shutdown.is_set()), what="drain to start")
+        await until(lambda: _async_true(worker.state is State.DRAINING), what="drain to start")
         assert not task.done()
         release.set()
         await asyncio.wait_for(task, 30)
@@ -309,21 +311,18 @@ async def test_survives_terminated_connections(db_dsn: str) -> None:
         assert second.run.status is RunStatus.COMPLETED and not task.done()
 
 
-async def test_own_connection_is_kept_while_idle_and_replaced_when_killed(
-    db_dsn: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_own_connection_is_kept_while_idle_and_replaced_when_killed(db_dsn: str) -> None:
     """The read-and-start call and the completion batches share one connection of the worker's:
     after an idle spell it is tested and kept (no new backend per poll), and once killed the
     next call opens another one."""
 
     def own_pid(worker: Worker) -> int:
-        conn = worker._hot._conn  # the connection under test
-        assert conn is not None and not conn.closed
-        return conn.info.backend_pid
+        pid = worker.own_connection_pid  # the connection under test
+        assert pid is not None
+        return pid
 
     # Every pause counts as an idle spell: each call on the connection is preceded by its test.
-    monkeypatch.setattr(pgflow.worker, "_CHECK_IDLE_AFTER", 0.0)
-    worker = Worker(pipeline_flow(), db_dsn, **FAST)
+    worker = Worker(pipeline_flow(), db_dsn, check_idle_after=0.0, **FAST)
     async with running(worker) as task:
         assert (await start_and_wait(db_dsn, "w_pipeline", {"n": 2})).run.status is RunStatus.COMPLETED
         first = own_pid(worker)
@@ -357,14 +356,14 @@ async def test_listen_is_dropped_while_busy_and_back_when_idle(db_dsn: str) -> N
     )
     async with running(worker), await psycopg.AsyncConnection.connect(db_dsn, autocommit=True) as conn:
         client = AsyncPgflowSqlClient(conn)
-        await until(lambda: _async_true(worker._listen_active), what="LISTEN while idle")
+        await until(lambda: _async_true(worker.listening), what="LISTEN while idle")
         blocked = await client.start_flow("w_listen", {"block": True})
-        await until(lambda: _async_true(not worker._listen_active), timeout=10, what="LISTEN dropped while busy")
+        await until(lambda: _async_true(not worker.listening), timeout=10, what="LISTEN dropped while busy")
         waiting = await client.start_flow("w_listen", {})  # sent while nobody listens
         gate.set()
         for run in (blocked, waiting):
             assert (await client.wait_for_run(run.run_id, timeout=10)).run.status is RunStatus.COMPLETED
-        await until(lambda: _async_true(worker._listen_active), timeout=10, what="LISTEN back once idle")
+        await until(lambda: _async_true(worker.listening), timeout=10, what="LISTEN back once idle")
         late = await client.start_flow("w_listen", {})
         assert (await client.wait_for_run(late.run_id, timeout=10)).run.status is RunStatus.COMPLETED
 
@@ -420,7 +419,7 @@ async def test_completions_claim_the_tasks_they_make_ready(db_dsn: str, claim: b
         state = await client.wait_for_run(run.run_id, timeout=30)
     assert state.run.status is RunStatus.COMPLETED and state.run.output == {"last": 150}
     assert peak == 2
-    assert worker._slots.free == 2, "a slot handed to a claimed task is given back once, not twice"
+    assert worker.free_slots == 2, "a slot handed to a claimed task is given back once, not twice"
     reads = await _archived_read_counts(db_dsn, slug, state.run.run_id)
     assert reads["first"] == [1] and len(reads["each"]) == 6
     if claim:
@@ -459,33 +458,36 @@ async def test_a_batch_of_two_flows_claims_for_the_flow_most_results_belong_to(d
         assert sorted(t.flow_slug for t in started) == ["w_mix_a", "w_mix_a", "w_mix_b"]
         started.sort(key=lambda t: t.flow_slug != "w_mix_b")  # the minority flow's result first
         got: list[tuple[str, list[Any]]] = []
-        batcher = pgflow.worker._CompletionBatcher(
-            claim=lambda slug, n: (flows[slug], n), on_claimed=lambda slug, claimed: got.append((slug, claimed))
+        hot = HotConnection(db_dsn, check_idle_after=1.0)
+        batcher = BatchCompleter(
+            sql,
+            hot,
+            InlineCompleter(sql),
+            may_claim=lambda slug: flows[slug],
+            on_claimed=lambda slug, claimed: got.append((slug, claimed)),
         )
-        loop = asyncio.get_running_loop()
-        batch = [
-            (
-                sql.completion(t.run_id, t.step_slug, t.task_index, {"done": t.flow_slug}),
-                t.flow_slug,
-                loop.create_future(),
-            )
-            for t in started
-        ]
-        hot = pgflow.worker._HotConnection(db_dsn)
+        slots = Slots(3)
+        lease = await slots.reserve(3)
+        sender = asyncio.create_task(batcher.run())
         try:
-            await batcher._send(sql, hot, batch)
+            # submitted before the sender wakes: one batch
+            completions = [sql.completion(t.run_id, t.step_slug, t.task_index, {"done": t.flow_slug}) for t in started]
+            outcomes = [batcher.submit(c, t.flow_slug, lease.take()) for c, t in zip(completions, started, strict=True)]
+            results = await asyncio.wait_for(asyncio.gather(*outcomes), 30)
         finally:
+            sender.cancel()
+            await asyncio.gather(sender, return_exceptions=True)
             await hot.close()
         [(slug, claimed)] = got
         assert slug == "w_mix_a"
         assert (
-            sorted((t.flow_slug, t.step_slug, t.attempts_count) for t, _ in claimed) == [("w_mix_a", "second", 1)] * 2
+            sorted((t.flow_slug, t.step_slug, t.attempts_count) for t, _, _ in claimed)
+            == [("w_mix_a", "second", 1)] * 2
         )
-        assert [fut.result() for _, _, fut in batch] == [
-            pgflow.worker._HANDED_OVER,
-            pgflow.worker._HANDED_OVER,
-            pgflow.worker._RECORDED,
-        ]
+        assert results == [Outcome.HANDED_OVER, Outcome.HANDED_OVER, Outcome.RECORDED]
+        for _, _, slot in claimed:
+            slot.release()
+        assert slots.free == 2, "the claimed tasks hold the slots handed over; the recorded result's is still held"
         assert await sql.read_and_start_tasks("w_mix_a", flows["w_mix_a"], 30, 10) == []  # claimed: hidden
         [(other, message)] = await sql.read_and_start_tasks("w_mix_b", flows["w_mix_b"], 30, 10)
         assert (other.step_slug, other.input, message.read_ct) == ("second", {"first": {"done": "w_mix_b"}}, 1)

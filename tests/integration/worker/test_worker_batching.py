@@ -1,11 +1,14 @@
-"""Batched completion in the worker: results reach pgflow.complete_tasks in groups, and the
-worker falls back to complete_task when the batched call is unavailable or fails."""
+"""Batched completion in the worker: results reach pgflow.complete_tasks_count (or, claiming the
+tasks they make ready, pgflow.complete_tasks_and_claim) in groups, and the worker falls back to
+pgflow.complete_task when the batched call is unavailable or fails."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import psycopg
+import pytest
 
 from pgflow.client import AsyncPgflowSqlClient
 from pgflow.dsl import Flow
@@ -48,16 +51,35 @@ async def test_maps_and_joins_complete_through_batches(db_dsn: str) -> None:
     assert left == (0,), "every task message is archived"
 
 
-async def test_falls_back_to_complete_task_without_complete_tasks(db_dsn: str) -> None:
+@pytest.mark.parametrize(
+    ("claim", "batched_function"),
+    [
+        (True, "pgflow.complete_tasks_and_claim(uuid[], text[], int[], jsonb[], uuid, integer)"),
+        (False, "pgflow.complete_tasks_count(uuid[], text[], int[], jsonb[])"),
+    ],
+)
+async def test_falls_back_to_complete_task_without_the_batched_function(
+    db_dsn: str, claim: bool, batched_function: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A database without the batched function the worker calls (claim_next_tasks picks which):
+    the first batch finds it missing, batching stops, and every result goes through
+    pgflow.complete_task, so the only way these runs can complete is the fallback."""
     async with await psycopg.AsyncConnection.connect(db_dsn, autocommit=True) as conn:
-        await conn.execute(
-            "drop function pgflow.complete_tasks(uuid[], text[], int[], jsonb[])"
-        )
-    worker = Worker(fanout_flow("wb_fallback"), db_dsn, **FAST)
-    states = await _run_all(db_dsn, "wb_fallback", worker, [list(range(12))])
+        await conn.execute(f"drop function {batched_function}")
+    slug = f"wb_fallback_{int(claim)}"
+    worker = Worker(fanout_flow(slug), db_dsn, claim_next_tasks=claim, **FAST)
+    with caplog.at_level(logging.WARNING, logger="pgflow.worker"):
+        states = await _run_all(db_dsn, slug, worker, [list(range(12))])
     assert states[0].run.status == RunStatus.COMPLETED
     assert states[0].run.output == {"total": 660}
     assert worker.stats["completed"] == 13
+    assert any("batched completion unavailable" in r.getMessage() for r in caplog.records)
+    async with await psycopg.AsyncConnection.connect(db_dsn, autocommit=True) as conn:
+        row = await (await conn.execute(
+            "select count(*), count(*) filter (where attempts_count = 1) from pgflow.step_tasks "
+            "where flow_slug = %s and status = 'completed'", (slug,)
+        )).fetchone()
+    assert row == (13, 13), "each task completed once, on its first attempt"
 
 
 async def test_a_failing_batch_is_reported_task_by_task(db_dsn: str) -> None:

@@ -1,0 +1,100 @@
+"""Running one task: its handler (async on the loop, sync in the worker's bounded thread pool),
+then its report: the result through the completer, an exception through ``pgflow.fail_task``
+with ``"<ExceptionType>: <message>"``. The task's slot is given back at the end, unless its
+completion handed it to a task it claimed."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping, MutableMapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from pgflow.client import AsyncPgflowSqlClient
+from pgflow.errors import InvalidOutput
+from pgflow.types import Context, QueueMessage, StepTask
+from pgflow.worker.completer import Completer
+from pgflow.worker.context import ContextFactory, task_extra
+from pgflow.worker.flows import FlowLike, StepLike
+from pgflow.worker.retry import report_with_retry
+from pgflow.worker.slots import Slot
+
+__all__ = ["Executor"]
+
+logger = logging.getLogger(__name__)
+
+
+class Executor:
+    """Runs tasks of the worker's flows. ``stats`` counts "completed" and "failed"."""
+
+    def __init__(
+        self,
+        flows: Mapping[str, FlowLike],
+        sql: AsyncPgflowSqlClient,
+        threads: ThreadPoolExecutor,
+        contexts: ContextFactory,
+        completer: Completer,
+        stats: MutableMapping[str, int],
+    ) -> None:
+        self._flows = flows
+        self._sql = sql
+        self._threads = threads
+        self._contexts = contexts
+        self._completer = completer
+        self._stats = stats
+
+    async def execute(self, flow_slug: str, task: StepTask, message: QueueMessage | None, slot: Slot) -> None:
+        """Run the task's handler and report its result; give its slot back (or hand it over)."""
+        debug = logger.isEnabledFor(logging.DEBUG)
+        try:
+            flow = self._flows[flow_slug]
+            step = flow.steps.get(task.step_slug)
+            if step is None:
+                await self.fail(
+                    task, f"PgflowError: step {task.step_slug!r} is not defined in this worker's flow {flow.slug!r}"
+                )
+                return
+            ctx = self._contexts.build(flow_slug, task, message)
+            handler_input = task.flow_input if step.step_type == "single" and not step.depends_on else task.input
+            if debug:
+                logger.debug("task started", extra=task_extra(task))
+            try:
+                if step.is_async:
+                    output = step.to_output(await step.invoke(handler_input, ctx))
+                else:
+                    loop = asyncio.get_running_loop()
+                    output = await loop.run_in_executor(self._threads, _run_sync, step, handler_input, ctx)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                logger.warning("task failed: %s: %s", type(exc).__name__, exc, extra=task_extra(task), exc_info=exc)
+                await self.fail(task, f"{type(exc).__name__}: {exc}")
+                return
+            try:
+                await self._completer.complete(task, output, slot)
+            except InvalidOutput as exc:
+                logger.warning("task output rejected: %s", exc, extra=task_extra(task))
+                await self.fail(task, f"InvalidOutput: {exc}")
+                return
+            self._stats["completed"] += 1
+            if debug:
+                logger.debug("task completed", extra=task_extra(task))
+        finally:
+            slot.release()
+
+    async def fail(self, task: StepTask, message: str) -> None:
+        """Report a failed attempt. Always guarded: a fail_task replayed after a lost
+        acknowledgement must not fail the task's next attempt (pgflow's fail_task names none)."""
+        await report_with_retry(
+            lambda _retry: self._sql.fail_task(
+                task.run_id, task.step_slug, task.task_index, message, expected_attempt=task.attempts_count
+            ),
+            task,
+        )
+        self._stats["failed"] += 1
+
+
+def _run_sync(step: StepLike, handler_input: Any, ctx: Context) -> Any:
+    """Runs in the worker's thread pool: the handler and the conversion of its result."""
+    return step.to_output(step.invoke(handler_input, ctx))

@@ -1,0 +1,83 @@
+"""Start-up: the schema check, each flow's compilation (or verification) and the worker rows,
+retried across transient database errors until done or the worker is told to stop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Mapping
+
+from pgflow.client import AsyncPgflowSqlClient
+from pgflow.errors import FlowShapeMismatch
+from pgflow.migrator import require_schema_version
+from pgflow.types import CompileStatus
+from pgflow.worker.flows import FlowLike
+from pgflow.worker.lifecycle import Lifecycle
+from pgflow.worker.options import WorkerOptions
+from pgflow.worker.retry import backoff, is_transient
+
+__all__ = ["Registrar", "start_up"]
+
+logger = logging.getLogger(__name__)
+
+
+class Registrar:
+    """The worker's rows in ``pgflow.workers``: one per flow (a row holds one queue)."""
+
+    def __init__(self, sql: AsyncPgflowSqlClient, worker_ids: Mapping[str, uuid.UUID], function_name: str) -> None:
+        self._sql = sql
+        self._worker_ids = worker_ids
+        self._function_name = function_name
+        self.registered: set[str] = set()
+
+    async def register(self, flow_slug: str) -> None:
+        await self._sql.register_worker(self._worker_ids[flow_slug], flow_slug, self._function_name)
+        self.registered.add(flow_slug)
+
+
+async def start_up(
+    sql: AsyncPgflowSqlClient,
+    flows: Mapping[str, FlowLike],
+    options: WorkerOptions,
+    registrar: Registrar,
+    lifecycle: Lifecycle,
+) -> bool:
+    """Schema check, compilation, registration. False: the worker was told to stop first.
+    Raises SchemaVersionError, FlowShapeMismatch or FlowNotFound when the database does not fit."""
+    failures = 0
+    while not lifecycle.stopping:
+        try:
+            require_schema_version(await sql.schema_version())
+            for flow in flows.values():
+                await _compile(sql, flow, options)
+            for slug in flows:
+                await registrar.register(slug)
+            return True
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            failures += 1
+            logger.warning("database unavailable while starting, retrying: %s", exc)
+            await lifecycle.sleep(backoff(failures))
+    return False
+
+
+async def _compile(sql: AsyncPgflowSqlClient, flow: FlowLike, options: WorkerOptions) -> None:
+    if options.compile == "off":
+        return
+    shape = flow.shape()
+    if options.compile == "verify":
+        result = await sql.verify_flow_shape(flow.slug, shape)
+        hint = "compile='verify' never changes the database: compile the new definition (or use a new slug)"
+    else:
+        result = await sql.ensure_flow_compiled(flow.slug, shape, options.allow_data_loss)
+        hint = (
+            "start the worker with allow_data_loss=True to drop this flow with all its runs and recompile "
+            "it, or give the changed flow a new slug"
+        )
+    if result.status is CompileStatus.MISMATCH:
+        raise FlowShapeMismatch(flow.slug, result.differences, hint)
+    logger.info("flow %s: %s", flow.slug, result.status.value, extra={"flow_slug": flow.slug})
