@@ -2477,9 +2477,10 @@ $$;
 -- pgflow.get_run_with_states(run_id): a run and all its step states as one JSON document,
 -- {"run": <runs row>, "steps": [<step_states rows>, ...]} ("steps" is [] when there are none;
 -- ordered by the steps' step_index). NULL for an unknown run.
--- Beside the contract (run control): "run" also carries the runs columns added by run control
--- (cancelled_at, retry_of_run_id: the run this one retries) and "retried_by_run_id", the run that
--- retries this one (pgflow.retry_run), NULL when there is none.
+-- Beside the contract (run control): "run" also carries, only when they are set (so that a run
+-- that never used run control gets exactly the contract's document), cancelled_at, retry_of_run_id
+-- (the run this one retries) and retried_by_run_id (the run that retries this one,
+-- pgflow.retry_run).
 -- Called by start_flow_with_states and by clients (PostgREST RPC, NOTIFY listeners that got a
 -- truncated event). SECURITY DEFINER so that RPC roles need no table privileges.
 -- Locks nothing. Raises nothing.
@@ -2491,14 +2492,17 @@ security definer
 set search_path = ''
 as $$
     select jsonb_build_object(
-        'run', to_jsonb(r) || jsonb_build_object(
-            'retried_by_run_id',
-            (
-                select rr.run_id
-                from pgflow.runs as rr
-                where rr.retry_of_run_id = r.run_id
-                order by rr.started_at, rr.run_id
-                limit 1
+        'run', (to_jsonb(r) - 'cancelled_at' - 'retry_of_run_id') || jsonb_strip_nulls(
+            jsonb_build_object(
+                'cancelled_at', r.cancelled_at,
+                'retry_of_run_id', r.retry_of_run_id,
+                'retried_by_run_id', (
+                    select rr.run_id
+                    from pgflow.runs as rr
+                    where rr.retry_of_run_id = r.run_id
+                    order by rr.started_at, rr.run_id
+                    limit 1
+                )
             )
         ),
         'steps', coalesce(
@@ -2939,7 +2943,8 @@ as $$
 declare
     v_run pgflow.runs;
     v_old_msg_ids bigint [];
-    v_requeued int;
+    v_requeued int := 0;
+    v_events int;
 begin
     -- GUARD + LOCKS: the run, then its step states
     select * into v_run
@@ -2985,7 +2990,7 @@ begin
         and ss.status in ('failed', 'cancelled')
         and ss.started_at is null;
 
-    -- steps that started and did not finish: started again, their unfinished tasks queued afresh
+    -- steps that started and did not finish: started again
     with restarted as (
         update pgflow.step_states as ss
         set
@@ -3002,95 +3007,102 @@ begin
             and (ss.status = 'started' or (ss.status in ('failed', 'cancelled') and ss.started_at is not null))
         returning
             ss.flow_slug, ss.run_id, ss.step_slug, ss.status, ss.started_at, ss.remaining_tasks, ss.remaining_deps
-    ),
-
-    events as (
-        select
-            pgflow._emit_events(
-                array_agg('step:' || rs.step_slug || ':started' order by s.step_index),
-                array_agg(
-                    jsonb_build_object(
-                        'event_type', 'step:started',
-                        'run_id', rs.run_id,
-                        'step_slug', rs.step_slug,
-                        'status', rs.status,
-                        'started_at', rs.started_at,
-                        'remaining_tasks', rs.remaining_tasks,
-                        'remaining_deps', rs.remaining_deps
-                    )
-                    order by s.step_index
-                )
-            ) as emitted
-        from restarted as rs
-        inner join pgflow.steps as s on s.flow_slug = rs.flow_slug and s.step_slug = rs.step_slug
-        having count(*) > 0
-    ),
-
-    todo as (
-        select
-            t.flow_slug,
-            t.step_slug,
-            t.task_index,
-            t.message_id as old_msg_id,
-            row_number() over (order by t.step_slug, t.task_index) as pos
-        from pgflow.step_tasks as t
-        inner join restarted as rs on rs.run_id = t.run_id and rs.step_slug = t.step_slug
-        where t.status <> 'completed'
-    ),
-
-    sent as (
-        select m.msg_id, row_number() over (order by m.msg_id) as pos
-        from pgmq.send_batch(
-            v_run.flow_slug,
-            array(
-                select
-                    jsonb_build_object(
-                        'flow_slug', td.flow_slug,
-                        'run_id', resume_run.run_id,
-                        'step_slug', td.step_slug,
-                        'task_index', td.task_index
-                    )
-                from todo as td
-                order by td.pos
-            ),
-            0
-        ) as m (msg_id)
-    ),
-
-    requeued as (
-        update pgflow.step_tasks as t
-        set
-            status = 'queued',
-            message_id = se.msg_id,
-            attempts_count = 0,
-            error_message = null,
-            output = null,
-            queued_at = now(),
-            started_at = null,
-            completed_at = null,
-            failed_at = null,
-            last_worker_id = null,
-            requeued_count = 0,
-            last_requeued_at = null,
-            permanently_stalled_at = null
-        from todo as td
-        inner join sent as se on se.pos = td.pos
-        where
-            t.run_id = resume_run.run_id
-            and t.step_slug = td.step_slug
-            and t.task_index = td.task_index
-        returning td.old_msg_id
     )
 
     select
-        coalesce(array_agg(rq.old_msg_id order by rq.old_msg_id) filter (where rq.old_msg_id is not null), '{}'),
-        count(*)::int
-    into v_old_msg_ids, v_requeued
-    from requeued as rq
-    cross join (select count(*) as n from events) as e;
+        pgflow._emit_events(
+            array_agg('step:' || rs.step_slug || ':started' order by s.step_index),
+            array_agg(
+                jsonb_build_object(
+                    'event_type', 'step:started',
+                    'run_id', rs.run_id,
+                    'step_slug', rs.step_slug,
+                    'status', rs.status,
+                    'started_at', rs.started_at,
+                    'remaining_tasks', rs.remaining_tasks,
+                    'remaining_deps', rs.remaining_deps
+                )
+                order by s.step_index
+            )
+        )
+    into v_events
+    from restarted as rs
+    inner join pgflow.steps as s on s.flow_slug = rs.flow_slug and s.step_slug = rs.step_slug
+    having count(*) > 0;
+
+    -- their unfinished tasks: queued afresh, one new message each (pgmq.send_batch refuses an
+    -- empty batch, hence the probe)
+    if exists (
+        select 1
+        from pgflow.step_tasks as t
+        inner join pgflow.step_states as ss on ss.run_id = t.run_id and ss.step_slug = t.step_slug
+        where t.run_id = resume_run.run_id and ss.status = 'started' and t.status <> 'completed'
+    ) then
+        with todo as (
+            select
+                t.flow_slug,
+                t.step_slug,
+                t.task_index,
+                t.message_id as old_msg_id,
+                row_number() over (order by t.step_slug, t.task_index) as pos
+            from pgflow.step_tasks as t
+            inner join pgflow.step_states as ss on ss.run_id = t.run_id and ss.step_slug = t.step_slug
+            where t.run_id = resume_run.run_id and ss.status = 'started' and t.status <> 'completed'
+        ),
+
+        sent as (
+            select m.msg_id, row_number() over (order by m.msg_id) as pos
+            from pgmq.send_batch(
+                v_run.flow_slug,
+                array(
+                    select
+                        jsonb_build_object(
+                            'flow_slug', td.flow_slug,
+                            'run_id', resume_run.run_id,
+                            'step_slug', td.step_slug,
+                            'task_index', td.task_index
+                        )
+                    from todo as td
+                    order by td.pos
+                ),
+                0
+            ) as m (msg_id)
+        ),
+
+        requeued as (
+            update pgflow.step_tasks as t
+            set
+                status = 'queued',
+                message_id = se.msg_id,
+                attempts_count = 0,
+                error_message = null,
+                output = null,
+                queued_at = now(),
+                started_at = null,
+                completed_at = null,
+                failed_at = null,
+                last_worker_id = null,
+                requeued_count = 0,
+                last_requeued_at = null,
+                permanently_stalled_at = null
+            from todo as td
+            inner join sent as se on se.pos = td.pos
+            where
+                t.run_id = resume_run.run_id
+                and t.step_slug = td.step_slug
+                and t.task_index = td.task_index
+            returning td.old_msg_id
+        )
+
+        select
+            coalesce(array_agg(rq.old_msg_id order by rq.old_msg_id) filter (where rq.old_msg_id is not null), '{}'),
+            count(*)::int
+        into v_old_msg_ids, v_requeued
+        from requeued as rq;
+    end if;
 
     -- the superseded messages: out of the queue (when still there) and of its archive
-    if cardinality(v_old_msg_ids) > 0 then
+    if coalesce(cardinality(v_old_msg_ids), 0) > 0 then
         perform pgmq.delete(v_run.flow_slug, v_old_msg_ids);
         execute format('delete from pgmq.%I as a where a.msg_id = any($1)', pgmq.format_table_name(v_run.flow_slug, 'a'))
         using v_old_msg_ids;
