@@ -11,8 +11,12 @@
 -- A run that is not started (completed, failed, cancelled) is returned unchanged.
 -- Example: select * from pgflow.cancel_run('<run_id>');
 -- Called by clients (pgflow cancel <run_id>).
--- LOCKS: the run row, then its step_states rows, then its task rows (every writer of a run takes
--- the run row first), then the tasks' queue messages.
+-- LOCKS: the run row, then its step_states rows, then its unfinished task rows in key order
+-- (every writer of a run takes the run row first), then the tasks' queue messages (as
+-- complete_task and requeue_stalled_tasks: task, then message). pgflow.read_and_start_tasks holds
+-- the messages it read while it locks their tasks, the other order: a worker reading a message of
+-- the run at the very moment it is cancelled can deadlock with this call, and PostgreSQL then
+-- aborts one of the two (40P01; retrying it is safe).
 -- Raises `Run <run_id> not found` (P0002) for an unknown run.
 create or replace function pgflow.cancel_run(run_id uuid)
 returns pgflow.runs
@@ -37,7 +41,7 @@ begin
         return v_run;
     end if;
 
-    -- MAIN: run, steps, tasks (key order), then their messages
+    -- MAIN: run, steps, tasks, then their messages
     update pgflow.runs as r
     set status = 'cancelled', cancelled_at = now()
     where r.run_id = cancel_run.run_id
@@ -46,6 +50,13 @@ begin
     update pgflow.step_states as ss
     set status = 'cancelled'
     where ss.run_id = cancel_run.run_id and ss.status in ('created', 'started');
+
+    -- tasks in key order (as every writer of several tasks), then their messages
+    perform 1
+    from pgflow.step_tasks as st
+    where st.run_id = cancel_run.run_id and st.status in ('queued', 'started')
+    order by st.step_slug, st.task_index
+    for update;
 
     with cancelled as (
         update pgflow.step_tasks as st

@@ -124,3 +124,27 @@ def test_keys_raced_behind_a_barrier_start_one_run_each(db_dsn: str, conn: psyco
     assert len(seen) == 5
     row = conn.execute("select count(*) from pgflow.runs where flow_slug = %s", (FLOW,)).fetchone()
     assert row == (5,)
+
+
+def test_cancel_and_resume_are_notified(conn: psycopg.Connection, db_dsn: str) -> None:
+    """run:cancelled and run:resumed reach LISTENers on channel `pgflow` like the other events."""
+    _setup(conn)
+    conn.execute("listen pgflow")
+    with psycopg.connect(db_dsn, autocommit=True) as other:
+        row = other.execute("select run_id from pgflow.start_flow(%s, '{}')", (FLOW,)).fetchone()
+        assert row is not None
+        run_id = row[0]
+        other.execute("select pgflow.cancel_run(run_id => %s)", (run_id,))
+        other.execute("select pgflow.resume_run(run_id => %s)", (run_id,))
+
+    events = []
+    for n in conn.notifies(timeout=10):
+        events.append(json.loads(n.payload))
+        if events[-1]["event"] == "step:only:started" and len(events) > 2:
+            break
+    assert [e["event"] for e in events] == [
+        "run:started", "step:only:started", "run:cancelled", "run:resumed", "step:only:started"
+    ]
+    cancelled = events[2]
+    assert cancelled["run_id"] == str(run_id) and cancelled["status"] == "cancelled"
+    assert cancelled["flow_slug"] == FLOW and cancelled["cancelled_at"]
