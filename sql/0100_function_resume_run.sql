@@ -17,9 +17,10 @@
 --     -> cascade_complete_taskless_steps (repeated) -> start_ready_steps -> maybe_complete_run.
 -- From there the run counts down, emits its events and produces its output exactly as if it had
 -- never stopped; if it fails again it can be resumed again. A task still running on a worker
--- when its run is resumed is queued afresh: its worker's late complete_task/fail_task finds it
--- queued and changes nothing (or, once a worker started the new attempt, counts for that attempt,
--- as after requeue_stalled_tasks).
+-- when its run is resumed is queued afresh: its worker's late complete_task finds it queued and
+-- changes nothing, a late fail_task only delays its new message (the contract's rule for a queued
+-- task, spec section 13 quirk 11); once a worker started the new attempt, a late callback counts
+-- for that attempt, as after requeue_stalled_tasks.
 -- A run that is started or completed is returned unchanged.
 -- Example: select status from pgflow.resume_run('<run_id>');
 -- Called by clients (pgflow resume <run_id>).
@@ -122,14 +123,16 @@ begin
     inner join pgflow.steps as s on s.flow_slug = rs.flow_slug and s.step_slug = rs.step_slug
     having count(*) > 0;
 
-    -- their unfinished tasks: queued afresh, one new message each (pgmq.send_batch refuses an
-    -- empty batch, hence the probe)
-    if exists (
-        select 1
-        from pgflow.step_tasks as t
-        inner join pgflow.step_states as ss on ss.run_id = t.run_id and ss.step_slug = t.step_slug
-        where t.run_id = resume_run.run_id and ss.status = 'started' and t.status <> 'completed'
-    ) then
+    -- their unfinished tasks (locked in key order): queued afresh, one new message each
+    -- (pgmq.send_batch refuses an empty batch, hence the test of found)
+    perform 1
+    from pgflow.step_tasks as t
+    inner join pgflow.step_states as ss on ss.run_id = t.run_id and ss.step_slug = t.step_slug
+    where t.run_id = resume_run.run_id and ss.status = 'started' and t.status <> 'completed'
+    order by t.step_slug, t.task_index
+    for update of t;
+
+    if found then
         with todo as (
             select
                 t.flow_slug,

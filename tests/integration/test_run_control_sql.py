@@ -4,7 +4,8 @@ The overlap is deterministic: a gate connection holds the flow's row (FOR UPDATE
 caller, having claimed the key, blocks in start_flow on the runs foreign key to that row, and the
 seven others block on the key it claimed; the test waits until pg_stat_activity shows all eight
 waiting on a lock, then opens the gate. A second test races eight callers behind a barrier only,
-with no gate, for several keys.
+with no gate, for several keys. A third checks that run:cancelled and run:resumed reach NOTIFY
+listeners (the pgTAP tests see the Realtime side).
 """
 
 from __future__ import annotations
