@@ -2,7 +2,7 @@
 -- started; then every late callback the contract (and the batched functions) can receive for it
 -- changes nothing: counts, outputs, statuses, messages, events.
 begin;
-select plan(27);
+select plan(28);
 
 select pgflow.create_flow('rc_cancel', max_attempts => 3);
 select pgflow.add_step('rc_cancel', 'fetch');
@@ -113,6 +113,13 @@ select is(
     )),
     0,
     'complete_tasks_and_claim claims nothing'
+);
+select is(
+    (select array_agg(t.status) from pgflow.complete_tasks(
+        array[:'run_id']::uuid [], array['items'], array[3], array['4']::jsonb []
+    ) as t),
+    array['cancelled'],
+    'complete_tasks returns the task as it is (cancelled)'
 );
 select is(pgflow_tests.rctl_snapshot(:'run_id'), :'snap'::jsonb, 'the batched completions changed nothing');
 
