@@ -1066,7 +1066,8 @@ $$;
 -- {dep: step_states.output} over completed deps; map -> the bare element at task_index of the run
 -- input (root) or of the dependency's output; flow_input NULL except for root single steps.
 -- Called by pgflow.start_tasks and pgflow.read_and_start_tasks.
--- Locks the eligible step_tasks rows (ordered by run, step, task index) and their queue messages.
+-- Locks the eligible step_tasks rows (ordered by run, step, task index; SKIP LOCKED, see LOCKS)
+-- and their queue messages.
 -- Raises nothing of its own (unknown worker_id violates step_tasks_last_worker_id_fkey).
 create or replace function pgflow._start_tasks(p_flow_slug text, msg_ids bigint [], worker_id uuid, set_vt boolean)
 returns table (
@@ -1087,8 +1088,12 @@ declare
     v_msg_ids bigint[];
     v_vt_offsets integer[];
 begin
-    -- LOCKS: the eligible tasks, in key order (two workers holding the same messages after a vt
-    -- expiry lock them in the same order)
+    -- LOCKS: the eligible tasks, in key order, skipping those another transaction holds: a
+    -- caller may hold the messages it read (pgflow.read_and_start_tasks, or pgmq.read in the
+    -- same transaction) while a writer that locked the task first waits for its message
+    -- (cancel_run archiving it): waiting here would close a deadlock. A task skipped is one
+    -- that is being started, requeued, resumed or cancelled by that other transaction; its
+    -- message is left to it (pgmq.read_and_start_tasks gives it the caller's vt).
     select coalesce(array_agg(e.message_id), '{}') into v_msg_ids
     from (
         select st.message_id
@@ -1102,7 +1107,7 @@ begin
             and r.status = 'started'
             and ss.status = 'started'
         order by st.run_id, st.step_slug, st.task_index
-        for update of st
+        for update of st skip locked
     ) as e;
 
     -- MAIN: start them (compare-and-set on status queued). Addressed by message id rather than by
@@ -1292,10 +1297,10 @@ $$;
 -- Called by clients (pgflow cancel <run_id>).
 -- LOCKS: the run row, then its step_states rows, then its unfinished task rows in key order
 -- (every writer of a run takes the run row first), then the tasks' queue messages (as
--- complete_task and requeue_stalled_tasks: task, then message). pgflow.read_and_start_tasks holds
--- the messages it read while it locks their tasks, the other order: a worker reading a message of
--- the run at the very moment it is cancelled can deadlock with this call, and PostgreSQL then
--- aborts one of the two (40P01; retrying it is safe).
+-- complete_task and requeue_stalled_tasks: task, then message). A worker that holds a message it
+-- read (pgflow.read_and_start_tasks, pgmq.read + start_tasks in one transaction) while this call
+-- waits for that message skips the task this call holds (pgflow._start_tasks locks SKIP LOCKED)
+-- instead of waiting for it, so the two never deadlock.
 -- Raises `Run <run_id> not found` (P0002) for an unknown run.
 create or replace function pgflow.cancel_run(run_id uuid)
 returns pgflow.runs

@@ -13,10 +13,10 @@
 -- Called by clients (pgflow cancel <run_id>).
 -- LOCKS: the run row, then its step_states rows, then its unfinished task rows in key order
 -- (every writer of a run takes the run row first), then the tasks' queue messages (as
--- complete_task and requeue_stalled_tasks: task, then message). pgflow.read_and_start_tasks holds
--- the messages it read while it locks their tasks, the other order: a worker reading a message of
--- the run at the very moment it is cancelled can deadlock with this call, and PostgreSQL then
--- aborts one of the two (40P01; retrying it is safe).
+-- complete_task and requeue_stalled_tasks: task, then message). A worker that holds a message it
+-- read (pgflow.read_and_start_tasks, pgmq.read + start_tasks in one transaction) while this call
+-- waits for that message skips the task this call holds (pgflow._start_tasks locks SKIP LOCKED)
+-- instead of waiting for it, so the two never deadlock.
 -- Raises `Run <run_id> not found` (P0002) for an unknown run.
 create or replace function pgflow.cancel_run(run_id uuid)
 returns pgflow.runs

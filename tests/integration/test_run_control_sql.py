@@ -149,3 +149,64 @@ def test_cancel_and_resume_are_notified(conn: psycopg.Connection, db_dsn: str) -
     cancelled = events[2]
     assert cancelled["run_id"] == str(run_id) and cancelled["status"] == "cancelled"
     assert cancelled["flow_slug"] == FLOW and cancelled["cancelled_at"]
+
+
+def test_cancel_while_a_worker_holds_a_message_it_read_does_not_deadlock(
+    conn: psycopg.Connection, db_dsn: str
+) -> None:
+    """A worker holds a message of the run (read, transaction open) when cancel_run, having locked
+    the run's tasks, waits to archive that message; the worker then starts its tasks: it skips the
+    task cancel_run holds instead of waiting for it (which would close a deadlock), commits, and
+    cancel_run archives the message."""
+    _setup(conn)
+    worker_id = "00000000-0000-0000-0000-00000000c0de"
+    conn.execute(
+        "insert into pgflow.workers (worker_id, queue_name, function_name) values (%s, %s, 'test')", (worker_id, FLOW)
+    )
+    row = conn.execute("select run_id from pgflow.start_flow(%s, '{}')", (FLOW,)).fetchone()
+    assert row is not None
+    run_id = row[0]
+
+    with psycopg.connect(db_dsn) as worker:
+        worker.execute("set lock_timeout = '20s'")
+        msg_ids = [r[0] for r in worker.execute("select msg_id from pgmq.read(%s, 30, 10)", (FLOW,)).fetchall()]
+        assert len(msg_ids) == 1
+
+        cancelled: dict[str, object] = {}
+
+        def cancel() -> None:
+            try:
+                with psycopg.connect(db_dsn, autocommit=True) as c:
+                    cancelled["pid"] = c.info.backend_pid
+                    cancelled["row"] = c.execute("select status from pgflow.cancel_run(%s)", (run_id,)).fetchone()
+            except BaseException as exc:  # reported by the test
+                cancelled["error"] = exc
+
+        canceller = threading.Thread(target=cancel)
+        canceller.start()
+        deadline = time.monotonic() + 30
+        while True:  # cancel_run waits on the message the worker holds
+            pid = cancelled.get("pid")
+            waiting = pid is not None and conn.execute(
+                "select wait_event_type = 'Lock' from pg_stat_activity where pid = %s", (pid,)
+            ).fetchone() == (True,)
+            if waiting:
+                break
+            assert "error" not in cancelled and time.monotonic() < deadline, cancelled
+            time.sleep(0.01)
+
+        started = worker.execute(
+            "select * from pgflow.start_tasks(%s, %s, %s)", (FLOW, msg_ids, worker_id)
+        ).fetchall()
+        assert started == [], "the task cancel_run holds is skipped, not waited for"
+        worker.commit()
+        canceller.join(timeout=30)
+
+    assert "error" not in cancelled, cancelled.get("error")
+    assert cancelled["row"] == ("cancelled",)
+    row = conn.execute(
+        f"select (select status from pgflow.step_tasks where run_id = %s), (select count(*) from pgmq.q_{FLOW}),"
+        f" (select count(*) from pgmq.a_{FLOW})",
+        (run_id,),
+    ).fetchone()
+    assert row == ("cancelled", 0, 1), "task cancelled, its message archived"
