@@ -29,6 +29,9 @@ from __future__ import annotations
 # sends every statement unprepared (prepare_threshold=None): each one is planned with its values,
 # so the optional filters (`%(x)s::text is null or ...`) fold away and the indexes are used.
 
+# /healthz: the pool answers.
+UI_PING = "select 1"
+
 # LISTEN on the events channel (the dashboard's own connection; the payload names the run).
 UI_LISTEN_EVENTS = "listen pgflow"
 

@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response, StreamingResponse
 from starlette.templating import Jinja2Templates
 
+from pgflow import queries
 from pgflow.ui import data, events
 from pgflow.ui.app import path_for, settings_of
 
@@ -71,8 +72,12 @@ async def home(request: Request) -> Response:
 
 
 async def healthz(request: Request) -> Response:
+    """ok once the pool answers and the LISTEN connection is in place; 503 before."""
     async with _pool(request).connection() as conn:
-        await conn.execute("select 1")
+        await conn.execute(queries.UI_PING)
+    notifier: events.Notifier = request.state.notifier
+    if not notifier.connected:
+        return PlainTextResponse("waiting for the LISTEN connection", status_code=503)
     return PlainTextResponse("ok")
 
 

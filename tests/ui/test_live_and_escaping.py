@@ -1,0 +1,84 @@
+"""Live updates over server-sent events, and user data (inputs, outputs, error messages, worker
+names, echoed parameters) escaped in every page that shows it."""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from typing import Any
+
+import httpx
+import psycopg
+
+from tests.ui.conftest import UiServer, claim, complete, fail, make_flow, start_run
+
+SCRIPT = "<script>alert(1)</script>"
+IMG = '"><img src=x onerror=alert(1)>'
+ESCAPED = ("&lt;script&gt;alert(1)&lt;/script&gt;", "&lt;img src=x onerror=alert(1)&gt;")
+
+
+def _read_events(ui: UiServer, run_id: uuid.UUID, want: int, out: list[dict[str, Any]], ready: threading.Event,
+                 ) -> None:
+    with httpx.stream("GET", f"{ui.url}/runs/{run_id}/events", timeout=30) as r:
+        assert r.headers["content-type"].startswith("text/event-stream")
+        name = ""
+        for line in r.iter_lines():
+            if line.startswith("event: "):
+                name = line[7:]
+            elif line.startswith("data: "):
+                if name == "hello":
+                    ready.set()
+                else:
+                    out.append({"name": name, **json.loads(line[6:])})
+                    if len(out) >= want:
+                        return
+
+
+def test_a_run_s_event_stream_carries_its_events_and_only_its_own(ui: UiServer, conn: psycopg.Connection[Any]) -> None:
+    make_flow(conn, "live", [("one", [], "single"), ("two", ["one"], "single")])
+    run_id = start_run(conn, "live", {})
+    other = start_run(conn, "live", {})
+    got: list[dict[str, Any]] = []
+    ready = threading.Event()
+    reader = threading.Thread(target=_read_events, args=(ui, run_id, 4, got, ready), daemon=True)
+    reader.start()
+    assert ready.wait(15), "no hello on the event stream"
+    for _ in range(2):  # step one of both runs, then step two of both
+        for rid, step, idx in claim(conn, "live"):
+            complete(conn, rid, step, idx, {"ok": True})
+    reader.join(15)
+    assert not reader.is_alive(), f"events missing; got {got}"
+    assert [e["event"] for e in got] == ["step:one:completed", "step:two:started", "step:two:completed",
+                                         "run:completed"]
+    assert {e["run_id"] for e in got} == {str(run_id)} != {str(other)}
+    assert all(e["name"] == "pgflow" and set(e) <= {"name", "event", "run_id", "step_slug", "status"} for e in got)
+
+
+def test_user_data_is_escaped_in_every_page(ui: UiServer, conn: psycopg.Connection[Any]) -> None:
+    make_flow(conn, "xss", [("first", [], "single"), ("fan", ["first"], "map"), ("last", ["fan"], "single")])
+    run_id = start_run(conn, "xss", {"name": SCRIPT, "note": IMG, SCRIPT: IMG})
+    (rid, step, idx), = claim(conn, "xss")
+    complete(conn, rid, step, idx, [SCRIPT, IMG, {IMG: SCRIPT}])
+    tasks = sorted(claim(conn, "xss"))
+    complete(conn, *tasks[0], SCRIPT)
+    complete(conn, *tasks[1], IMG)
+    fail(conn, *tasks[2], f"{SCRIPT} {IMG}")
+    conn.execute("insert into pgflow.workers (worker_id, queue_name, function_name) values (gen_random_uuid(), 'xss', %s)",
+                 (SCRIPT + IMG,))
+
+    pages = {
+        "run": ui.get(f"/runs/{run_id}").text,
+        "live": ui.get(f"/runs/{run_id}/live").text,
+        "workers": ui.get("/workers").text,
+        "bad since": ui.get("/runs", params={"since": IMG}).text,
+        "unknown flow": ui.get("/flows/" + IMG).text,
+        "unknown path": ui.get("/nothing/" + IMG).text,
+        "bad start input": ui.post("/flows/xss/start", data={"input": IMG, "token": "s3cret-token"}).text,
+    }
+    for name, html in pages.items():
+        assert "<script>alert" not in html and "<img" not in html and "onerror=alert(1)>" not in html, name
+        assert any(e in html for e in ESCAPED), f"{name}: the payload is not shown (escaped) at all"
+    run_page = pages["run"]
+    for escaped in ESCAPED:
+        assert run_page.count(escaped) >= 4, escaped  # input, step output, task output, error, history
