@@ -64,8 +64,8 @@ def test_user_data_is_escaped_in_every_page(ui: UiServer, conn: psycopg.Connecti
     complete(conn, *tasks[0], SCRIPT)
     complete(conn, *tasks[1], IMG)
     fail(conn, *tasks[2], f"{SCRIPT} {IMG}")
-    conn.execute("insert into pgflow.workers (worker_id, queue_name, function_name) values (gen_random_uuid(), 'xss', %s)",
-                 (SCRIPT + IMG,))
+    conn.execute("insert into pgflow.workers (worker_id, queue_name, function_name) "
+                 "values (gen_random_uuid(), 'xss', %s)", (SCRIPT + IMG,))
 
     pages = {
         "run": ui.get(f"/runs/{run_id}").text,

@@ -9,8 +9,8 @@ import datetime as dt
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlencode
 from typing import Any
+from urllib.parse import urlencode
 
 import jinja2
 from psycopg_pool import AsyncConnectionPool
