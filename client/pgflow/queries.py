@@ -36,7 +36,7 @@ UI_PING = "select 1"
 UI_LISTEN_EVENTS = "listen pgflow"
 
 # Runs list, newest first, one page past a keyset cursor (started_at, run_id): the first page
-# passes null cursors. Served by the runs_started_at indexes (sql/0065_index_runs_*.sql).
+# passes null cursors. Served by the runs_by_* indexes (sql/0065_index_runs_by_*.sql).
 UI_RUNS_OLDER = """
 select r.run_id, r.flow_slug, r.status, r.remaining_steps, r.started_at,
        coalesce(r.completed_at, r.failed_at) as finished_at
