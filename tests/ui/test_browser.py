@@ -53,6 +53,9 @@ def test_runs_list_then_a_run_that_updates_live_without_a_reload(
     b.wait_js("fetch to turn completed", "return document.querySelector('g.node[data-step=fetch]')"
               ".getAttribute('data-status') === 'completed'")
     assert _node_status(b, "paragraphs") == "started" and _node_status(b, "keywords") == "started"
+    # the event stream, not only the in-progress refresh, drove it: the note shows an event's name
+    b.wait_js("an event to arrive", "return document.getElementById('live-note').textContent"
+              ".startsWith('last event: step:')")
     tasks = [t for t in claim(conn, "article_digest") if t[0] == run_id and t[1] == "paragraphs"]
     for rid, step, idx in sorted(tasks)[:3]:
         complete(conn, rid, step, idx, f"summary of {idx}")
