@@ -65,7 +65,7 @@ def test_user_data_is_escaped_in_every_page(ui: UiServer, conn: psycopg.Connecti
     complete(conn, *tasks[1], IMG)
     fail(conn, *tasks[2], f"{SCRIPT} {IMG}")
     conn.execute("insert into pgflow.workers (worker_id, queue_name, function_name) "
-                 "values (gen_random_uuid(), 'xss', %s)", (SCRIPT + IMG,))
+                 "values (gen_random_uuid(), 'xss', %s), (gen_random_uuid(), %s, 'fn')", (SCRIPT + IMG, SCRIPT + IMG))
 
     pages = {
         "run": ui.get(f"/runs/{run_id}").text,
@@ -79,6 +79,8 @@ def test_user_data_is_escaped_in_every_page(ui: UiServer, conn: psycopg.Connecti
     for name, html in pages.items():
         assert "<script>alert" not in html and "<img" not in html and "onerror=alert(1)>" not in html, name
         assert any(e in html for e in ESCAPED), f"{name}: the payload is not shown (escaped) at all"
+    assert pages["workers"].count("&lt;script&gt;alert(1)&lt;/script&gt;&#34;&gt;&lt;img") == 2  # function, queue
+    assert 'href="/flows/%3Cscript%3Ealert%281%29%3C%2Fscript%3E%22%3E%3Cimg' in pages["workers"]
     run_page = pages["run"]
     for escaped in ESCAPED:
         assert run_page.count(escaped) >= 4, escaped  # input, step output, task output, error, history

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import jinja2
 from psycopg_pool import AsyncConnectionPool
@@ -92,8 +92,9 @@ def templates() -> Jinja2Templates:
 def path_for(request: Request, name: str, /, **params: Any) -> str:
     """The path (not the absolute URL: the dashboard may sit behind a proxy) of a named route."""
     if name == "static":
-        params = {"path": params["path"]}
-    path = request.app.url_path_for(name, **{k: str(v) for k, v in params.items()})
+        path = request.app.url_path_for(name, path=params["path"])
+    else:  # values may be any text (a worker's queue name): percent-encode them, "/" included
+        path = request.app.url_path_for(name, **{k: quote(str(v), safe="") for k, v in params.items()})
     return str(request.scope.get("root_path", "")) + str(path)
 
 
