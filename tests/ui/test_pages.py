@@ -122,3 +122,21 @@ def test_flows_and_workers_pages(ui: UiServer, conn: psycopg.Connection[Any]) ->
     assert re.search(r'badge w-alive">alive</span>.*?<td>1</td>', html, re.S)
     assert 'badge w-stopped">stopped</span>' in html
     assert re.search(r'<td><a href="/flows/shape">shape</a></td><td>\d+</td>', html)
+
+
+def test_a_big_map_shows_its_progress_and_what_needs_attention_first(
+    ui: UiServer, conn: psycopg.Connection[Any]
+) -> None:
+    make_flow(conn, "big", [("items", [], "map")])
+    run_id = start_run(conn, "big", list(range(300)))
+    tasks = sorted(claim(conn, "big", qty=300))
+    assert len(tasks) == 300
+    for rid, step, idx in tasks[:200]:
+        complete(conn, rid, step, idx, idx)
+    fail(conn, *tasks[250], "element 250 is cursed")
+    html = ui.get(f"/runs/{run_id}").text
+    assert '<tspan class="count">200/300</tspan> · 1 failed' in html
+    rows = re.findall(r'<tr class="st-([a-z]+)">\s*<td>(\d+)</td>', html)
+    assert len(rows) == 50 and rows[0] == ("failed", "250") and all(s == "started" for s, _ in rows[1:])
+    assert "50 of 300 tasks shown (failed, started and queued first): 200 completed, 99 started, 0 queued, 1 failed." \
+        in html
