@@ -38,7 +38,17 @@ def test_runs_list_then_a_run_that_updates_live_without_a_reload(
     b.driver.get(ui.url + "/runs")
     rows = b.driver.find_elements(By.CSS_SELECTOR, "table.runs tbody tr")
     assert [r.find_element(By.CSS_SELECTOR, "a.mono").text for r in rows] == [str(run_id), str(older)]
+    # the first page of the list shows a run started meanwhile, without a reload
+    b.wait_js("the list's event stream", "return document.getElementById('live-state').textContent === 'live'")
+    b.driver.execute_script("window.__sameDocument = 'list';")
+    newest = start_run(conn, "article_digest", {"url": "https://example.com/newest"})
+    b.wait_js("the new run in the list", "var a = document.querySelector('table.runs tbody tr a.mono');"
+              f"return a !== null && a.textContent === '{newest}'")
+    assert b.driver.execute_script("return window.__sameDocument") == "list"
     b.screenshot("runs-list")
+    rows = b.driver.find_elements(By.CSS_SELECTOR, "table.runs tbody tr")
+    assert len(rows) == 3
+    rows = rows[1:]
     rows[0].find_element(By.CSS_SELECTOR, "a.mono").click()
     b.wait_js("the run page", "return document.querySelector('svg.dag') !== null")
     assert b.driver.current_url == f"{ui.url}/runs/{run_id}"

@@ -18,9 +18,10 @@ IMG = '"><img src=x onerror=alert(1)>'
 ESCAPED = ("&lt;script&gt;alert(1)&lt;/script&gt;", "&lt;img src=x onerror=alert(1)&gt;")
 
 
-def _read_events(ui: UiServer, run_id: uuid.UUID, want: int, out: list[dict[str, Any]], ready: threading.Event,
-                 ) -> None:
-    with httpx.stream("GET", f"{ui.url}/runs/{run_id}/events", timeout=30) as r:
+def _read_events(ui: UiServer, run_id: uuid.UUID | None, want: int, out: list[dict[str, Any]],
+                 ready: threading.Event) -> None:
+    path = f"/runs/{run_id}/events" if run_id else "/events"
+    with httpx.stream("GET", ui.url + path, timeout=30) as r:
         assert r.headers["content-type"].startswith("text/event-stream")
         name = ""
         for line in r.iter_lines():
@@ -53,6 +54,23 @@ def test_a_run_s_event_stream_carries_its_events_and_only_its_own(ui: UiServer, 
                                          "run:completed"]
     assert {e["run_id"] for e in got} == {str(run_id)} != {str(other)}
     assert all(e["name"] == "pgflow" and set(e) <= {"name", "event", "run_id", "step_slug", "status"} for e in got)
+
+
+def test_the_all_runs_stream_carries_run_level_events_only(ui: UiServer, conn: psycopg.Connection[Any]) -> None:
+    make_flow(conn, "live", [("one", [], "single")])
+    got: list[dict[str, Any]] = []
+    ready = threading.Event()
+    reader = threading.Thread(target=_read_events, args=(ui, None, 3, got, ready), daemon=True)
+    reader.start()
+    assert ready.wait(15), "no hello on the event stream"
+    first = start_run(conn, "live", {})
+    (rid, step, idx), = claim(conn, "live")
+    complete(conn, rid, step, idx, 1)
+    second = start_run(conn, "live", {})
+    reader.join(15)
+    assert not reader.is_alive(), f"events missing; got {got}"
+    assert [(e["event"], e["run_id"]) for e in got] == [
+        ("run:started", str(first)), ("run:completed", str(first)), ("run:started", str(second))]
 
 
 def test_user_data_is_escaped_in_every_page(ui: UiServer, conn: psycopg.Connection[Any]) -> None:

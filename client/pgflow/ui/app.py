@@ -139,6 +139,7 @@ def create_app(dsn: str, *, token: str | None, read_only: bool) -> Starlette:
         Route("/runs/{run_id}/live", pages.run_live, name="run_live"),
         Route("/runs/{run_id}/events", pages.run_events, name="run_events"),
         Route("/runs/{run_id}/{action:str}", actions.run_action, methods=["POST"], name="run_action"),
+        Route("/events", pages.all_events, name="events"),
         Route("/flows", pages.flows, name="flows"),
         Route("/flows/{flow_slug}", pages.flow, name="flow"),
         Route("/flows/{flow_slug}/start", actions.start_run, methods=["POST"], name="start_run"),

@@ -2,7 +2,8 @@
 browsers watching a run through server-sent events.
 
 The :class:`Notifier` owns the connection (opened in the app's lifespan) and hands each event to
-the subscribers of its run and to those watching every run. A subscriber is a bounded queue; a
+the subscribers of its run, and each run-level event (run:started, run:completed, ...) to those
+watching every run (the runs list). A subscriber is a bounded queue; a
 browser too slow to drain it gets one "resync" instead of the backlog (its page refetches the run
 anyway). When the connection drops the notifier reconnects with a growing pause and tells every
 subscriber to resync, since events may have been missed meanwhile.
@@ -73,7 +74,9 @@ class Notifier:
 
     def _deliver(self, event: dict[str, Any]) -> None:
         run_id = event.get("run_id")
-        targets = list(self._subs.get(ALL_RUNS, ()))
+        name = event.get("event")
+        # those watching every run get the runs' own transitions, not each step's
+        targets = list(self._subs.get(ALL_RUNS, ())) if isinstance(name, str) and name.startswith("run:") else []
         if isinstance(run_id, str):
             targets += self._subs.get(run_id, ())
         for sub in targets:

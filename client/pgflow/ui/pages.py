@@ -98,6 +98,10 @@ async def runs(request: Request) -> Response:
         flow_rows = await data.flows(conn)
     keep = {k: v for k, v in (("flow", filters.flow_slug), ("status", filters.status),
                               ("since", q.get("since")), ("until", q.get("until"))) if v}
+    if q.get("fragment") == "table":  # the first page's table, for the page's script to swap in
+        response = render(request, "_runs_table.html", {"page": page, "keep": keep})
+        response.headers["cache-control"] = "no-store"
+        return response
     return render(request, "runs.html", {
         "page": page, "filters": filters, "flows": flow_rows, "statuses": RUN_STATUSES, "keep": keep,
         "since": q.get("since", ""), "until": q.get("until", ""), "first_page": after is None and before is None,
@@ -131,6 +135,13 @@ async def run_events(request: Request) -> Response:
     run_id = _run_id(request)
     notifier: events.Notifier = request.state.notifier
     return StreamingResponse(events.stream(notifier, str(run_id)), media_type="text/event-stream",
+                             headers={"cache-control": "no-store", "x-accel-buffering": "no"})
+
+
+async def all_events(request: Request) -> Response:
+    """The run-level events (run:started, run:completed, ...) of every run, for the runs list."""
+    notifier: events.Notifier = request.state.notifier
+    return StreamingResponse(events.stream(notifier, None), media_type="text/event-stream",
                              headers={"cache-control": "no-store", "x-accel-buffering": "no"})
 
 

@@ -84,9 +84,43 @@
     schedule();
   }
 
+  // The runs list's first page: re-rendered (at most once per THROTTLE_MS) when a run starts or ends.
+  function liveList(box) {
+    var THROTTLE_MS = 1500;
+    var stateEl = document.getElementById("live-state");
+    var pending = null, last = 0;
+
+    function refresh() {
+      pending = null;
+      last = Date.now();
+      fetch(box.dataset.fragment, { cache: "no-store", headers: { "Accept": "text/html" } })
+        .then(function (resp) { return resp.ok ? resp.text() : Promise.reject(new Error("HTTP " + resp.status)); })
+        .then(function (html) {
+          var tpl = document.createElement("template");
+          tpl.innerHTML = html;
+          box.replaceChildren(tpl.content);
+          box.dataset.refreshes = String(Number(box.dataset.refreshes || "0") + 1);
+        })
+        .catch(function () { /* the next event tries again */ });
+    }
+
+    function soon() {
+      if (pending !== null) { return; }
+      pending = window.setTimeout(refresh, Math.max(0, last + THROTTLE_MS - Date.now()));
+    }
+
+    var source = new window.EventSource(box.dataset.events);
+    source.addEventListener("hello", function () { stateEl.className = "dot on"; stateEl.textContent = "live"; });
+    source.addEventListener("pgflow", soon);
+    source.addEventListener("resync", soon);
+    source.onerror = function () { stateEl.className = "dot off"; stateEl.textContent = "reconnecting"; };
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     rememberToken();
     var live = document.getElementById("live");
     if (live) { liveRun(live); }
+    var list = document.getElementById("runs-live");
+    if (list) { liveList(list); }
   });
 }());
