@@ -12,6 +12,7 @@ import httpx
 import psycopg
 
 from tests.ui.conftest import UiServer, claim, complete, fail, make_flow, start_run
+from tests.waiting import wait_until
 
 SCRIPT = "<script>alert(1)</script>"
 IMG = '"><img src=x onerror=alert(1)>'
@@ -54,6 +55,30 @@ def test_a_run_s_event_stream_carries_its_events_and_only_its_own(ui: UiServer, 
                                          "run:completed"]
     assert {e["run_id"] for e in got} == {str(run_id)} != {str(other)}
     assert all(e["name"] == "pgflow" and set(e) <= {"name", "event", "run_id", "step_slug", "status"} for e in got)
+
+
+def test_a_lost_listen_connection_is_replaced_and_pages_told_to_resync(
+    ui: UiServer, conn: psycopg.Connection[Any]
+) -> None:
+    make_flow(conn, "live", [("one", [], "single")])
+    run_id = start_run(conn, "live", {})
+    got: list[dict[str, Any]] = []
+    ready = threading.Event()
+    reader = threading.Thread(target=_read_events, args=(ui, run_id, 3, got, ready), daemon=True)
+    reader.start()
+    assert ready.wait(15), "no hello on the event stream"
+    killed = conn.execute("select pg_terminate_backend(a.pid) from pg_stat_activity as a "
+                          "where a.datname = current_database() and a.query = 'listen pgflow'").fetchall()
+    assert killed == [(True,)]
+    wait_until("the resync after the reconnect", lambda: got)
+    assert got == [{"name": "resync", "event": "resync"}]
+    wait_until("the new LISTEN", lambda: conn.execute(
+        "select count(*) from pg_stat_activity as a where a.datname = current_database() "
+        "and a.query = 'listen pgflow'").fetchone() == (1,))
+    (rid, step, idx), = claim(conn, "live")
+    complete(conn, rid, step, idx, 1)
+    reader.join(15)
+    assert [e["event"] for e in got] == ["resync", "step:one:completed", "run:completed"]
 
 
 def test_the_all_runs_stream_carries_run_level_events_only(ui: UiServer, conn: psycopg.Connection[Any]) -> None:

@@ -98,12 +98,14 @@ class Notifier:
 
     async def _run(self) -> None:
         pause = 0.5
+        lost = False
         while True:
             try:
                 async with await psycopg.AsyncConnection.connect(self._dsn, autocommit=True) as conn:
                     await conn.execute(queries.UI_LISTEN_EVENTS)
-                    if pause > 0.5:
+                    if lost:  # events may have gone by unheard: every page refetches
                         self._resync_all()
+                    lost = False
                     self._connected.set()
                     pause = 0.5
                     async for note in conn.notifies():
@@ -115,10 +117,13 @@ class Notifier:
                         if isinstance(event, dict):
                             self._deliver(event)
             except psycopg.Error as exc:
-                self._connected.clear()
                 logger.warning("dashboard's LISTEN connection lost (%s); reconnecting in %.1f s", exc, pause)
-                await asyncio.sleep(pause)
-                pause = min(pause * 2, RECONNECT_MAX_SECONDS)
+            except Exception:  # a bug here must not end live updates for good; cancellation passes
+                logger.exception("dashboard's event listener failed; restarting it in %.1f s", pause)
+            lost = True
+            self._connected.clear()
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, RECONNECT_MAX_SECONDS)
 
 
 def sse(event: str, data: dict[str, Any]) -> str:
