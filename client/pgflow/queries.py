@@ -68,10 +68,13 @@ order by r.started_at asc, r.run_id asc
 limit %(limit)s
 """
 
-# One run.
+# One run. cancelled_at and retry_of_run_id are run control's columns (cancel_run, retry_run):
+# read by name from the row's JSON, so that one statement serves schemas with and without them.
 UI_RUN = """
 select r.run_id, r.flow_slug, r.status, r.input, r.output, r.remaining_steps, r.started_at,
-       r.completed_at, r.failed_at
+       r.completed_at, r.failed_at,
+       (to_jsonb(r) ->> 'cancelled_at')::timestamptz as cancelled_at,
+       (to_jsonb(r) ->> 'retry_of_run_id')::uuid as retry_of_run_id
 from pgflow.runs as r
 where r.run_id = %(run_id)s
 """
@@ -131,8 +134,9 @@ order by x.step_slug, x.n
 """
 
 # A run's history, rebuilt from the timestamps the tables keep (events are NOTIFY-only): the run's
-# and its steps' transitions and the tasks' final failures, oldest first (within one instant: the
-# run's start, steps' starts, task failures, steps' ends, the run's end), at most `limit`.
+# transitions (its cancellation too, where run control's cancelled_at exists), its steps' and the
+# tasks' final failures, oldest first (within one instant: the run's start, steps' starts, task
+# failures, steps' ends, the run's end), at most `limit`.
 UI_RUN_HISTORY = """
 select h.at, h.event, h.step_slug, h.task_index, h.detail
 from (
@@ -145,6 +149,9 @@ from (
     union all
     select r.failed_at, 4, 'run:failed', null, null, null
     from pgflow.runs as r where r.run_id = %(run_id)s and r.failed_at is not null
+    union all
+    select (to_jsonb(r) ->> 'cancelled_at')::timestamptz, 4, 'run:cancelled', null, null, null
+    from pgflow.runs as r where r.run_id = %(run_id)s and to_jsonb(r) ->> 'cancelled_at' is not null
     union all
     select ss.started_at, 1, 'step:started', ss.step_slug, null, null
     from pgflow.step_states as ss where ss.run_id = %(run_id)s and ss.started_at is not null

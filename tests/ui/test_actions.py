@@ -80,9 +80,10 @@ def test_run_control_actions(ui: UiServer, conn: psycopg.Connection[Any]) -> Non
     database has them, else a 501 that names the missing function."""
     make_flow(conn, "greet", [("hello", [], "single")])
     started = start_run(conn, "greet", {"n": 1})
-    failed = start_run(conn, "greet", {"n": 2})
+    failed = start_run(conn, "greet", {"n": 2})  # retried
+    stopped = start_run(conn, "greet", {"n": 3})  # resumed
     for run_id, step, index in claim(conn, "greet"):
-        if run_id == failed:
+        if run_id in (failed, stopped):
             fail(conn, run_id, step, index, "boom")
     present = {name: conn.execute("select to_regprocedure(%s) is not null", (f"pgflow.{name}(uuid)",)).fetchone()[0]  # type: ignore[index]
                for name in ("cancel_run", "retry_run", "resume_run")}
@@ -102,8 +103,8 @@ def test_run_control_actions(ui: UiServer, conn: psycopg.Connection[Any]) -> Non
     else:
         assert r.status_code == 501 and "pgflow.retry_run" in r.text
 
-    r = ui.post(f"/runs/{failed}/resume", data={"token": TOKEN})
+    r = ui.post(f"/runs/{stopped}/resume", data={"token": TOKEN})
     if present["resume_run"]:
-        assert r.status_code == 303 and r.headers["location"] == f"/runs/{failed}?done=resumed"
+        assert r.status_code == 303 and r.headers["location"] == f"/runs/{stopped}?done=resumed"
     else:
         assert r.status_code == 501 and "pgflow.resume_run" in r.text

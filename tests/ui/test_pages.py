@@ -140,3 +140,25 @@ def test_a_big_map_shows_its_progress_and_what_needs_attention_first(
     assert len(rows) == 50 and rows[0] == ("failed", "250") and all(s == "started" for s, _ in rows[1:])
     assert "50 of 300 tasks shown (failed, started and queued first): 200 completed, 99 started, 0 queued, 1 failed." \
         in html
+
+
+def test_run_control_columns_are_shown_where_the_schema_has_them(ui: UiServer, conn: psycopg.Connection[Any]) -> None:
+    """cancel_run and retry_run add runs.cancelled_at, runs.retry_of_run_id and the status
+    'cancelled' (branch runctl); the run page reads them when present (added here by hand) and
+    works without them (every other test)."""
+    make_flow(conn, "rc", [("one", [], "single")])
+    first = start_run(conn, "rc", {})
+    second = start_run(conn, "rc", {})
+    conn.execute("alter table pgflow.runs drop constraint status_is_valid")
+    conn.execute("alter table pgflow.runs add column if not exists cancelled_at timestamptz, "
+                 "add column if not exists retry_of_run_id uuid")
+    conn.execute("update pgflow.runs set status = 'cancelled', cancelled_at = started_at + interval '2 seconds' "
+                 "where run_id = %s", (first,))
+    conn.execute("update pgflow.runs set retry_of_run_id = %s where run_id = %s", (first, second))
+    html = ui.get(f"/runs/{first}").text
+    assert '<span class="badge st-cancelled" id="run-status">cancelled</span>' in html
+    assert re.search(r"<dt>Cancelled</dt><dd>[0-9: .-]+ <span class=\"muted\">\(took 2.0 s\)</span>", html)
+    assert re.findall(r"<tr><td>[^<]+</td><td>([a-z:]+)</td>", html)[-1] == "run:cancelled"
+    html = ui.get(f"/runs/{second}").text
+    assert f'<dt>Retry of</dt><dd><a class="mono" href="/runs/{first}">{first}</a></dd>' in html
+    assert _listed(ui.get("/runs", params={"status": "cancelled"}).text) == [str(first)]

@@ -120,10 +120,12 @@ class Run:
     started_at: dt.datetime
     completed_at: dt.datetime | None
     failed_at: dt.datetime | None
+    cancelled_at: dt.datetime | None  # run control's columns: None on a schema without them
+    retry_of_run_id: uuid.UUID | None
 
     @property
     def finished_at(self) -> dt.datetime | None:
-        return self.completed_at or self.failed_at
+        return self.completed_at or self.failed_at or self.cancelled_at
 
 
 @dataclass(frozen=True, slots=True)
