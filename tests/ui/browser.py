@@ -50,6 +50,14 @@ class Browser:
             return
         raise AssertionError(f"an alert fired: {text!r}")
 
+    def text(self, selector: str) -> str:
+        """The text of the first element matching `selector`, read in one script call (the live
+        region may be swapped between a find_element and a read of the element it found)."""
+        value = self.driver.execute_script(
+            "var el = document.querySelector(arguments[0]); return el === null ? null : el.innerText;", selector)
+        assert value is not None, f"nothing matches {selector!r}"
+        return str(value)
+
     def wait_js(self, what: str, script: str, timeout: float = 20.0) -> object:
         return wait_until(what, lambda: self.driver.execute_script(script), timeout=timeout)
 

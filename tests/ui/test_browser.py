@@ -89,8 +89,8 @@ def test_a_failed_run_shows_its_error(ui: UiServer, conn: psycopg.Connection[Any
             fail(conn, rid, step, idx, "KeyError: 'keywords' (the extractor returned no keywords)")
     browser.driver.get(f"{ui.url}/runs/{run_id}")
     assert _node_status(browser, "keywords") == "failed"
-    assert browser.driver.find_element(By.ID, "run-status").text == "failed"
-    assert "the extractor returned no keywords" in browser.driver.find_element(By.ID, "step-keywords").text
+    assert browser.text("#run-status") == "failed"
+    assert "the extractor returned no keywords" in browser.text("#step-keywords")
     assert browser.driver.find_element(By.ID, "action-retry").is_displayed()
     assert not browser.driver.find_element(By.ID, "action-cancel").is_displayed()
     browser.screenshot("run-failed")
@@ -141,7 +141,7 @@ def test_user_data_never_runs_in_the_page_nor_in_live_updates(
     b.wait_js("the event stream to connect", "return document.getElementById('live-state').textContent === 'live'")
     counts = "return [document.images.length, document.scripts.length, document.querySelectorAll('img').length]"
     assert b.driver.execute_script(counts) == [0, 1, 0]
-    shown = b.driver.find_element(By.ID, "run-input").text
+    shown = b.text("#run-input")
     assert SCRIPT in shown and IMG in shown
 
     # a live update brings more user text: an error message and an output
@@ -151,5 +151,5 @@ def test_user_data_never_runs_in_the_page_nor_in_live_updates(
     b.wait_js("the failure to arrive live", "return document.getElementById('run-status').textContent === 'failed'")
     b.assert_no_alert()
     assert b.driver.execute_script(counts) == [0, 1, 0]
-    assert f"{SCRIPT} {IMG}" in b.driver.find_element(By.ID, "step-fan").text
+    assert f"{SCRIPT} {IMG}" in b.text("#step-fan")
     b.screenshot("escaping")
