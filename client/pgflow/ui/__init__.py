@@ -52,8 +52,9 @@ def serve(dsn: str, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, token: s
     app = create_app(dsn, token=token, read_only=read_only)
     import uvicorn
 
-    # Event streams stay open; on shutdown give them a moment, then close them.
-    uvicorn.run(app, host=host, port=port, log_level="info", timeout_graceful_shutdown=3, lifespan="on")
+    # Event streams stay open; on shutdown give them a moment, then close them. log_config=None:
+    # uvicorn's loggers are left to the application's logging setup (the CLI's), like ours.
+    uvicorn.run(app, host=host, port=port, log_config=None, timeout_graceful_shutdown=3, lifespan="on")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
