@@ -133,6 +133,20 @@ where x.n <= %(per_step)s
 order by x.step_slug, x.n
 """
 
+# One step's tasks of a run, by task index past `after` (a page of the "all tasks" view), optionally
+# of one status. Reads the primary key (run_id, step_slug, task_index).
+UI_STEP_TASKS = """
+select st.step_slug, st.task_index, st.status, st.attempts_count, st.error_message, st.output, st.queued_at,
+       st.started_at, st.completed_at, st.failed_at, st.last_worker_id, st.requeued_count
+from pgflow.step_tasks as st
+where st.run_id = %(run_id)s
+  and st.step_slug = %(step_slug)s
+  and st.task_index > %(after)s
+  and (%(status)s::text is null or st.status = %(status)s::text)
+order by st.task_index
+limit %(limit)s
+"""
+
 # A run's history, rebuilt from the timestamps the tables keep (events are NOTIFY-only): the run's
 # transitions (its cancellation too, where run control's cancelled_at exists), its steps' and the
 # tasks' final failures, oldest first (within one instant: the run's start, steps' starts, task

@@ -141,6 +141,24 @@ def test_a_big_map_shows_its_progress_and_what_needs_attention_first(
     assert "50 of 300 tasks shown (failed, started and queued first): 200 completed, 99 started, 0 queued, 1 failed." \
         in html
 
+    # "all tasks": every task by index, 200 a page, optionally of one status
+    link = re.search(r'<a href="(/runs/[0-9a-f-]+/steps/items)">all tasks</a>', html)
+    assert link is not None
+    seen: list[int] = []
+    path = link.group(1)
+    while path:
+        page = ui.get(path).text
+        seen += [int(i) for i in re.findall(r'<tr class="st-[a-z]+">\s*<td>(\d+)</td>', page)]
+        more = re.search(r'rel="next" href="([^"]+)"', page)
+        path = more.group(1).replace("&amp;", "&") if more else ""
+    assert seen == list(range(300))
+    page = ui.get(link.group(1), params={"status": "failed"}).text
+    assert re.findall(r'<tr class="st-([a-z]+)">\s*<td>(\d+)</td>', page) == [("failed", "250")]
+    assert "element 250 is cursed" in page
+    assert ui.get(link.group(1), params={"status": "nope"}).status_code == 400
+    assert ui.get(link.group(1), params={"after": "x"}).status_code == 400
+    assert ui.get(link.group(1).replace("/items", "/ghost")).status_code == 404
+
 
 def test_run_control_columns_are_shown_where_the_schema_has_them(ui: UiServer, conn: psycopg.Connection[Any]) -> None:
     """cancel_run and retry_run add runs.cancelled_at, runs.retry_of_run_id and the status

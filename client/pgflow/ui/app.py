@@ -138,6 +138,7 @@ def create_app(dsn: str, *, token: str | None, read_only: bool) -> Starlette:
         Route("/runs/{run_id}", pages.run, name="run"),
         Route("/runs/{run_id}/live", pages.run_live, name="run_live"),
         Route("/runs/{run_id}/events", pages.run_events, name="run_events"),
+        Route("/runs/{run_id}/steps/{step_slug}", pages.step_tasks, name="step_tasks"),
         Route("/runs/{run_id}/{action:str}", actions.run_action, methods=["POST"], name="run_action"),
         Route("/events", pages.all_events, name="events"),
         Route("/flows", pages.flows, name="flows"),

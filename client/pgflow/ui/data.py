@@ -19,6 +19,7 @@ from pgflow.ui.layout import Layout, layout_dag
 
 PAGE_SIZE = 50
 TASKS_PER_STEP = 50
+STEP_TASKS_PAGE = 200
 HISTORY_LIMIT = 500
 WORKERS_LIMIT = 500
 
@@ -238,6 +239,36 @@ async def run_view(conn: AsyncConn, run_id: uuid.UUID) -> RunView | None:
         history = await cur.fetchall()
     layout = await _flow_layout(conn, run.flow_slug, [s.step_slug for s in steps])
     return RunView(run=run, steps=steps, layout=layout, history=history)
+
+
+@dataclass(frozen=True, slots=True)
+class StepTasksView:
+    run: Run
+    step: RunStep
+    tasks: list[Task]
+    next_after: int | None  # the last task index shown, when there are more
+
+
+async def step_tasks_view(conn: AsyncConn, run_id: uuid.UUID, step_slug: str, *, status: str | None,
+                          after: int = -1, limit: int = STEP_TASKS_PAGE) -> StepTasksView | None:
+    """One page of a step's tasks (all of them, by index), or None for an unknown run or step."""
+    async with conn.cursor(row_factory=class_row(Run)) as cur:
+        await cur.execute(queries.UI_RUN, {"run_id": run_id})
+        run = await cur.fetchone()
+    if run is None:
+        return None
+    async with conn.cursor(row_factory=class_row(RunStep)) as cur:
+        await cur.execute(queries.UI_RUN_STEPS, {"run_id": run_id})
+        step = next((s for s in await cur.fetchall() if s.step_slug == step_slug), None)
+    if step is None:
+        return None
+    async with conn.cursor(row_factory=class_row(Task)) as cur:
+        await cur.execute(queries.UI_STEP_TASKS, {"run_id": run_id, "step_slug": step_slug, "after": after,
+                                                  "status": status, "limit": limit + 1})
+        tasks = await cur.fetchall()
+    more = len(tasks) > limit
+    tasks = tasks[:limit]
+    return StepTasksView(run=run, step=step, tasks=tasks, next_after=tasks[-1].task_index if more else None)
 
 
 @dataclass(frozen=True, slots=True)

@@ -131,6 +131,31 @@ async def run_live(request: Request) -> Response:
     return response
 
 
+TASK_STATUSES = ("queued", "started", "completed", "failed", "cancelled")
+
+
+async def step_tasks(request: Request) -> Response:
+    """Every task of one step of a run, a page at a time by task index, optionally of one status."""
+    run_id = _run_id(request)
+    slug = request.path_params["step_slug"]
+    q = request.query_params
+    back = (path_for(request, "run", run_id=run_id), "the run")
+    status = q.get("status") or None
+    if status is not None and status not in TASK_STATUSES:
+        return error_page(request, 400, "Bad filter", f"status: {status!r} is not one of {', '.join(TASK_STATUSES)}",
+                          back=back)
+    try:
+        after = int(q.get("after", "-1"))
+    except ValueError:
+        return error_page(request, 400, "Bad position", f"after: not a task index: {q.get('after')!r}", back=back)
+    async with _pool(request).connection() as conn:
+        view = await data.step_tasks_view(conn, run_id, slug, status=status, after=after)
+    if view is None:
+        raise HTTPException(404, f"no step {slug!r} in run {run_id}")
+    return render(request, "step.html", {"view": view, "status": status, "statuses": TASK_STATUSES,
+                                         "first_page": after < 0})
+
+
 async def run_events(request: Request) -> Response:
     run_id = _run_id(request)
     notifier: events.Notifier = request.state.notifier
