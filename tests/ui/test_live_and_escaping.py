@@ -114,6 +114,8 @@ def test_user_data_is_escaped_in_every_page(ui: UiServer, conn: psycopg.Connecti
         "run": ui.get(f"/runs/{run_id}").text,
         "live": ui.get(f"/runs/{run_id}/live").text,
         "workers": ui.get("/workers").text,
+        "step tasks": ui.get(f"/runs/{run_id}/steps/fan").text,
+        "unknown step": ui.get(f"/runs/{run_id}/steps/" + IMG).text,
         "bad since": ui.get("/runs", params={"since": IMG}).text,
         "unknown flow": ui.get("/flows/" + IMG).text,
         "unknown path": ui.get("/nothing/" + IMG).text,
