@@ -72,6 +72,38 @@ alter table pgflow.steps add constraint opt_max_retry_delay_is_nonnegative check
     opt_max_retry_delay is null or opt_max_retry_delay >= 0
 );
 
+-- ==== sql/0065_index_runs_by_flow_slug_started_at.sql ====
+-- The dashboard's runs list (pgflow ui), one flow: newest first by (started_at, run_id), a page at
+-- a time past a keyset cursor, over any number of runs. Read by queries.UI_RUNS_OLDER and
+-- UI_RUNS_NEWER. Named runs_by_*, not idx_*: that prefix names the contract's indexes.
+create index if not exists runs_by_flow_slug_started_at on pgflow.runs (flow_slug, started_at, run_id);
+
+-- ==== sql/0065_index_runs_by_flow_slug_status_started_at.sql ====
+-- The dashboard's runs list (pgflow ui), one flow and one status other than completed: newest first
+-- by (started_at, run_id), a page at a time past a keyset cursor. Without it a status that one flow
+-- never has (its failed runs, say) walks every run of that status to find none (94 ms on 1,000,000
+-- runs). Partial for the reason runs_by_status_started_at is. Read by queries.UI_RUNS_OLDER/NEWER.
+-- Named runs_by_*, not idx_*: that prefix names the contract's indexes.
+create index if not exists runs_by_flow_slug_status_started_at on pgflow.runs (
+    flow_slug, status, started_at, run_id
+)
+where status <> 'completed';
+
+-- ==== sql/0065_index_runs_by_started_at.sql ====
+-- The dashboard's runs list (pgflow ui), any flow and status: newest first by (started_at, run_id),
+-- a page at a time past a keyset cursor, over any number of runs. Read by queries.UI_RUNS_OLDER and
+-- UI_RUNS_NEWER. Named runs_by_*, not idx_*: that prefix names the contract's indexes.
+create index if not exists runs_by_started_at on pgflow.runs (started_at, run_id);
+
+-- ==== sql/0065_index_runs_by_status_started_at.sql ====
+-- The dashboard's runs list (pgflow ui), one status other than completed: newest first by
+-- (started_at, run_id), a page at a time past a keyset cursor. Partial: completed runs, the bulk,
+-- are listed fast through runs_by_started_at (most rows match), and a run that completes leaves
+-- this index alone. Read by queries.UI_RUNS_OLDER and UI_RUNS_NEWER. Named runs_by_*, not idx_*:
+-- that prefix names the contract's indexes.
+create index if not exists runs_by_status_started_at on pgflow.runs (status, started_at, run_id)
+where status <> 'completed';
+
 -- ==== sql/0065_tables_schedules.sql ====
 -- Schedules: a flow started on a cron expression, in a time zone, by tick_schedules.
 -- Written by create_schedule / update_schedule / pause_schedule / resume_schedule /
