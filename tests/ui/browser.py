@@ -15,7 +15,7 @@ from selenium import webdriver
 from selenium.common.exceptions import NoAlertPresentException
 from selenium.webdriver.chrome.service import Service
 
-from tests.waiting import wait_until
+from tests.support.waiting import wait_until
 
 CHROMIUM = os.environ.get("PGFLOW_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("PGFLOW_TEST_CHROMEDRIVER", "/usr/bin/chromedriver")

@@ -17,7 +17,7 @@ import pytest
 import uvicorn
 
 from pgflow.ui import create_app
-from tests.waiting import wait_until
+from tests.support.waiting import wait_until
 
 TOKEN = "s3cret-token"
 WORKER_ID = "00000000-0000-0000-0000-0000000000a1"

@@ -11,8 +11,8 @@ from typing import Any
 import httpx
 import psycopg
 
+from tests.support.waiting import wait_until
 from tests.ui.conftest import UiServer, claim, complete, fail, make_flow, start_run
-from tests.waiting import wait_until
 
 SCRIPT = "<script>alert(1)</script>"
 IMG = '"><img src=x onerror=alert(1)>'

@@ -14,8 +14,8 @@ from typing import Any
 import httpx
 import psycopg
 
+from tests.support.waiting import wait_until
 from tests.ui.conftest import make_flow, start_run
-from tests.waiting import wait_until
 
 
 def test_the_module_serves_until_sigterm(db_dsn: str, conn: psycopg.Connection[Any]) -> None:
