@@ -40,8 +40,10 @@ from psycopg.conninfo import make_conninfo
 from pgflow import migrator
 from pgflow.embedded import EmbeddedPostgres
 from pgflow.pgmq_install import ensure_pgmq
-from tests.reliability import flows, recovery_flows
-from tests.reliability._support import WorkerProc, compile_flow, spawn_worker, start_flow, stop_all
+from tests.support import recovery_flows
+from tests.support import reliability_flows as flows
+from tests.support.processes import WorkerProcess, spawn_worker, stop_all
+from tests.support.sql import compile_flow, start_flow
 
 WORKERS = 4
 HEARTBEAT = 1.0
@@ -109,12 +111,12 @@ def run_mode(admin_dsn: str, mode: str, runs: int, size: int, tmp: Path, deadlin
             items = [{"tag": tag, "i": i, "ms": rng.randint(200, 1000)} for i in range(size)]
             tags[start_flow(conn, "rel_chaos", items)["run_id"]] = tag
 
-        procs: dict[int, WorkerProc] = {}
+        procs: dict[int, WorkerProcess] = {}
         generation = dict.fromkeys(range(WORKERS), 0)
 
         def spawn(slot: int) -> None:
             name = f"chaos-{mode}-{slot}-{generation[slot]}"
-            procs[slot] = spawn_worker(dsn, "tests.reliability.recovery_flows:chaos", tmp, name=name,
+            procs[slot] = spawn_worker(dsn, "tests.support.recovery_flows:chaos", tmp, name=name,
                                        function_name=name, **OPTIONS)
 
         for slot in range(WORKERS):

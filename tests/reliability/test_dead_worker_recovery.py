@@ -24,21 +24,12 @@ from typing import Any
 
 import psycopg
 
-from tests.reliability import recovery_flows
-from tests.reliability._support import (
-    FAST,
-    WorkerProc,
-    assert_run_completed_cleanly,
-    check_effects,
-    compile_flow,
-    count,
-    log_problems,
-    run_row,
-    spawn_worker,
-    start_flow,
-    step_states,
-    wait_until,
-)
+from tests.support import recovery_flows
+from tests.support.faults import check_effects, count, log_problems
+from tests.support.processes import WorkerProcess, spawn_worker
+from tests.support.sql import assert_run_completed_cleanly, compile_flow, run_row, start_flow, step_states
+from tests.support.waiting import wait_until
+from tests.support.worker import FAST
 
 HEARTBEAT = 1.0  # s, the workers' heartbeat_interval
 THRESHOLD = 2 * HEARTBEAT  # s, requeue_dead_worker_tasks' heartbeat_timeout
@@ -88,12 +79,12 @@ def _live_workers(conn: psycopg.Connection) -> int:
 
 
 def test_sigkilled_worker_task_runs_again_on_another_worker(
-    effects: psycopg.Connection, db_dsn: str, tmp_path: Path, procs: list[WorkerProc]
+    effects: psycopg.Connection, db_dsn: str, tmp_path: Path, procs: list[WorkerProcess]
 ) -> None:
     conn = effects
     compile_flow(conn, recovery_flows.held)
     workers = [
-        spawn_worker(db_dsn, "tests.reliability.recovery_flows:held", tmp_path, name=f"w{i}",
+        spawn_worker(db_dsn, "tests.support.recovery_flows:held", tmp_path, name=f"w{i}",
                      extra_env={"REL_HOLD": "work:3"}, **_options())
         for i in range(4)
     ]
@@ -156,14 +147,14 @@ def test_sigkilled_worker_task_runs_again_on_another_worker(
 
 
 def test_cpu_bound_sync_handler_does_not_make_its_worker_dead(
-    effects: psycopg.Connection, db_dsn: str, tmp_path: Path, procs: list[WorkerProc]
+    effects: psycopg.Connection, db_dsn: str, tmp_path: Path, procs: list[WorkerProcess]
 ) -> None:
     conn = effects
     compile_flow(conn, recovery_flows.burn)
     heartbeat = 0.5
     threshold = 3 * heartbeat
     spin_seconds = 3 * threshold
-    worker = spawn_worker(db_dsn, "tests.reliability.recovery_flows:burn", tmp_path, name="burner",
+    worker = spawn_worker(db_dsn, "tests.support.recovery_flows:burn", tmp_path, name="burner",
                           **{**_options(), "heartbeat_interval": heartbeat})
     procs.append(worker)
     wait_until("the worker registered", lambda: _live_workers(conn) == 1, timeout=60)

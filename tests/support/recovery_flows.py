@@ -1,5 +1,6 @@
-"""Flows of the dead-worker recovery tests (test_dead_worker_recovery.py), served by worker
-processes like those of flows.py and recording into the same side-effect table
+"""Flows of the dead-worker recovery tests (tests/reliability/test_dead_worker_recovery.py) and of
+the kill-every-few-seconds benchmark (tests/bench/recovery_chaos.py), served by worker processes
+like those of reliability_flows.py and recording into the same side-effect table
 (`rel_effects`, one row per handler *execution*), but at the handler's entry: its `at` column is
 when that execution began, so a test reads from the database when a killed worker's task was
 running again elsewhere.
@@ -25,7 +26,7 @@ from typing import Any
 import psycopg
 
 from pgflow.dsl import Flow
-from tests.reliability.flows import _record
+from tests.support.reliability_flows import _record
 
 
 def _held_by_me(tag: str, step: str, idx: int) -> bool:
