@@ -124,7 +124,7 @@ def requeue_dead_workers_job(
             requeued = sum(t.outcome == "requeued" for t in held)
             stalled = len(held) - requeued
             logger.warning(
-                "worker %s is dead (no heartbeat since %s, over %ss ago): requeued %d of its task(s)%s",
+                "worker %s is dead (last heartbeat %s, none for over %g s): requeued %d of its task(s)%s",
                 worker_id,
                 held[0].last_heartbeat_at.isoformat() if held[0].last_heartbeat_at else "never",
                 heartbeat_timeout,

@@ -125,3 +125,16 @@ async def test_switched_off_dead_worker_recovery_leaves_dead_workers_tasks(
 
     assert _task(conn, dead_run) == ("started", 0, None)
     assert not [r for r in caplog.records if "is dead" in r.getMessage()]
+
+
+async def test_heartbeat_thread_registers_a_deleted_worker_row_again(conn: psycopg.Connection, db_dsn: str) -> None:
+    flow = single_flow("wr_gone")
+    worker = Worker(flow, db_dsn, **SWEEPING)
+    async with running(worker):
+        conn.execute("delete from pgflow.workers where worker_id = %s", (worker.worker_id,))
+        await wait_until("the row to be registered again", lambda: bool(
+            one(conn, "select count(*) from pgflow.workers where worker_id = %s", worker.worker_id)))
+        beat = one(conn, "select last_heartbeat_at from pgflow.workers where worker_id = %s", worker.worker_id)
+        await wait_until("a heartbeat on the new row", lambda: one(
+            conn, "select last_heartbeat_at from pgflow.workers where worker_id = %s", worker.worker_id) > beat)
+    assert one(conn, "select stopped_at is not null from pgflow.workers where worker_id = %s", worker.worker_id)
