@@ -163,7 +163,8 @@ def test_cpu_bound_handler_does_not_make_its_worker_dead(
     tag = f"{flow}1"
     rid = start_flow(conn, target.slug, {"tag": tag, "seconds": spin_seconds})["run_id"]
     sampler = HeartbeatSampler(conn)
-    wait_until("the CPU-bound handler to finish", lambda: run_row(conn, rid)["status"] != "started",
+    wait_until("the CPU-bound handler to finish (or its worker to be declared dead)",
+               lambda: run_row(conn, rid)["status"] != "started" or _declared_dead([burner, watcher]),
                timeout=120, on_idle=sampler)
 
     assert _declared_dead([burner, watcher]) == {}, "a live worker with a busy CPU was declared dead"
