@@ -230,10 +230,11 @@ class Worker:
                 services.start(batch)
             contexts = ContextFactory(self.worker_ids, self._lifecycle.draining, sql.get_flow_input, loop)
             self._executor = Executor(self._flows, sql, threads, contexts, completer, self.stats)
-            services.start(Heartbeat(self._dsn, self.worker_ids, options.heartbeat_interval, self._deprecated,
-                                     self._deprecate, registrar.register))
+            heartbeat = Heartbeat(self._dsn, self.worker_ids, options.heartbeat_interval, self._deprecated,
+                                  self._deprecate, registrar.register)
+            services.start(heartbeat)
             if options.maintenance_interval > 0:
-                services.start(Maintenance(self._maintenance_jobs(sql), options.maintenance_interval))
+                services.start(Maintenance(self._maintenance_jobs(sql, heartbeat), options.maintenance_interval))
             if options.use_notify:
                 self._listener = Listener(self._dsn, self._flows)
                 services.start(self._listener)
@@ -262,14 +263,15 @@ class Worker:
 
     # -- wiring ----------------------------------------------------------------------------
 
-    def _maintenance_jobs(self, sql: AsyncPgflowSqlClient) -> list[MaintenanceJob]:
+    def _maintenance_jobs(self, sql: AsyncPgflowSqlClient, heartbeat: Heartbeat) -> list[MaintenanceJob]:
         """The sweep: stalled tasks (pgflow's function), then the tasks of dead workers of the same
-        function_name, then the tasks stalled past the requeue limit (issue 21)."""
+        function_name (once this worker's own heartbeat is steady), then the tasks stalled past
+        the requeue limit (issue 21)."""
         options = self.options
         jobs = [requeue_stalled_job(sql)]
         if options.recover_dead_workers:
             jobs.append(requeue_dead_workers_job(sql, options.dead_after, options.function_name,
-                                                 options.recovery_interval))
+                                                 options.recovery_interval, heartbeat.steady_for))
         jobs.append(fail_stalled_job(sql, options.recovery_interval))
         return jobs
 

@@ -15,6 +15,12 @@ registered again by ``register(flow_slug)`` on the loop. A database error closes
 the next beat opens a new one, after a backoff shorter than the interval (so a restarted server
 sees the heartbeat again within a fraction of a second). Any other error ends the thread, and the
 service dies with it (which stops the worker).
+
+:meth:`Heartbeat.steady_for` says how long the heartbeat has gone through without a failure
+(since the service started, or since its last failed beat). The worker judges other workers dead
+only once it has been steady for ``dead_worker_timeout``: after an outage that stopped every
+worker's heartbeat (a server restart, a failover, a network cut on this side), every worker gets
+that long to beat again before any is judged by this one.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import concurrent.futures
 import contextlib
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Callable, Container, Coroutine, Mapping
 from typing import Any
@@ -65,6 +72,14 @@ class Heartbeat:
         self._halt = threading.Event()
         self.beats = 0
         """Heartbeats written (all rows), for monitoring and tests."""
+        self.failed_beats = 0
+        """Heartbeats that failed (database errors), for monitoring and tests."""
+        self.steady_since = time.monotonic()
+        """``time.monotonic()`` of the service's start or of its last failed beat."""
+
+    def steady_for(self) -> float:
+        """Seconds since the service started or a beat last failed."""
+        return time.monotonic() - self.steady_since
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -87,6 +102,7 @@ class Heartbeat:
                 loop.call_soon_threadsafe(report_end, failure)
 
         self._halt.clear()
+        self.steady_since = time.monotonic()
         thread = threading.Thread(target=main, name="pgflow-heartbeat", daemon=True)
         thread.start()
         try:
@@ -119,6 +135,8 @@ class Heartbeat:
                         continue
                     except (PgflowError, psycopg.Error, OSError) as exc:
                         logger.warning("heartbeat failed: %s", exc, extra={"flow_slug": slug, "worker_id": str(wid)})
+                        self.steady_since = time.monotonic()
+                        self.failed_beats += 1
                         failed = True
                         if conn is not None:
                             conn.close()

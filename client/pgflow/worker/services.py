@@ -109,13 +109,21 @@ def requeue_stalled_job(sql: AsyncPgflowSqlClient) -> MaintenanceJob:
 
 
 def requeue_dead_workers_job(
-    sql: AsyncPgflowSqlClient, heartbeat_timeout: float, function_name: str, every: float
+    sql: AsyncPgflowSqlClient,
+    heartbeat_timeout: float,
+    function_name: str,
+    every: float,
+    steady_for: Callable[[], float] = lambda: float("inf"),
 ) -> MaintenanceJob:
     """``pgflow.requeue_dead_worker_tasks(heartbeat_timeout, function_name)`` under the maintenance
     try-lock: the tasks of workers of this ``function_name`` whose heartbeat stopped go back to
-    the queue. One WARNING per dead worker, with its id and the number of its tasks."""
+    the queue. One WARNING per dead worker, with its id and the number of its tasks. Skipped
+    while this worker's own heartbeat has been steady for less than ``heartbeat_timeout``
+    (``steady_for()`` seconds): after an outage, the others get as long to beat again."""
 
     async def requeue() -> None:
+        if steady_for() < heartbeat_timeout:
+            return
         tasks = await sql.requeue_dead_worker_tasks(heartbeat_timeout, function_name)
         by_worker: dict[uuid.UUID, list[DeadWorkerTask]] = {}
         for t in tasks or ():

@@ -18,8 +18,11 @@ from typing import Any
 import psycopg
 import pytest
 
+from pgflow.client import AsyncPgflowSqlClient
 from pgflow.dsl import Flow
 from pgflow.worker import Worker
+from pgflow.worker.heartbeat import Heartbeat
+from pgflow.worker.services import requeue_dead_workers_job
 from tests.support.sql import compile_flow, insert_worker, one, read_and_start, run_row, start_flow
 from tests.support.worker import FAST, running
 
@@ -138,3 +141,35 @@ async def test_heartbeat_thread_registers_a_deleted_worker_row_again(conn: psyco
         await wait_until("a heartbeat on the new row", lambda: one(
             conn, "select last_heartbeat_at from pgflow.workers where worker_id = %s", worker.worker_id) > beat)
     assert one(conn, "select stopped_at is not null from pgflow.workers where worker_id = %s", worker.worker_id)
+
+
+async def test_a_worker_whose_own_heartbeat_is_not_steady_judges_nobody(conn: psycopg.Connection, db_dsn: str) -> None:
+    compile_flow(conn, single_flow("wr_steady"))
+    dead_run, _ = _started_by(conn, "wr_steady", "tests", dead=True)
+    async with await psycopg.AsyncConnection.connect(db_dsn, autocommit=True) as aconn:
+        sql = AsyncPgflowSqlClient(aconn)
+        # steady for 1 s, threshold 15 s: this worker may itself just be back from an outage
+        await requeue_dead_workers_job(sql, 15.0, "tests", 1.0, steady_for=lambda: 1.0).run()
+        assert _task(conn, dead_run) == ("started", 0, None)
+        await requeue_dead_workers_job(sql, 15.0, "tests", 1.0, steady_for=lambda: 15.0).run()
+        assert _task(conn, dead_run) == ("queued", 1, None)
+
+
+async def test_heartbeat_steadiness_restarts_at_a_failed_beat(empty_db_dsn: str) -> None:
+    # a database without pgflow: every beat fails (undefined table), as when the server is away
+    seen: list[str] = []
+
+    async def register(slug: str) -> None:
+        seen.append(slug)
+
+    heartbeat = Heartbeat(empty_db_dsn, {"f": uuid.uuid4()}, 0.05, set(), seen.append, register)
+    service = asyncio.create_task(heartbeat.run())
+    try:
+        await wait_until("a failed beat", lambda: heartbeat.failed_beats >= 1)
+        after_first = heartbeat.steady_since
+        await wait_until("two more failed beats", lambda: heartbeat.failed_beats >= 3)
+        assert heartbeat.steady_since > after_first and heartbeat.beats == 0
+    finally:
+        service.cancel()
+        await asyncio.gather(service, return_exceptions=True)
+    assert seen == [], "a failed beat is neither a deprecation nor a missing row"
