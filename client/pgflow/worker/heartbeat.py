@@ -111,7 +111,7 @@ class Heartbeat:
             self._halt.set()
             if not ended.done():
                 # cancelled: let the thread finish its beat and close its connection
-                with contextlib.suppress(BaseException):
+                with contextlib.suppress(Exception, asyncio.CancelledError):  # the first cancel still propagates
                     await asyncio.wait_for(asyncio.shield(ended), _JOIN_TIMEOUT)
 
     def _beat_until_halted(self, loop: asyncio.AbstractEventLoop) -> None:
