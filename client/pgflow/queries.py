@@ -174,6 +174,15 @@ TRY_MAINTENANCE_LOCK: Final = "select pg_try_advisory_xact_lock(%(key)s::bigint)
 
 REQUEUE_STALLED_TASKS: Final = "select * from pgflow.requeue_stalled_tasks() as requeued"
 
+# Recovery beside the contract (issue 21), each in the transaction of TRY_MAINTENANCE_LOCK like
+# REQUEUE_STALLED_TASKS. One row per task handled.
+REQUEUE_DEAD_WORKER_TASKS: Final = """
+select * from pgflow.requeue_dead_worker_tasks(
+    heartbeat_timeout => make_interval(secs => %(heartbeat_timeout)s::float8), function_name => %(function_name)s::text
+)"""
+
+FAIL_STALLED_TASKS: Final = "select * from pgflow.fail_stalled_tasks()"
+
 HAS_SCHEMA: Final = "select to_regprocedure('pgflow.schema_version()') is not null as present"
 
 SCHEMA_VERSION: Final = "select * from pgflow.schema_version() as version"

@@ -271,6 +271,60 @@ class CompileResult:
 
 
 @dataclass(frozen=True, slots=True)
+class DeadWorkerTask:
+    """A task of a dead worker, as ``pgflow.requeue_dead_worker_tasks`` handled it: ``outcome``
+    ``requeued`` (queued again) or ``permanently_stalled`` (the requeue limit was reached)."""
+
+    flow_slug: str
+    run_id: uuid.UUID
+    step_slug: str
+    task_index: int
+    worker_id: uuid.UUID
+    last_heartbeat_at: datetime | None
+    requeued_count: int
+    outcome: str
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> DeadWorkerTask:
+        return cls(
+            flow_slug=row["flow_slug"],
+            run_id=_uuid(row["run_id"]),
+            step_slug=row["step_slug"],
+            task_index=int(row["task_index"]),
+            worker_id=_uuid(row["worker_id"]),
+            last_heartbeat_at=_ts(row.get("last_heartbeat_at")),
+            requeued_count=int(row["requeued_count"]),
+            outcome=row["outcome"],
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class StalledTaskFailure:
+    """A task stalled past the requeue limit that ``pgflow.fail_stalled_tasks`` failed, with its
+    step's and run's status afterwards."""
+
+    flow_slug: str
+    run_id: uuid.UUID
+    step_slug: str
+    task_index: int
+    stalled_count: int
+    step_status: StepStatus
+    run_status: RunStatus
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> StalledTaskFailure:
+        return cls(
+            flow_slug=row["flow_slug"],
+            run_id=_uuid(row["run_id"]),
+            step_slug=row["step_slug"],
+            task_index=int(row["task_index"]),
+            stalled_count=int(row["stalled_count"]),
+            step_status=StepStatus(row["step_status"]),
+            run_status=RunStatus(row["run_status"]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Context:
     """What a handler that takes two parameters receives as ``ctx``.
 

@@ -44,7 +44,16 @@ from pgflow.client._values import (
     with_attempts,
 )
 from pgflow.errors import PgflowError, RunNotFound, RunTimeout, WorkerNotFound, map_sql_error
-from pgflow.types import CompileResult, QueueMessage, Run, RunWithStates, StepTask, TaskRow
+from pgflow.types import (
+    CompileResult,
+    DeadWorkerTask,
+    QueueMessage,
+    Run,
+    RunWithStates,
+    StalledTaskFailure,
+    StepTask,
+    TaskRow,
+)
 
 
 class AsyncPgflowSqlClient:
@@ -355,12 +364,43 @@ class AsyncPgflowSqlClient:
         """``pgflow.requeue_stalled_tasks()`` under a transaction-level advisory try-lock, so
         that concurrent callers skip instead of queueing up. None: someone else holds the lock."""
         async with self._transaction(conn) as c:
-            lock = {"key": q.MAINTENANCE_LOCK_KEY}
-            locked = first(await _execute_as(c, q.TRY_MAINTENANCE_LOCK, lock, dict_row))
-            if not locked or not locked["locked"]:
+            if not await _maintenance_lock(c):
                 return None
             row = first(await _execute_as(c, q.REQUEUE_STALLED_TASKS, None, dict_row))
             return int(row["requeued"] or 0) if row else 0
+
+    async def requeue_dead_worker_tasks(
+        self,
+        heartbeat_timeout: float,
+        function_name: str | None = None,
+        *,
+        conn: psycopg.AsyncConnection[Any] | None = None,
+    ) -> list[DeadWorkerTask] | None:
+        """``pgflow.requeue_dead_worker_tasks``: the started tasks of every worker (of
+        ``function_name``, when given) whose last heartbeat is older than ``heartbeat_timeout``
+        seconds and which did not stop cleanly go back to the queue (or are given up on at the
+        requeue limit). One row per task. Under the maintenance try-lock, as
+        :meth:`requeue_stalled_tasks`: None when someone else holds it."""
+        if not heartbeat_timeout > 0:
+            raise ValueError(f"heartbeat_timeout must be > 0 seconds, got {heartbeat_timeout}")
+        params = {"heartbeat_timeout": heartbeat_timeout, "function_name": function_name}
+        async with self._transaction(conn) as c:
+            if not await _maintenance_lock(c):
+                return None
+            rows = await _execute_as(c, q.REQUEUE_DEAD_WORKER_TASKS, params, dict_row)
+            return [DeadWorkerTask.from_row(r) for r in rows]
+
+    async def fail_stalled_tasks(
+        self, *, conn: psycopg.AsyncConnection[Any] | None = None
+    ) -> list[StalledTaskFailure] | None:
+        """``pgflow.fail_stalled_tasks``: fail each task stalled past the requeue limit as a
+        failure of its step would (the run fails, or the step is skipped, by its policy). One row
+        per task failed. Under the maintenance try-lock: None when someone else holds it."""
+        async with self._transaction(conn) as c:
+            if not await _maintenance_lock(c):
+                return None
+            rows = await _execute_as(c, q.FAIL_STALLED_TASKS, None, dict_row)
+            return [StalledTaskFailure.from_row(r) for r in rows]
 
     async def schema_version(self, *, conn: psycopg.AsyncConnection[Any] | None = None) -> int | None:
         """``pgflow.schema_version()``, or None when the database has no pgflow schema."""
@@ -385,6 +425,13 @@ async def _execute_as(
     async with c.cursor(row_factory=rows) as cur:
         await cur.execute(query, params)
         return await cur.fetchall() if has_rows(cur) else []
+
+
+async def _maintenance_lock(c: psycopg.AsyncConnection[Any]) -> bool:
+    """Take the maintenance advisory try-lock for the transaction open on ``c``: False when
+    another session holds it."""
+    locked = first(await _execute_as(c, q.TRY_MAINTENANCE_LOCK, {"key": q.MAINTENANCE_LOCK_KEY}, dict_row))
+    return bool(locked and locked["locked"])
 
 
 @contextlib.asynccontextmanager

@@ -44,7 +44,16 @@ from pgflow.client._values import (
     with_attempts,
 )
 from pgflow.errors import PgflowError, RunNotFound, RunTimeout, WorkerNotFound, map_sql_error
-from pgflow.types import CompileResult, QueueMessage, Run, RunWithStates, StepTask, TaskRow
+from pgflow.types import (
+    CompileResult,
+    DeadWorkerTask,
+    QueueMessage,
+    Run,
+    RunWithStates,
+    StalledTaskFailure,
+    StepTask,
+    TaskRow,
+)
 
 
 class PgflowSqlClient:
@@ -341,12 +350,37 @@ class PgflowSqlClient:
         """``pgflow.requeue_stalled_tasks()`` under a transaction-level advisory try-lock, so
         that concurrent callers skip instead of queueing up. None: someone else holds the lock."""
         with self._transaction(conn) as c:
-            lock = {"key": q.MAINTENANCE_LOCK_KEY}
-            locked = first(_execute_as(c, q.TRY_MAINTENANCE_LOCK, lock, dict_row))
-            if not locked or not locked["locked"]:
+            if not _maintenance_lock(c):
                 return None
             row = first(_execute_as(c, q.REQUEUE_STALLED_TASKS, None, dict_row))
             return int(row["requeued"] or 0) if row else 0
+
+    def requeue_dead_worker_tasks(
+        self, heartbeat_timeout: float, function_name: str | None = None, *, conn: psycopg.Connection[Any] | None = None
+    ) -> list[DeadWorkerTask] | None:
+        """``pgflow.requeue_dead_worker_tasks``: the started tasks of every worker (of
+        ``function_name``, when given) whose last heartbeat is older than ``heartbeat_timeout``
+        seconds and which did not stop cleanly go back to the queue (or are given up on at the
+        requeue limit). One row per task. Under the maintenance try-lock, as
+        :meth:`requeue_stalled_tasks`: None when someone else holds it."""
+        if not heartbeat_timeout > 0:
+            raise ValueError(f"heartbeat_timeout must be > 0 seconds, got {heartbeat_timeout}")
+        params = {"heartbeat_timeout": heartbeat_timeout, "function_name": function_name}
+        with self._transaction(conn) as c:
+            if not _maintenance_lock(c):
+                return None
+            rows = _execute_as(c, q.REQUEUE_DEAD_WORKER_TASKS, params, dict_row)
+            return [DeadWorkerTask.from_row(r) for r in rows]
+
+    def fail_stalled_tasks(self, *, conn: psycopg.Connection[Any] | None = None) -> list[StalledTaskFailure] | None:
+        """``pgflow.fail_stalled_tasks``: fail each task stalled past the requeue limit as a
+        failure of its step would (the run fails, or the step is skipped, by its policy). One row
+        per task failed. Under the maintenance try-lock: None when someone else holds it."""
+        with self._transaction(conn) as c:
+            if not _maintenance_lock(c):
+                return None
+            rows = _execute_as(c, q.FAIL_STALLED_TASKS, None, dict_row)
+            return [StalledTaskFailure.from_row(r) for r in rows]
 
     def schema_version(self, *, conn: psycopg.Connection[Any] | None = None) -> int | None:
         """``pgflow.schema_version()``, or None when the database has no pgflow schema."""
@@ -367,6 +401,13 @@ def _execute_as(c: psycopg.Connection[Any], query: Query, params: Params | None,
     with c.cursor(row_factory=rows) as cur:
         cur.execute(query, params)
         return cur.fetchall() if has_rows(cur) else []
+
+
+def _maintenance_lock(c: psycopg.Connection[Any]) -> bool:
+    """Take the maintenance advisory try-lock for the transaction open on ``c``: False when
+    another session holds it."""
+    locked = first(_execute_as(c, q.TRY_MAINTENANCE_LOCK, {"key": q.MAINTENANCE_LOCK_KEY}, dict_row))
+    return bool(locked and locked["locked"])
 
 
 @contextlib.contextmanager

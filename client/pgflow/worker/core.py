@@ -21,6 +21,7 @@ from pgflow.worker.connections import HotConnection, open_pool
 from pgflow.worker.context import ContextFactory
 from pgflow.worker.executor import Executor
 from pgflow.worker.flows import FlowLike
+from pgflow.worker.heartbeat import Heartbeat
 from pgflow.worker.inflight import InFlight
 from pgflow.worker.lifecycle import Lifecycle, State
 from pgflow.worker.listener import Listener
@@ -35,13 +36,21 @@ from pgflow.worker.options import (
     DEFAULT_MAX_OUTPUT_BYTES,
     DEFAULT_MAX_POLL_SECONDS,
     DEFAULT_POLL_INTERVAL_MS,
+    DEFAULT_RECOVER_DEAD_WORKERS,
     DEFAULT_SHUTDOWN_GRACE,
     DEFAULT_VISIBILITY_TIMEOUT,
     CompileMode,
     WorkerOptions,
 )
 from pgflow.worker.poller import Poller
-from pgflow.worker.services import Heartbeat, Maintenance, Services, requeue_stalled_job
+from pgflow.worker.services import (
+    Maintenance,
+    MaintenanceJob,
+    Services,
+    fail_stalled_job,
+    requeue_dead_workers_job,
+    requeue_stalled_job,
+)
 from pgflow.worker.slots import Slot, Slots
 from pgflow.worker.startup import Registrar, start_up
 
@@ -86,6 +95,8 @@ class Worker:
         batch_completions: bool = True,
         claim_next_tasks: bool = True,
         check_idle_after: float = DEFAULT_CHECK_IDLE_AFTER,
+        recover_dead_workers: bool = DEFAULT_RECOVER_DEAD_WORKERS,
+        dead_worker_timeout: float | None = None,
     ) -> None:
         flow_list: list[FlowLike] = list(flows) if isinstance(flows, Sequence) else [flows]
         if not flow_list:
@@ -112,6 +123,8 @@ class Worker:
             batch_completions=batch_completions,
             claim_next_tasks=claim_next_tasks,
             check_idle_after=check_idle_after,
+            recover_dead_workers=recover_dead_workers,
+            dead_worker_timeout=dead_worker_timeout,
         )
         self._flows: dict[str, FlowLike] = {f.slug: f for f in flow_list}
         self._dsn = dsn
@@ -217,10 +230,11 @@ class Worker:
                 services.start(batch)
             contexts = ContextFactory(self.worker_ids, self._lifecycle.draining, sql.get_flow_input, loop)
             self._executor = Executor(self._flows, sql, threads, contexts, completer, self.stats)
-            services.start(Heartbeat(sql, self.worker_ids, options.heartbeat_interval, self._deprecated,
-                                     self._deprecate, registrar.register))
+            heartbeat = Heartbeat(self._dsn, self.worker_ids, options.heartbeat_interval, self._deprecated,
+                                  self._deprecate, registrar.register)
+            services.start(heartbeat)
             if options.maintenance_interval > 0:
-                services.start(Maintenance([requeue_stalled_job(sql)], options.maintenance_interval))
+                services.start(Maintenance(self._maintenance_jobs(sql, heartbeat), options.maintenance_interval))
             if options.use_notify:
                 self._listener = Listener(self._dsn, self._flows)
                 services.start(self._listener)
@@ -248,6 +262,18 @@ class Worker:
             raise services.died
 
     # -- wiring ----------------------------------------------------------------------------
+
+    def _maintenance_jobs(self, sql: AsyncPgflowSqlClient, heartbeat: Heartbeat) -> list[MaintenanceJob]:
+        """The sweep: stalled tasks (pgflow's function), then the tasks of dead workers of the same
+        function_name (once this worker's own heartbeat is steady), then the tasks stalled past
+        the requeue limit (issue 21)."""
+        options = self.options
+        jobs = [requeue_stalled_job(sql)]
+        if options.recover_dead_workers:
+            jobs.append(requeue_dead_workers_job(sql, options.dead_after, options.function_name,
+                                                 options.recovery_interval, heartbeat.steady_for))
+        jobs.append(fail_stalled_job(sql, options.recovery_interval))
+        return jobs
 
     def _stops_polling(self, slug: str) -> bool:
         return self._lifecycle.stopping or slug in self._deprecated

@@ -8,7 +8,15 @@ import os
 import sys
 
 from pgflow.cli.flows import load_flow
-from pgflow.cli.options import FLOW_SPEC_HELP, Subparsers, add_command, add_dsn, non_negative_float, positive_int
+from pgflow.cli.options import (
+    FLOW_SPEC_HELP,
+    Subparsers,
+    add_command,
+    add_dsn,
+    non_negative_float,
+    positive_float,
+    positive_int,
+)
 from pgflow.cli.runtime import EXIT_INTERRUPTED, dsn, err
 from pgflow.cli.signals import run_until_signalled
 from pgflow.errors import PgflowError
@@ -16,7 +24,7 @@ from pgflow.errors import PgflowError
 # option dest -> Worker keyword; only the options the user gave reach the worker, which owns its defaults
 _WORKER_OPTIONS = (
     "concurrency", "batch_size", "visibility_timeout", "max_poll_seconds", "poll_interval_ms", "compile",
-    "allow_data_loss", "shutdown_grace", "maintenance_interval",
+    "allow_data_loss", "shutdown_grace", "maintenance_interval", "dead_worker_timeout", "recover_dead_workers",
 )
 
 
@@ -54,6 +62,12 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     p.add_argument("--maintenance-interval", type=non_negative_float, metavar="S",
                    help="run the stalled-task sweep (pgflow.requeue_stalled_tasks) every S seconds, at most "
                         "one worker at a time; 0 disables it, e.g. where pg_cron runs it (default 15)")
+    p.add_argument("--dead-worker-timeout", type=positive_float, metavar="S",
+                   help="requeue at once the tasks of a worker (of the same function name) whose last heartbeat "
+                        "is older than S seconds and that did not stop; swept every heartbeat interval "
+                        "(default: 3 heartbeat intervals, 15)")
+    p.add_argument("--no-dead-worker-recovery", dest="recover_dead_workers", action="store_const", const=False,
+                   help="leave dead workers' tasks to the stalled-task sweep (flow timeout + 30 s)")
     return p
 
 
