@@ -8,8 +8,9 @@ import contextlib
 import functools
 import logging
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
@@ -35,12 +36,14 @@ from pgflow.worker.options import (
     DEFAULT_MAX_OUTPUT_BYTES,
     DEFAULT_MAX_POLL_SECONDS,
     DEFAULT_POLL_INTERVAL_MS,
+    DEFAULT_SCHEDULE_TICK_INTERVAL,
     DEFAULT_SHUTDOWN_GRACE,
     DEFAULT_VISIBILITY_TIMEOUT,
     CompileMode,
     WorkerOptions,
 )
 from pgflow.worker.poller import Poller
+from pgflow.worker.scheduler import ScheduleTicker
 from pgflow.worker.services import Heartbeat, Maintenance, Services, requeue_stalled_job
 from pgflow.worker.slots import Slot, Slots
 from pgflow.worker.startup import Registrar, start_up
@@ -86,6 +89,8 @@ class Worker:
         batch_completions: bool = True,
         claim_next_tasks: bool = True,
         check_idle_after: float = DEFAULT_CHECK_IDLE_AFTER,
+        schedule_tick_interval: float | None = DEFAULT_SCHEDULE_TICK_INTERVAL,
+        schedule_clock: Callable[[], datetime] | None = None,
     ) -> None:
         flow_list: list[FlowLike] = list(flows) if isinstance(flows, Sequence) else [flows]
         if not flow_list:
@@ -112,6 +117,8 @@ class Worker:
             batch_completions=batch_completions,
             claim_next_tasks=claim_next_tasks,
             check_idle_after=check_idle_after,
+            schedule_tick_interval=schedule_tick_interval,
+            schedule_clock=schedule_clock,
         )
         self._flows: dict[str, FlowLike] = {f.slug: f for f in flow_list}
         self._dsn = dsn
@@ -221,6 +228,8 @@ class Worker:
                                      self._deprecate, registrar.register))
             if options.maintenance_interval > 0:
                 services.start(Maintenance([requeue_stalled_job(sql)], options.maintenance_interval))
+            if options.schedule_tick_interval:
+                services.start(ScheduleTicker(sql, options.schedule_tick_interval, options.schedule_clock))
             if options.use_notify:
                 self._listener = Listener(self._dsn, self._flows)
                 services.start(self._listener)

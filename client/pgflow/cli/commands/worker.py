@@ -12,11 +12,12 @@ from pgflow.cli.options import FLOW_SPEC_HELP, Subparsers, add_command, add_dsn,
 from pgflow.cli.runtime import EXIT_INTERRUPTED, dsn, err
 from pgflow.cli.signals import run_until_signalled
 from pgflow.errors import PgflowError
+from pgflow.worker.options import DEFAULT_SCHEDULE_TICK_INTERVAL
 
 # option dest -> Worker keyword; only the options the user gave reach the worker, which owns its defaults
 _WORKER_OPTIONS = (
     "concurrency", "batch_size", "visibility_timeout", "max_poll_seconds", "poll_interval_ms", "compile",
-    "allow_data_loss", "shutdown_grace", "maintenance_interval",
+    "allow_data_loss", "shutdown_grace", "maintenance_interval", "schedule_tick_interval",
 )
 
 
@@ -54,6 +55,10 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     p.add_argument("--maintenance-interval", type=non_negative_float, metavar="S",
                    help="run the stalled-task sweep (pgflow.requeue_stalled_tasks) every S seconds, at most "
                         "one worker at a time; 0 disables it, e.g. where pg_cron runs it (default 15)")
+    p.add_argument("--schedule-tick-interval", type=non_negative_float, metavar="S",
+                   help="start the runs schedules owe (pgflow.tick_schedules) every S seconds; any number of "
+                        "workers may tick, each time starts once; 0 disables it "
+                        f"(default {DEFAULT_SCHEDULE_TICK_INTERVAL:g})")
     return p
 
 
