@@ -5,6 +5,7 @@ client's ensure_schedule and the DSL's compiled SQL), and the errors they raise.
 from __future__ import annotations
 
 import asyncio
+import re
 import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -16,6 +17,7 @@ from pgflow.client import AsyncPgflowSqlClient, PgflowSqlClient
 from pgflow.dsl import Flow
 from pgflow.errors import FlowNotFound, InvalidSchedule, ScheduleNotFound
 from pgflow.schedules import check_cron
+from tests.support.paths import ROOT
 from tests.support.waiting import wait_until
 
 T0 = datetime(2030, 1, 1, tzinfo=UTC)
@@ -199,3 +201,22 @@ async def test_async_client_creates_and_ticks(db_dsn: str) -> None:
         assert [r.scheduled_for for r in started] == [T0 + timedelta(hours=1)]
         assert await asyncio.wait_for(client.cron_next("@daily", T0, count=2), 10) == [
             T0 + timedelta(days=1), T0 + timedelta(days=2)]
+
+
+def test_the_readme_python_schedules_define_and_compile(conn: psycopg.Connection[Any]) -> None:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"## Schedules\n.*?```python\n(.*?)```", text, re.S)
+    assert block, "the README lost its Python schedules example"
+    scope: dict[str, Any] = {"Flow": Flow}
+    exec(block.group(1), scope)
+    flow: Flow = scope["flow"]
+
+    @flow.step("fetch")
+    def fetch(inp: Any) -> Any:
+        return inp
+
+    for statement in flow.compile():
+        conn.execute(statement.encode())
+    rows = {s.schedule_slug: s for s in PgflowSqlClient(conn).list_schedules(flow_slug="article_digest")}
+    assert set(rows) == {"article_digest", "nightly_digest"}
+    assert (rows["nightly_digest"].timezone, rows["nightly_digest"].overlap_policy) == ("Europe/Paris", "skip")
