@@ -20,7 +20,7 @@ import asyncio
 import logging
 import random
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 
 from pgflow.client import AsyncPgflowSqlClient
 from pgflow.errors import SchemaVersionError
@@ -63,15 +63,12 @@ class ScheduleTicker:
         now = None if self._clock is None else self._clock()
         started = await self._sql.tick_schedules(now)
         for run in started:
+            scheduled_for = run.scheduled_for.astimezone(UTC).isoformat()
             logger.info(
                 "schedule %s started run %s (scheduled for %s)",
                 run.schedule_slug,
                 run.run_id,
-                run.scheduled_for.isoformat(),
-                extra={
-                    "schedule_slug": run.schedule_slug,
-                    "run_id": str(run.run_id),
-                    "scheduled_for": run.scheduled_for.isoformat(),
-                },
+                scheduled_for,
+                extra={"schedule_slug": run.schedule_slug, "run_id": str(run.run_id), "scheduled_for": scheduled_for},
             )
         return len(started)

@@ -6,20 +6,25 @@ ticked at the new instant, so nothing depends on timing."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import re
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
 
 from pgflow.client import PgflowSqlClient
+from pgflow.worker import Worker
 from tests.support.clock import reads_of, set_clock
 from tests.support.process_flows import sched_flow
 from tests.support.processes import WorkerProcess, spawn_worker
 from tests.support.sql import one
 from tests.support.waiting import wait_until
-from tests.support.worker import FAST
+from tests.support.worker import FAST, running
 
 FLOWS = "tests.support.process_flows"
 T0 = datetime(2030, 1, 1, tzinfo=UTC)
@@ -92,3 +97,25 @@ def test_a_worker_creates_its_flows_schedule_and_runs_it_to_completion(
                                 "input": {"scheduled_for": due.isoformat().replace("+00:00", "Z")}}}
     assert one(conn, "select count(*) from pgflow.runs") == 1, "latest catch-up: one run for ten missed minutes"
     assert [(slug, rid) for slug, rid, _ in _started_lines(w)] == [("proc_scheduled", str(run_id))]
+
+
+async def test_each_started_run_is_logged_with_its_schedule_run_and_time(
+    db_dsn: str, conn: psycopg.Connection[Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    for statement in sched_flow.compile():
+        conn.execute(statement.encode())
+    PgflowSqlClient(conn).create_schedule("proc_hourly", "proc_sched", "@hourly", start_after=T0)
+    worker = Worker(sched_flow, db_dsn, **TICKING, schedule_clock=lambda: T0 + timedelta(hours=1, minutes=5))
+    caplog.set_level(logging.INFO, logger="pgflow.worker.scheduler")
+
+    def started() -> list[logging.LogRecord]:
+        return [r for r in caplog.records if r.name == "pgflow.worker.scheduler" and hasattr(r, "schedule_slug")]
+
+    async with running(worker):
+        deadline = time.monotonic() + 30
+        while not started() and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+    [record] = started()
+    run_id = one(conn, "select run_id from pgflow.schedule_runs where schedule_slug = 'proc_hourly'")
+    assert (record.schedule_slug, record.run_id, record.scheduled_for) == (  # type: ignore[attr-defined]
+        "proc_hourly", str(run_id), "2030-01-01T01:00:00+00:00")
