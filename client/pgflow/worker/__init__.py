@@ -18,6 +18,7 @@ One asyncio loop owns everything. Modules, one job each:
 ``completer``       reporting results: inline (``complete_task``) or batched-with-claim
 ``listener``        LISTEN on demand on channel ``pgflow_tasks``: wakes idle pollers
 ``services``        background services (heartbeat, maintenance jobs) under one start/stop contract
+``scheduler``       the schedule ticker service: ``pgflow.tick_schedules`` every few seconds
 ``context``         the handler context and the run-input cache
 ``connections``     the pool and the worker's own warm connection
 ``inflight``        tasks in flight: tracked, waited for on stop, abandoned after the grace period
@@ -52,7 +53,9 @@ when it is gone); everything else borrows from a pool.
 
 Background services: heartbeats, and the maintenance sweep (``pgflow.requeue_stalled_tasks()``
 every ``maintenance_interval`` under a transaction-level advisory try-lock, so at most one worker
-of a database runs it at a time). A service that dies stops the worker, and ``run()`` raises
+of a database runs it at a time), and the schedule ticker (``pgflow.tick_schedules()`` every
+``schedule_tick_interval``; every worker ticks, ``FOR UPDATE SKIP LOCKED`` and the
+``schedule_runs`` key make each scheduled time start once). A service that dies stops the worker, and ``run()`` raises
 :class:`ServiceDied`.
 
 Stopping. ``stop()`` stops polling, waits up to ``shutdown_grace`` for in-flight tasks, then
