@@ -450,7 +450,8 @@ class StepDef:
 
 class Flow:
     """A flow definition. Steps are added with the ``step``/``array``/``map`` decorators, in
-    topological order (a step can only depend on steps defined before it)."""
+    topological order (a step can only depend on steps defined before it). ``schedule="<cron>"``
+    is ``flow.schedule("<cron>")``: a schedule named after the flow, in UTC (see :meth:`schedule`)."""
 
     def __init__(
         self,
