@@ -11,7 +11,7 @@ import asyncio
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -322,6 +322,59 @@ class StalledTaskFailure:
             step_status=StepStatus(row["step_status"]),
             run_status=RunStatus(row["run_status"]),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """A ``pgflow.schedules`` row: a flow started at the times ``cron`` names in ``timezone``."""
+
+    schedule_slug: str
+    flow_slug: str
+    cron: str
+    timezone: str
+    input: Any
+    enabled: bool
+    overlap_policy: str
+    catchup_policy: str
+    catchup_window: timedelta
+    next_scheduled_start_time: datetime
+    last_run_id: uuid.UUID | None
+    last_scheduled_for: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> Schedule:
+        last_run_id = row.get("last_run_id")
+        return cls(
+            schedule_slug=row["schedule_slug"],
+            flow_slug=row["flow_slug"],
+            cron=row["cron"],
+            timezone=row["timezone"],
+            input=row.get("input"),
+            enabled=bool(row["enabled"]),
+            overlap_policy=row["overlap_policy"],
+            catchup_policy=row["catchup_policy"],
+            catchup_window=row["catchup_window"],
+            next_scheduled_start_time=_req_ts(row["next_scheduled_start_time"]),
+            last_run_id=None if last_run_id is None else _uuid(last_run_id),
+            last_scheduled_for=_ts(row.get("last_scheduled_for")),
+            created_at=_req_ts(row["created_at"]),
+            updated_at=_req_ts(row["updated_at"]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduledRun:
+    """A run ``pgflow.tick_schedules`` started: which schedule, for which scheduled time."""
+
+    schedule_slug: str
+    run_id: uuid.UUID
+    scheduled_for: datetime
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> ScheduledRun:
+        return cls(row["schedule_slug"], _uuid(row["run_id"]), _req_ts(row["scheduled_for"]))
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,4 +12,5 @@ never from one another.
     cli           run_cli / start_cli: the `pgflow` command as a user runs it
     faults        the reliability suite's fault counters, stall ager and effect checks
     extensions    make an extension available on the test server for one block
+    clock         a simulated clock file worker processes share (schedule_clock)
 """

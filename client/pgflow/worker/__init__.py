@@ -19,6 +19,7 @@ One asyncio loop owns everything. Modules, one job each:
 ``listener``        LISTEN on demand on channel ``pgflow_tasks``: wakes idle pollers
 ``services``        background services under one start/stop contract; the maintenance jobs
 ``heartbeat``       the heartbeat service: a thread and a connection of its own
+``scheduler``       the schedule ticker service: ``pgflow.tick_schedules`` every few seconds
 ``context``         the handler context and the run-input cache
 ``connections``     the pool and the worker's own warm connection
 ``inflight``        tasks in flight: tracked, waited for on stop, abandoned after the grace period
@@ -58,7 +59,9 @@ transaction-level advisory try-lock so at most one worker of a database runs it 
 ``pgflow.requeue_dead_worker_tasks`` (tasks of workers of the same ``function_name`` silent for
 ``dead_worker_timeout``, default 3 heartbeat intervals; ``recover_dead_workers=False`` turns it
 off) and ``pgflow.fail_stalled_tasks()`` (a task stalled past the requeue limit fails its step).
-A service that dies stops the worker, and ``run()`` raises :class:`ServiceDied`.
+The schedule ticker calls ``pgflow.tick_schedules()`` every ``schedule_tick_interval``; every
+worker ticks, and ``FOR UPDATE SKIP LOCKED`` with the ``schedule_runs`` key make each scheduled
+time start once. A service that dies stops the worker, and ``run()`` raises :class:`ServiceDied`.
 
 Stopping. ``stop()`` stops polling, waits up to ``shutdown_grace`` for in-flight tasks, then
 calls ``pgflow.mark_worker_stopped`` and closes its connections; tasks still running after the

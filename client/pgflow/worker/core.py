@@ -8,8 +8,9 @@ import contextlib
 import functools
 import logging
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
@@ -37,12 +38,14 @@ from pgflow.worker.options import (
     DEFAULT_MAX_POLL_SECONDS,
     DEFAULT_POLL_INTERVAL_MS,
     DEFAULT_RECOVER_DEAD_WORKERS,
+    DEFAULT_SCHEDULE_TICK_INTERVAL,
     DEFAULT_SHUTDOWN_GRACE,
     DEFAULT_VISIBILITY_TIMEOUT,
     CompileMode,
     WorkerOptions,
 )
 from pgflow.worker.poller import Poller
+from pgflow.worker.scheduler import ScheduleTicker
 from pgflow.worker.services import (
     Maintenance,
     MaintenanceJob,
@@ -97,6 +100,8 @@ class Worker:
         check_idle_after: float = DEFAULT_CHECK_IDLE_AFTER,
         recover_dead_workers: bool = DEFAULT_RECOVER_DEAD_WORKERS,
         dead_worker_timeout: float | None = None,
+        schedule_tick_interval: float | None = DEFAULT_SCHEDULE_TICK_INTERVAL,
+        schedule_clock: Callable[[], datetime] | None = None,
     ) -> None:
         flow_list: list[FlowLike] = list(flows) if isinstance(flows, Sequence) else [flows]
         if not flow_list:
@@ -125,6 +130,8 @@ class Worker:
             check_idle_after=check_idle_after,
             recover_dead_workers=recover_dead_workers,
             dead_worker_timeout=dead_worker_timeout,
+            schedule_tick_interval=schedule_tick_interval,
+            schedule_clock=schedule_clock,
         )
         self._flows: dict[str, FlowLike] = {f.slug: f for f in flow_list}
         self._dsn = dsn
@@ -235,6 +242,8 @@ class Worker:
             services.start(heartbeat)
             if options.maintenance_interval > 0:
                 services.start(Maintenance(self._maintenance_jobs(sql, heartbeat), options.maintenance_interval))
+            if options.schedule_tick_interval:
+                services.start(ScheduleTicker(sql, options.schedule_tick_interval, options.schedule_clock))
             if options.use_notify:
                 self._listener = Listener(self._dsn, self._flows)
                 services.start(self._listener)

@@ -7,6 +7,8 @@ The ``DEFAULT_*`` constants are what ``Worker(...)`` uses when a keyword is left
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
+from datetime import datetime
 from typing import Final, Literal
 
 from pgflow.client import DEFAULT_MAX_OUTPUT_BYTES
@@ -24,6 +26,7 @@ __all__ = [
     "DEFAULT_MAX_POLL_SECONDS",
     "DEFAULT_POLL_INTERVAL_MS",
     "DEFAULT_RECOVER_DEAD_WORKERS",
+    "DEFAULT_SCHEDULE_TICK_INTERVAL",
     "DEFAULT_SHUTDOWN_GRACE",
     "DEFAULT_VISIBILITY_TIMEOUT",
     "CompileMode",
@@ -59,6 +62,8 @@ DEFAULT_RECOVER_DEAD_WORKERS: Final = True
 """Whether maintenance requeues the tasks of dead workers (``pgflow.requeue_dead_worker_tasks``)."""
 DEFAULT_DEAD_WORKER_HEARTBEATS: Final = 3
 """``dead_worker_timeout`` when not given: this many heartbeat intervals (15 s with the default 5 s)."""
+DEFAULT_SCHEDULE_TICK_INTERVAL: Final = 5.0
+"""Seconds between two ``pgflow.tick_schedules()`` calls of a worker (0 or None: it does not tick)."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -85,6 +90,10 @@ class WorkerOptions:
     ``batch_completions`` sends results in batches (``pgflow.complete_tasks_count``), and with
     ``claim_next_tasks`` a batch also starts the tasks its results make ready
     (``pgflow.complete_tasks_and_claim``); without them every result is one ``complete_task``.
+
+    ``schedule_tick_interval``: seconds between the worker's ``pgflow.tick_schedules`` calls
+    (0 or None: the worker starts no scheduled runs); ``schedule_clock`` (default: the
+    database's clock) gives the ``now`` each tick passes, for tests and simulations.
     """
 
     concurrency: int = DEFAULT_CONCURRENCY
@@ -107,6 +116,8 @@ class WorkerOptions:
     check_idle_after: float = DEFAULT_CHECK_IDLE_AFTER
     recover_dead_workers: bool = DEFAULT_RECOVER_DEAD_WORKERS
     dead_worker_timeout: float | None = None
+    schedule_tick_interval: float | None = DEFAULT_SCHEDULE_TICK_INTERVAL
+    schedule_clock: Callable[[], datetime] | None = None
 
     def __post_init__(self) -> None:
         for name in ("concurrency", "batch_size", "visibility_timeout", "poll_interval_ms"):
@@ -123,6 +134,11 @@ class WorkerOptions:
             raise ValueError(f"compile must be 'auto', 'verify' or 'off', got {self.compile!r}")
         if self.sync_threads is not None and self.sync_threads < 1:
             raise ValueError(f"sync_threads must be >= 1, got {self.sync_threads}")
+        tick = self.schedule_tick_interval
+        if tick is not None and tick < 0:
+            raise ValueError(f"schedule_tick_interval must be >= 0 (0 or None: no ticking), got {tick}")
+        if self.schedule_clock is not None and not callable(self.schedule_clock):
+            raise ValueError(f"schedule_clock must be a callable returning a datetime, got {self.schedule_clock!r}")
         if self.max_pool_size is not None and self.max_pool_size < 0:  # 0: the default size
             raise ValueError(f"max_pool_size must be >= 0, got {self.max_pool_size}")
         if self.dead_worker_timeout is not None and not self.dead_worker_timeout > self.heartbeat_interval:

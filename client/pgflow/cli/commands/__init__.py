@@ -12,5 +12,6 @@ COMMANDS: tuple[str, ...] = (
     "status",
     "runs",
     "maintain",
+    "schedule",
     "demo",
 )

@@ -20,11 +20,13 @@ from pgflow.cli.options import (
 from pgflow.cli.runtime import EXIT_INTERRUPTED, dsn, err
 from pgflow.cli.signals import run_until_signalled
 from pgflow.errors import PgflowError
+from pgflow.worker.options import DEFAULT_SCHEDULE_TICK_INTERVAL
 
 # option dest -> Worker keyword; only the options the user gave reach the worker, which owns its defaults
 _WORKER_OPTIONS = (
     "concurrency", "batch_size", "visibility_timeout", "max_poll_seconds", "poll_interval_ms", "compile",
     "allow_data_loss", "shutdown_grace", "maintenance_interval", "dead_worker_timeout", "recover_dead_workers",
+    "schedule_tick_interval",
 )
 
 
@@ -68,6 +70,10 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
                         "(default: 3 heartbeat intervals, 15)")
     p.add_argument("--no-dead-worker-recovery", dest="recover_dead_workers", action="store_const", const=False,
                    help="leave dead workers' tasks to the stalled-task sweep (flow timeout + 30 s)")
+    p.add_argument("--schedule-tick-interval", type=non_negative_float, metavar="S",
+                   help="start the runs schedules owe (pgflow.tick_schedules) every S seconds; any number of "
+                        "workers may tick, each time starts once; 0 disables it "
+                        f"(default {DEFAULT_SCHEDULE_TICK_INTERVAL:g})")
     return p
 
 
