@@ -69,6 +69,7 @@ class WorkerOptions:
     ``batch_completions`` sends results in batches (``pgflow.complete_tasks_count``), and with
     ``claim_next_tasks`` a batch also starts the tasks its results make ready
     (``pgflow.complete_tasks_and_claim``); without them every result is one ``complete_task``.
+    ``metrics_port`` serves the worker's Prometheus metrics (see :mod:`pgflow.worker.metrics`).
     """
 
     concurrency: int = DEFAULT_CONCURRENCY
@@ -89,6 +90,7 @@ class WorkerOptions:
     batch_completions: bool = True
     claim_next_tasks: bool = True
     check_idle_after: float = DEFAULT_CHECK_IDLE_AFTER
+    metrics_port: int | None = None
 
     def __post_init__(self) -> None:
         for name in ("concurrency", "batch_size", "visibility_timeout", "poll_interval_ms"):
@@ -105,6 +107,8 @@ class WorkerOptions:
             raise ValueError(f"compile must be 'auto', 'verify' or 'off', got {self.compile!r}")
         if self.sync_threads is not None and self.sync_threads < 1:
             raise ValueError(f"sync_threads must be >= 1, got {self.sync_threads}")
+        if self.metrics_port is not None and not 0 <= self.metrics_port <= 65535:
+            raise ValueError(f"metrics_port must be a TCP port (0-65535; 0: any free port), got {self.metrics_port}")
         if self.max_pool_size is not None and self.max_pool_size < 0:  # 0: the default size
             raise ValueError(f"max_pool_size must be >= 0, got {self.max_pool_size}")
 
