@@ -254,6 +254,7 @@ class Worker(HookDecorators):
             if self.metrics is not None:
                 if options.metrics_port is not None:
                     self.metrics.serve(options.metrics_port)
+                    logger.info("serving Prometheus metrics on http://0.0.0.0:%s/metrics", self.metrics.port)
                 services.start(QueueDepth(pool, self.metrics, list(self._flows)))
             if self.hooks.has("on_run_finished"):
                 watcher = RunWatcher(self._dsn, pool, self.hooks, self._own, self.worker_ids)

@@ -16,7 +16,7 @@ from pgflow.errors import PgflowError
 # option dest -> Worker keyword; only the options the user gave reach the worker, which owns its defaults
 _WORKER_OPTIONS = (
     "concurrency", "batch_size", "visibility_timeout", "max_poll_seconds", "poll_interval_ms", "compile",
-    "allow_data_loss", "shutdown_grace", "maintenance_interval",
+    "allow_data_loss", "shutdown_grace", "maintenance_interval", "metrics_port",
 )
 
 
@@ -54,7 +54,20 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     p.add_argument("--maintenance-interval", type=non_negative_float, metavar="S",
                    help="run the stalled-task sweep (pgflow.requeue_stalled_tasks) every S seconds, at most "
                         "one worker at a time; 0 disables it, e.g. where pg_cron runs it (default 15)")
+    p.add_argument("--metrics-port", type=port_number, metavar="PORT",
+                   help="serve Prometheus metrics (task counters and durations, queue depth) on "
+                        "http://<any interface>:PORT/metrics; needs pgflow-py[prometheus] (default: off)")
     return p
+
+
+def port_number(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a TCP port number (1-65535), got {text!r}")
+    return value
 
 
 def run(args: argparse.Namespace) -> int:
@@ -68,7 +81,11 @@ def run(args: argparse.Namespace) -> int:
 
     given = {name: getattr(args, name) for name in _WORKER_OPTIONS}
     given["allow_data_loss"] = given["allow_data_loss"] or None  # a flag: absent means the worker's default
-    worker = Worker(flows, url, **{k: v for k, v in given.items() if v is not None})
+    try:
+        worker = Worker(flows, url, **{k: v for k, v in given.items() if v is not None})
+    except ImportError as exc:  # an optional extra (--metrics-port) that is not installed
+        err(f"pgflow worker: {exc}")
+        return 1
     err(f"pgflow worker: serving {', '.join(slugs)} (Ctrl-C or SIGTERM drains in-flight tasks and stops)")
     code = asyncio.run(run_until_signalled(worker))
     if code == EXIT_INTERRUPTED:
