@@ -4,7 +4,7 @@
 begin;
 select plan(325);
 
-select tables_are('pgflow', array['flows', 'steps', 'deps', 'runs', 'step_states', 'step_tasks', 'workers', 'worker_functions', 'schedules', 'schedule_runs'], 'schema pgflow has exactly the 8 tables of spec 3 and the schedules tables (issue 17)');
+select tables_are('pgflow', array['flows', 'steps', 'deps', 'runs', 'step_states', 'step_tasks', 'workers', 'worker_functions', 'schedules', 'schedule_runs', 'run_trace_contexts'], 'schema pgflow has exactly the 8 tables of spec 3, the schedules tables (issue 17) and run_trace_contexts (issue 18)');
 select has_table('pgflow', 'flows', 'table pgflow.flows exists');
 select columns_are('pgflow', 'flows', array['flow_slug', 'opt_max_attempts', 'opt_base_delay', 'opt_timeout', 'created_at'], 'pgflow.flows has exactly the columns of spec 3');
 select has_column('pgflow', 'flows', 'flow_slug', 'flows.flow_slug exists');
