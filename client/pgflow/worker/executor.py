@@ -1,7 +1,8 @@
 """Running one task: its handler (async on the loop, sync in the worker's bounded thread pool),
 then its report: the result through the completer, an exception through ``pgflow.fail_task``
 with ``"<ExceptionType>: <message>"``. The task's slot is given back at the end, unless its
-completion handed it to a task it claimed."""
+completion handed it to a task it claimed. What became of each task is told to the worker's
+observers (:mod:`pgflow.worker.observe`: hooks, span, metrics) once its slot is free."""
 
 from __future__ import annotations
 
@@ -18,8 +19,7 @@ from pgflow.types import Context, QueueMessage, StepTask
 from pgflow.worker.completer import Completer
 from pgflow.worker.context import ContextFactory, task_extra
 from pgflow.worker.flows import FlowLike, StepLike
-from pgflow.worker.hooks import Hooks
-from pgflow.worker.observe import Observers, TaskObservation
+from pgflow.worker.observe import Observers, QuietObservation, TaskObservation
 from pgflow.worker.retry import report_with_retry
 from pgflow.worker.slots import Slot
 
@@ -39,7 +39,7 @@ class Executor:
         contexts: ContextFactory,
         completer: Completer,
         stats: MutableMapping[str, int],
-        observers: Observers | None = None,
+        observers: Observers,
     ) -> None:
         self._flows = flows
         self._sql = sql
@@ -47,7 +47,7 @@ class Executor:
         self._contexts = contexts
         self._completer = completer
         self._stats = stats
-        self._observers = observers if observers is not None else Observers(Hooks(), {})
+        self._observers = observers
 
     async def execute(self, flow_slug: str, task: StepTask, message: QueueMessage | None, slot: Slot) -> None:
         """Run the task's handler and report its result; give its slot back (or hand it over);
@@ -63,7 +63,12 @@ class Executor:
         await obs.finish()
 
     async def _execute(
-        self, flow_slug: str, task: StepTask, message: QueueMessage | None, slot: Slot, obs: TaskObservation
+        self,
+        flow_slug: str,
+        task: StepTask,
+        message: QueueMessage | None,
+        slot: Slot,
+        obs: TaskObservation | QuietObservation,
     ) -> None:
         debug = logger.isEnabledFor(logging.DEBUG)
         flow = self._flows[flow_slug]

@@ -150,6 +150,9 @@ class Hooks:
     def has(self, kind: HookKind) -> bool:
         return bool(self._hooks[kind])
 
+    def has_any(self) -> bool:
+        return any(self._hooks.values())
+
     async def fire(self, kind: HookKind, event: object) -> None:
         """Run the hooks of ``kind`` with ``event``, in order; log and swallow what they raise
         (never a cancellation)."""

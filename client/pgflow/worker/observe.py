@@ -8,14 +8,14 @@ import contextlib
 import time
 import uuid
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import Any, Final
 
 from pgflow.types import StepTask
 from pgflow.worker.hooks import Hooks, TaskCompleted, TaskFailed, TaskStarted
 from pgflow.worker.metrics import TaskMetrics
 from pgflow.worker.tracing import TaskTracer
 
-__all__ = ["Observers", "TaskObservation"]
+__all__ = ["Observers", "QuietObservation", "TaskObservation"]
 
 
 class Observers:
@@ -27,11 +27,14 @@ class Observers:
         metrics: TaskMetrics | None = None,
     ) -> None:
         self.hooks = hooks
-        self._worker_ids = worker_ids
+        self.worker_ids = worker_ids
         self.tracer = tracer
         self.metrics = metrics
 
-    def task(self, flow_slug: str, task: StepTask) -> TaskObservation:
+    def task(self, flow_slug: str, task: StepTask) -> TaskObservation | QuietObservation:
+        """The task's observation (a shared no-op one when nothing watches)."""
+        if self.tracer is None and self.metrics is None and not self.hooks.has_any():
+            return _QUIET
         return TaskObservation(self, flow_slug, task)
 
 
@@ -49,7 +52,7 @@ class TaskObservation:
             step_slug=task.step_slug,
             task_index=task.task_index,
             attempt=task.attempts_count or 1,
-            worker_id=observers._worker_ids[flow_slug],
+            worker_id=observers.worker_ids[flow_slug],
         )
         self._started = time.perf_counter()
         self._end: float | None = None
@@ -130,3 +133,33 @@ class TaskObservation:
                 "on_task_error",
                 TaskFailed(**base, duration=duration, error=self._error, error_message=self._error_message),
             )
+
+
+class QuietObservation:
+    """What the executor gets when nothing watches: every call does nothing."""
+
+    __slots__ = ()
+
+    async def start(self) -> None:
+        return None
+
+    def running(self) -> contextlib.nullcontext[None]:
+        return contextlib.nullcontext()
+
+    def handler_returned(self) -> None:
+        return None
+
+    def completed(self, output: Any) -> None:
+        return None
+
+    def failed(self, error: BaseException | None, error_message: str) -> None:
+        return None
+
+    def abandon(self) -> None:
+        return None
+
+    async def finish(self) -> None:
+        return None
+
+
+_QUIET: Final = QuietObservation()
