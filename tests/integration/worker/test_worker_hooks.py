@@ -177,3 +177,12 @@ def test_hooks_reject_what_is_not_callable() -> None:
         Hooks().add("after_task", [42])  # type: ignore[list-item]
     with pytest.raises(ValueError, match="unknown hook kind 'after'"):
         Hooks().add("after", print)  # type: ignore[arg-type]
+
+
+async def test_on_run_finished_with_inline_completions(db_dsn: str) -> None:
+    finished: list[RunFinished] = []
+    worker = Worker(chain_flow("h_inline"), db_dsn, **FAST, batch_completions=False, on_run_finished=finished.append)
+    async with running(worker):
+        state = await start_and_wait(db_dsn, "h_inline", {"n": 4})  # complete_task on a pooled connection
+        await wait_for("on_run_finished", lambda: finished)
+    assert [(f.run_id, f.status, f.output) for f in finished] == [(state.run.run_id, "completed", {"second": 50})]
