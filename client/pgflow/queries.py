@@ -5,7 +5,7 @@ the database in one place, and a reviewer sees every statement next to its neigh
 constant is a whole statement (no fragments glued together), with named parameters
 (``%(name)s``) unless a hot path reads positional tuples, which its comment says.
 
-Sections, in order: channels and lock keys; the SQL client; the worker; the CLI; run control;
+Sections, in order: channels and lock keys; the SQL client; the worker; observability; the CLI; run control;
 schedules; the dashboard.
 """
 
@@ -137,6 +137,24 @@ select * from pgflow.start_flow(
     flow_slug => %(flow_slug)s::text, input => %(input)s::jsonb, run_id => %(run_id)s::uuid
 )"""
 
+# start_flow and the run's trace context (pgflow.run_trace_contexts) in one statement, so in one
+# transaction; the join keeps the insert referenced by the final select.
+START_FLOW_TRACED: Final = """
+with started as (
+    select * from pgflow.start_flow(
+        flow_slug => %(flow_slug)s::text, input => %(input)s::jsonb, run_id => %(run_id)s::uuid
+    )
+),
+traced as (
+    insert into pgflow.run_trace_contexts (run_id, traceparent)
+    select s.run_id, %(traceparent)s::text from started as s
+    returning run_trace_contexts.run_id
+)
+select s.* from started as s inner join traced as t on t.run_id = s.run_id"""
+
+RUN_TRACEPARENT: Final = """
+select tc.traceparent from pgflow.run_trace_contexts as tc where tc.run_id = %(run_id)s::uuid"""
+
 GET_RUN: Final = "select * from pgflow.get_run_with_states(run_id => %(run_id)s::uuid) as result"
 
 FLOW_INPUT: Final = "select r.input from pgflow.runs as r where r.run_id = %(run_id)s::uuid"
@@ -200,6 +218,29 @@ NEXT_VISIBLE_IN: Final = (
 # A round trip on the LISTEN connection while it is not listening: a connection that died while
 # unused shows here, and is replaced.
 WORKER_PING: Final = "select 1"
+
+# ---- observability (worker hooks, metrics) -----------------------------------------------------
+# Trace contexts are written and read by the SQL client (START_FLOW_TRACED, RUN_TRACEPARENT above).
+
+# pgflow_queue_depth: messages in each flow's queue (visible, delayed and in flight).
+QUEUE_DEPTHS: Final = """
+select f.queue_name, m.queue_length
+from unnest(%(queue_names)s::text[]) as f (queue_name)
+cross join lateral pgmq.metrics(f.queue_name) as m"""
+
+# on_run_finished, when the run's event was too large for NOTIFY: its output, or the error of its
+# first failed step.
+RUN_RESULT: Final = """
+select
+    r.output,
+    (
+        select ss.error_message from pgflow.step_states as ss
+        where ss.run_id = r.run_id and ss.status = 'failed'
+        order by ss.failed_at, ss.step_slug
+        limit 1
+    ) as error_message
+from pgflow.runs as r
+where r.run_id = %(run_id)s::uuid"""
 
 # ---- the CLI ----------------------------------------------------------------------------------
 

@@ -48,6 +48,7 @@ from pgflow.client._values import (
 )
 from pgflow.errors import PgflowError, RunNotFound, RunTimeout, WorkerNotFound, map_sql_error
 from pgflow.schedules import DEFAULT_CATCHUP_WINDOW
+from pgflow.tracing import check_traceparent, current_traceparent
 from pgflow.types import (
     CompileResult,
     DeadWorkerTask,
@@ -254,12 +255,22 @@ class PgflowSqlClient:
         input: Any,
         run_id: uuid.UUID | str | None = None,
         *,
+        traceparent: str | None = None,
         conn: psycopg.Connection[Any] | None = None,
     ) -> Run:
         """``pgflow.start_flow``: start a run of the flow with this input (JSON, checked first);
-        ``run_id`` chooses the run's id. Returns the run as started."""
+        ``run_id`` chooses the run's id. Returns the run as started.
+
+        Trace context: with OpenTelemetry installed and a span current in the caller, or with
+        ``traceparent`` (a W3C header value), the run's ``traceparent`` is stored in
+        ``pgflow.run_trace_contexts`` by the same statement, and the worker's task spans take it
+        as their parent."""
         params = self._settings.start_flow_params(flow_slug, input, run_id)
-        row = first(self._fetch(q.START_FLOW, params, conn, flow_slug=flow_slug))
+        traceparent = check_traceparent(traceparent) if traceparent is not None else current_traceparent()
+        query = q.START_FLOW if traceparent is None else q.START_FLOW_TRACED
+        if traceparent is not None:
+            params["traceparent"] = traceparent
+        row = first(self._fetch(query, params, conn, flow_slug=flow_slug))
         if row is None:
             raise PgflowError(f"start_flow returned no run for flow {flow_slug!r}")
         return Run.from_row(row)
@@ -268,6 +279,11 @@ class PgflowSqlClient:
         """``pgflow.get_run_with_states``: the run and its step states, None when there is no such run."""
         row = first(self._fetch(q.GET_RUN, {"run_id": run_id}, conn, run_id=str(run_id)))
         return None if row is None or row["result"] is None else RunWithStates.from_json(row["result"])
+
+    def run_traceparent(self, run_id: uuid.UUID | str, *, conn: psycopg.Connection[Any] | None = None) -> str | None:
+        """The W3C ``traceparent`` stored for the run by :meth:`start_flow`, None when there is none."""
+        row = first(self._fetch(q.RUN_TRACEPARENT, {"run_id": run_id}, conn, run_id=str(run_id)))
+        return None if row is None else str(row["traceparent"])
 
     def get_flow_input(self, run_id: uuid.UUID | str, *, conn: psycopg.Connection[Any] | None = None) -> Any:
         """The run's input (RunNotFound when there is no such run)."""

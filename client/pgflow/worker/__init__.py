@@ -25,6 +25,11 @@ One asyncio loop owns everything. Modules, one job each:
 ``inflight``        tasks in flight: tracked, waited for on stop, abandoned after the grace period
 ``retry``           transient errors, backoff, reports retried across an outage
 ``flows``           what the worker needs of a flow and a step (protocols)
+``hooks``           the user's hooks: before_task, after_task, on_task_error, on_run_finished
+``runwatch``        on_run_finished: LISTEN ``pgflow`` for the run events the worker's own calls sent
+``observe``         one observation per task: hooks, span and metrics, as the executor reports
+``tracing``         OpenTelemetry: a span per task, parented on the run's stored trace context
+``metrics``         Prometheus: task counters, durations, queue depth; the metrics endpoint
 ==================  ===========================================================================
 
 Polling. With ``use_notify`` (default) a LISTEN connection wakes idle pollers; a poller reads and

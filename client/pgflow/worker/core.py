@@ -23,9 +23,12 @@ from pgflow.worker.context import ContextFactory
 from pgflow.worker.executor import Executor
 from pgflow.worker.flows import FlowLike
 from pgflow.worker.heartbeat import Heartbeat
+from pgflow.worker.hooks import Hook, HookDecorators, Hooks, RunFinished, TaskCompleted, TaskFailed, TaskStarted
 from pgflow.worker.inflight import InFlight
 from pgflow.worker.lifecycle import Lifecycle, State
-from pgflow.worker.listener import Listener
+from pgflow.worker.listener import LISTEN_ON_TIMEOUT, Listener
+from pgflow.worker.metrics import QueueDepth, TaskMetrics
+from pgflow.worker.observe import Observers
 from pgflow.worker.options import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_CHECK_IDLE_AFTER,
@@ -45,6 +48,7 @@ from pgflow.worker.options import (
     WorkerOptions,
 )
 from pgflow.worker.poller import Poller
+from pgflow.worker.runwatch import OwnBackends, RunWatcher
 from pgflow.worker.scheduler import ScheduleTicker
 from pgflow.worker.services import (
     Maintenance,
@@ -56,6 +60,7 @@ from pgflow.worker.services import (
 )
 from pgflow.worker.slots import Slot, Slots
 from pgflow.worker.startup import Registrar, start_up
+from pgflow.worker.tracing import TaskTracer, tracer_provider_for
 
 __all__ = ["Worker"]
 
@@ -64,9 +69,15 @@ logger = logging.getLogger(__name__)
 _CLEANUP_TIMEOUT = 5.0  # seconds for each cleanup step (leftover tasks, mark stopped, pool close)
 
 
-class Worker:
+class Worker(HookDecorators):
     """Runs the handlers of one or more flows. See the package docstring and
     :class:`~pgflow.worker.options.WorkerOptions` for the options.
+
+    Observability (README "Observability"): ``before_task``, ``after_task``, ``on_task_error``,
+    ``on_run_finished`` take a hook or a list of hooks (also the decorator methods of the same
+    names, or a :class:`~pgflow.worker.hooks.Hooks` as ``hooks``); ``tracer_provider`` an
+    OpenTelemetry tracer provider (default: the global one, when set; False: no spans);
+    ``metrics_port`` / ``metrics_registry`` turn on the Prometheus metrics.
 
     ``worker_id`` identifies the worker in ``pgflow.workers`` (default: a random UUID). The
     table holds one queue per row, so with several flows the first flow uses ``worker_id`` and
@@ -102,6 +113,14 @@ class Worker:
         dead_worker_timeout: float | None = None,
         schedule_tick_interval: float | None = DEFAULT_SCHEDULE_TICK_INTERVAL,
         schedule_clock: Callable[[], datetime] | None = None,
+        hooks: Hooks | None = None,
+        before_task: Hook[TaskStarted] | Sequence[Hook[TaskStarted]] = (),
+        after_task: Hook[TaskCompleted] | Sequence[Hook[TaskCompleted]] = (),
+        on_task_error: Hook[TaskFailed] | Sequence[Hook[TaskFailed]] = (),
+        on_run_finished: Hook[RunFinished] | Sequence[Hook[RunFinished]] = (),
+        tracer_provider: Any = None,
+        metrics_port: int | None = None,
+        metrics_registry: Any = None,
     ) -> None:
         flow_list: list[FlowLike] = list(flows) if isinstance(flows, Sequence) else [flows]
         if not flow_list:
@@ -132,7 +151,18 @@ class Worker:
             dead_worker_timeout=dead_worker_timeout,
             schedule_tick_interval=schedule_tick_interval,
             schedule_clock=schedule_clock,
+            metrics_port=metrics_port,
         )
+        self.hooks = hooks if hooks is not None else Hooks()
+        self.hooks.add("before_task", before_task)
+        self.hooks.add("after_task", after_task)
+        self.hooks.add("on_task_error", on_task_error)
+        self.hooks.add("on_run_finished", on_run_finished)
+        self._tracer_provider = tracer_provider
+        self.metrics: TaskMetrics | None = None
+        """The Prometheus metrics while the worker runs (None: metrics are off)."""
+        if metrics_port is not None or metrics_registry is not None:
+            self.metrics = TaskMetrics(metrics_registry)  # ImportError now, not at run()
         self._flows: dict[str, FlowLike] = {f.slug: f for f in flow_list}
         self._dsn = dsn
         base_id = uuid.uuid4() if worker_id is None else uuid.UUID(str(worker_id))
@@ -146,7 +176,8 @@ class Worker:
         self._lifecycle = Lifecycle()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._slots = Slots(concurrency)
-        self._hot = HotConnection(dsn, check_idle_after)
+        self._own = OwnBackends()
+        self._hot = HotConnection(dsn, check_idle_after, self._own.record)
         self._deprecated: set[str] = set()  # flows whose worker row an operator deprecated
         self._pollers: dict[str, asyncio.Task[None]] = {}
         self._inflight = InFlight()
@@ -212,7 +243,7 @@ class Worker:
         options = self.options
         threads = ThreadPoolExecutor(max_workers=options.threads, thread_name_prefix="pgflow-worker")
         pool = open_pool(self._dsn, options.pool_size(len(self._flows)), f"pgflow-worker-{self.worker_id}",
-                         options.check_idle_after)
+                         options.check_idle_after, self._own.record)
         sql = AsyncPgflowSqlClient(pool, max_output_bytes=options.max_output_bytes)
         registrar = Registrar(sql, self.worker_ids, options.function_name)
         services = Services(on_death=lambda name: self._lifecycle.request_stop(f"service {name} died"))
@@ -236,7 +267,19 @@ class Worker:
                 completer = batch
                 services.start(batch)
             contexts = ContextFactory(self.worker_ids, self._lifecycle.draining, sql.get_flow_input, loop)
-            self._executor = Executor(self._flows, sql, threads, contexts, completer, self.stats)
+            provider = tracer_provider_for(self._tracer_provider)
+            tracer = TaskTracer(provider, sql.run_traceparent) if provider is not None else None
+            observers = Observers(self.hooks, self.worker_ids, tracer, self.metrics)
+            self._executor = Executor(self._flows, sql, threads, contexts, completer, self.stats, observers)
+            if self.metrics is not None:
+                if options.metrics_port is not None:
+                    self.metrics.serve(options.metrics_port)
+                    logger.info("serving Prometheus metrics on http://0.0.0.0:%s/metrics", self.metrics.port)
+                services.start(QueueDepth(pool, self.metrics, list(self._flows)))
+            if self.hooks.has("on_run_finished"):
+                watcher = RunWatcher(self._dsn, pool, self.hooks, self._own, self.worker_ids)
+                services.start(watcher)
+                await watcher.wait_listening(LISTEN_ON_TIMEOUT)
             heartbeat = Heartbeat(self._dsn, self.worker_ids, options.heartbeat_interval, self._deprecated,
                                   self._deprecate, registrar.register)
             services.start(heartbeat)
@@ -359,4 +402,7 @@ class Worker:
         await self._hot.close()
         await pool.close(timeout=_CLEANUP_TIMEOUT)
         threads.shutdown(wait=False, cancel_futures=True)
+        self.hooks.close()
+        if self.metrics is not None:
+            self.metrics.close()
         logger.info("worker stopped", extra={"worker_id": str(self.worker_id), **self.stats})

@@ -94,6 +94,7 @@ class WorkerOptions:
     ``schedule_tick_interval``: seconds between the worker's ``pgflow.tick_schedules`` calls
     (0 or None: the worker starts no scheduled runs); ``schedule_clock`` (default: the
     database's clock) gives the ``now`` each tick passes, for tests and simulations.
+    ``metrics_port`` serves the worker's Prometheus metrics (see :mod:`pgflow.worker.metrics`).
     """
 
     concurrency: int = DEFAULT_CONCURRENCY
@@ -118,6 +119,7 @@ class WorkerOptions:
     dead_worker_timeout: float | None = None
     schedule_tick_interval: float | None = DEFAULT_SCHEDULE_TICK_INTERVAL
     schedule_clock: Callable[[], datetime] | None = None
+    metrics_port: int | None = None
 
     def __post_init__(self) -> None:
         for name in ("concurrency", "batch_size", "visibility_timeout", "poll_interval_ms"):
@@ -139,6 +141,8 @@ class WorkerOptions:
             raise ValueError(f"schedule_tick_interval must be >= 0 (0 or None: no ticking), got {tick}")
         if self.schedule_clock is not None and not callable(self.schedule_clock):
             raise ValueError(f"schedule_clock must be a callable returning a datetime, got {self.schedule_clock!r}")
+        if self.metrics_port is not None and not 0 <= self.metrics_port <= 65535:
+            raise ValueError(f"metrics_port must be a TCP port (0-65535; 0: any free port), got {self.metrics_port}")
         if self.max_pool_size is not None and self.max_pool_size < 0:  # 0: the default size
             raise ValueError(f"max_pool_size must be >= 0, got {self.max_pool_size}")
         if self.dead_worker_timeout is not None and not self.dead_worker_timeout > self.heartbeat_interval:

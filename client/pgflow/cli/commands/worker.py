@@ -26,7 +26,7 @@ from pgflow.worker.options import DEFAULT_SCHEDULE_TICK_INTERVAL
 _WORKER_OPTIONS = (
     "concurrency", "batch_size", "visibility_timeout", "max_poll_seconds", "poll_interval_ms", "compile",
     "allow_data_loss", "shutdown_grace", "maintenance_interval", "dead_worker_timeout", "recover_dead_workers",
-    "schedule_tick_interval",
+    "schedule_tick_interval", "metrics_port",
 )
 
 
@@ -74,7 +74,20 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
                    help="start the runs schedules owe (pgflow.tick_schedules) every S seconds; any number of "
                         "workers may tick, each time starts once; 0 disables it "
                         f"(default {DEFAULT_SCHEDULE_TICK_INTERVAL:g})")
+    p.add_argument("--metrics-port", type=port_number, metavar="PORT",
+                   help="serve Prometheus metrics (task counters and durations, queue depth) on "
+                        "http://<any interface>:PORT/metrics; needs pgflow-py[prometheus] (default: off)")
     return p
+
+
+def port_number(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a TCP port number (1-65535), got {text!r}")
+    return value
 
 
 def run(args: argparse.Namespace) -> int:
@@ -88,7 +101,11 @@ def run(args: argparse.Namespace) -> int:
 
     given = {name: getattr(args, name) for name in _WORKER_OPTIONS}
     given["allow_data_loss"] = given["allow_data_loss"] or None  # a flag: absent means the worker's default
-    worker = Worker(flows, url, **{k: v for k, v in given.items() if v is not None})
+    try:
+        worker = Worker(flows, url, **{k: v for k, v in given.items() if v is not None})
+    except ImportError as exc:  # an optional extra (--metrics-port) that is not installed
+        err(f"pgflow worker: {exc}")
+        return 1
     err(f"pgflow worker: serving {', '.join(slugs)} (Ctrl-C or SIGTERM drains in-flight tasks and stops)")
     code = asyncio.run(run_until_signalled(worker))
     if code == EXIT_INTERRUPTED:
