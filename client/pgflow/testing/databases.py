@@ -54,6 +54,11 @@ class TestServer:
             self.url = self._embedded.dsn
         return self
 
+    @property
+    def embedded(self) -> EmbeddedPostgres | None:
+        """The embedded server this object started (None when it uses an existing one)."""
+        return self._embedded
+
     def stop(self) -> None:
         """Drop the databases this object created (on an existing server), stop an embedded one."""
         if self._embedded is not None:
