@@ -19,6 +19,25 @@ def _say(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
+TITLES = {
+    "1": "single-step flow, drained by K worker processes",
+    "2": "5-step chain",
+    "3": "root map then a join",
+    "4": "start -> handler latency, one idle worker",
+    "5": "floors: select 1 round trips and raw pgmq",
+}
+
+
+def _started(say: Callable[[str], None], number: str) -> float:
+    """Announce a scenario as it starts; returns the time for :func:`_done`."""
+    say(f"[{number}] scenario {number} ({TITLES[number]}): started")
+    return time.monotonic()
+
+
+def _done(say: Callable[[str], None], number: str, began: float) -> None:
+    say(f"[{number}] scenario {number}: done in {time.monotonic() - began:.1f} s")
+
+
 
 def run_benchmarks(
     dsn: str,
@@ -33,6 +52,7 @@ def run_benchmarks(
     t_all = time.monotonic()
     try:
         if "1" in scenarios:
+            began = _started(say, "1")
             for k in sizes.workers:
                 samples, floors = [], []
                 for i in reps:
@@ -47,7 +67,9 @@ def run_benchmarks(
                     floors.append(f)
                 rows.append(result_row("1", k, True, with_floor(samples, floors), tasks=sizes.runs))
                 rows.append(floor_row(k, floors, sizes.runs, "1"))
+            _done(say, "1", began)
         if "2" in scenarios:
+            began = _started(say, "2")
             k = max(sizes.workers)
             samples, floors = [], []
             for i in reps:
@@ -61,7 +83,9 @@ def run_benchmarks(
                 floors.append(f)
             rows.append(result_row("2", k, True, with_floor(samples, floors), tasks=sizes.chain_runs * 5))
             rows.append(floor_row(k, floors, sizes.chain_runs * 5, "2"))
+            _done(say, "2", began)
         if "3" in scenarios:
+            began = _started(say, "3")
             k = max(sizes.workers)
             samples, floors = [], []
             # One untimed run first: on a fresh database the worker sessions cache plans made while
@@ -84,7 +108,9 @@ def run_benchmarks(
                 "3", k, True, with_floor(samples, floors), tasks=sizes.map_size + 1, cold_run_seconds=cold["seconds"]
             ))
             rows.append(floor_row(k, floors, sizes.map_size + 1, "3"))
+            _done(say, "3", began)
         if "4" in scenarios:
+            began = _started(say, "4")
             for notify in (True, False):
                 samples = []
                 for i in reps:
@@ -95,7 +121,9 @@ def run_benchmarks(
                     )
                     samples.append(s)
                 rows.append(result_row("4", 1, notify, samples, runs=sizes.latency_runs, rate_per_s=sizes.latency_rate))
+            _done(say, "4", began)
         if "5" in scenarios:
+            began = _started(say, "5")
             for k in sizes.workers:
                 samples = []
                 for i in reps:
@@ -111,6 +139,7 @@ def run_benchmarks(
                         say(f"[5] pgmq K={k} run {i + 1}/{sizes.repeat}: {f['msgs_per_s']:8.0f} msgs/s")
                         floors.append(f)
                     rows.append(floor_row(k, floors, sizes.runs, "pgmq"))
+            _done(say, "5", began)
         info = postgres_info(bench.conn)
     finally:
         bench.close()
@@ -177,7 +206,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "embedded (durable defaults)"
             )
             _say(f"started a throwaway PostgreSQL on 127.0.0.1:{pg.port}")
-        migrator.migrate(dsn)
+        migrator.migrate(dsn, progress=_say)
         _say(f"benchmarking scenarios {','.join(scenarios)} ({'quick' if args.quick else 'full'} sizes), "
              f"load average {os.getloadavg()[0]:.2f}")
         result = run_benchmarks(dsn, scenarios, sizes, postmaster_pid=None if pg is None else pg.postmaster_pid())

@@ -16,6 +16,10 @@ Each file appears under a banner `-- ==== sql/<name> ====`, which is also how la
     python scripts/gen_migration.py          # write the current migration
     python scripts/gen_migration.py --check  # exit 1 if it is out of date
 
+Optional schemas (not applied by `pgflow migrate` unless asked, e.g. `--with-testing`) live in
+sql/optional/<schema>/ and are generated, whole, into migrations/optional/<schema>.sql (OPTIONAL):
+each of their files must be idempotent by itself, as the script is applied again on upgrade.
+
 The proof that sql/ and migrations/ agree is tests/migration/test_schema_sync.py, which builds a
 database from each and compares their catalogs.
 """
@@ -31,6 +35,12 @@ SQL = ROOT / "sql"
 MIGRATIONS = ROOT / "migrations"
 CURRENT = MIGRATIONS / "20261122120000_pgflow_0_2_0.sql"
 HEADER = "-- Generated from sql/ by scripts/gen_migration.py: edit sql/, then regenerate. Do not edit.\n"
+OPTIONAL = {MIGRATIONS / "optional" / "pgflow_testing.sql": SQL / "optional" / "pgflow_testing"}
+OPTIONAL_HEADER = (
+    "-- Generated from sql/optional/{name}/ by scripts/gen_migration.py: edit those files, then regenerate.\n"
+    "-- Optional: not applied by `pgflow migrate` (use `pgflow migrate --with-testing`, or apply this file).\n"
+    "-- Idempotent: safe to apply again.\n"
+)
 BANNER = re.compile(r"^-- ==== sql/(\S+) ====$", re.M)
 REPLAYABLE = re.compile(
     r"^\s*(?:--[^\n]*\n\s*)*(create or replace function|create or replace view|create index if not exists|do \$\$|"
@@ -76,15 +86,26 @@ def render() -> str:
     return "".join(parts)
 
 
+def render_optional(source: Path) -> str:
+    """An optional schema's script: its sql/optional/<schema>/ files in name order, under banners."""
+    parts = [OPTIONAL_HEADER.format(name=source.name)]
+    for path in sorted(source.glob("*.sql")):
+        parts.append(f"\n-- ==== sql/optional/{source.name}/{path.name} ====\n")
+        parts.append(path.read_text(encoding="utf-8").rstrip("\n") + "\n")
+    return "".join(parts)
+
+
 def main(argv: list[str]) -> int:
-    text = render()
+    outputs = {CURRENT: render()} | {target: render_optional(source) for target, source in OPTIONAL.items()}
     if "--check" in argv:
-        if not CURRENT.exists() or CURRENT.read_text(encoding="utf-8") != text:
-            print(f"{CURRENT.relative_to(ROOT)} is out of date: run `python scripts/gen_migration.py`")
-            return 1
-        return 0
-    CURRENT.write_text(text, encoding="utf-8")
-    print(f"wrote {CURRENT.relative_to(ROOT)}")
+        stale = [p for p, text in outputs.items() if not p.exists() or p.read_text(encoding="utf-8") != text]
+        for p in stale:
+            print(f"{p.relative_to(ROOT)} is out of date: run `python scripts/gen_migration.py`")
+        return 1 if stale else 0
+    for p, text in outputs.items():
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(text, encoding="utf-8")
+        print(f"wrote {p.relative_to(ROOT)}")
     return 0
 
 

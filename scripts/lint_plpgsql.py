@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Lints every PL/pgSQL function body in schema pgflow with plpgsql_check (part of `make lint`).
+"""Lints every PL/pgSQL function body in schemas pgflow and pgflow_testing (optional) with plpgsql_check (part of `make lint`).
 
 Starts a throwaway server (pgflow.embedded), installs the Supabase stand-ins the pgTAP database
 uses (so bodies that reference realtime, vault, pg_net or cron resolve), pgmq and the migrations,
@@ -30,7 +30,7 @@ from pg_catalog.pg_proc as p
 join pg_catalog.pg_namespace as n on n.oid = p.pronamespace
 join pg_catalog.pg_language as l on l.oid = p.prolang
 cross join lateral public.plpgsql_check_function_tb(p.oid, extra_warnings => true) as cf
-where n.nspname = 'pgflow' and l.lanname = 'plpgsql' and p.prorettype <> 'trigger'::regtype
+where n.nspname in ('pgflow', 'pgflow_testing') and l.lanname = 'plpgsql' and p.prorettype <> 'trigger'::regtype
 order by 1, 4
 """
 
@@ -45,13 +45,14 @@ def main() -> int:
                 conn.execute(f.read_text(encoding="utf-8").encode())
             ensure_pgmq(conn, prefer_extension=False)
         migrator.migrate(dsn, install_pgmq=False)
+        migrator.install_optional(dsn, "pgflow_testing")
         with psycopg.connect(dsn, autocommit=True) as conn:
             conn.execute("create extension if not exists plpgsql_check")
             rows = conn.execute(CHECK).fetchall()
             count = conn.execute(
                 "select count(*) from pg_catalog.pg_proc as p join pg_catalog.pg_namespace as n "
                 "on n.oid = p.pronamespace join pg_catalog.pg_language as l on l.oid = p.prolang "
-                "where n.nspname = 'pgflow' and l.lanname = 'plpgsql'"
+                "where n.nspname in ('pgflow', 'pgflow_testing') and l.lanname = 'plpgsql'"
             ).fetchone()
     failures = 0
     for fn, level, message, lineno, detail in rows:

@@ -16,6 +16,7 @@ import time
 import uuid
 from typing import Any, TextIO
 
+from pgflow.cli.progress import EventPrinter
 from pgflow.errors import PgflowError
 
 EXIT_OK = 0
@@ -25,37 +26,13 @@ EXIT_FAILED = 1
 class _Printer:
     def __init__(self, stream: TextIO) -> None:
         self.stream = stream
-        self.t0: float | None = None
+        self.events = EventPrinter(self)
 
     def __call__(self, msg: str = "") -> None:
         print(msg, file=self.stream, flush=True)
 
     def event(self, ev: dict[str, Any]) -> None:
-        now = time.monotonic()
-        if self.t0 is None:
-            self.t0 = now
-        name = str(ev.get("event", "?"))
-        status = str(ev.get("status", name.rsplit(":", 1)[-1]))
-        if "step_slug" in ev:
-            what = f"step {ev['step_slug']}"
-            detail = ""
-            if status == "started" and ev.get("remaining_tasks") not in (None, 1):
-                detail = f"({ev['remaining_tasks']} tasks)"
-            elif status == "completed" and "output" in ev:
-                detail = "-> " + _preview(ev["output"])
-            elif status == "failed":
-                detail = str(ev.get("error_message", ""))
-            elif status == "skipped":
-                detail = str(ev.get("skip_reason", ""))
-        else:
-            what = "run"
-            detail = str(ev.get("error_message", "")) if status == "failed" else ""
-        self(f"  {now - self.t0:+7.3f}s  {what:<24} {status:<10} {detail}".rstrip())
-
-
-def _preview(value: Any, width: int = 60) -> str:
-    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    return text if len(text) <= width else text[: width - 3] + "..."
+        self.events.event(ev)
 
 
 async def _run(dsn: str, input_: dict[str, Any], timeout: float, out: _Printer) -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -151,7 +152,8 @@ def migrate(
             for m in shipped:
                 if m.version in applied:
                     continue
-                say(f"applying {m.version}_{m.name}")
+                say(f"applying {m.version}_{m.name} ...")
+                began = time.monotonic()
                 try:
                     with conn.transaction():
                         conn.execute(m.sql.encode())
@@ -162,8 +164,57 @@ def migrate(
                 except psycopg.Error as exc:
                     raise MigrationError(f"migration {m.version}_{m.name} failed: {exc}") from exc
                 done.append(m)
+                say(f"applied {m.version}_{m.name} in {time.monotonic() - began:.2f} s")
                 logger.info("applied migration", extra={"migration": f"{m.version}_{m.name}"})
             return done
+        finally:
+            conn.execute("select pg_advisory_unlock(%s)", (_LOCK_KEY,))
+    finally:
+        if own:
+            conn.close()
+
+
+# Optional schemas shipped beside the migrations (migrations/optional/<name>.sql, generated from
+# sql/optional/<name>/): not applied by migrate(); each script is idempotent and not recorded in
+# pgflow_migrations.applied, so it is simply applied again after an upgrade.
+OPTIONAL_SCHEMAS: tuple[str, ...] = ("pgflow_testing",)
+
+
+def optional_script(name: str, directory: Path | None = None) -> Path:
+    """The script of an optional schema (``migrations/optional/<name>.sql``)."""
+    if name not in OPTIONAL_SCHEMAS:
+        raise MigrationError(f"no optional schema {name!r}: the optional schemas are {', '.join(OPTIONAL_SCHEMAS)}")
+    path = (directory or default_migrations_dir()) / "optional" / f"{name}.sql"
+    if not path.is_file():
+        raise MigrationError(f"the script of optional schema {name} is missing: {path}")
+    return path
+
+
+def install_optional(
+    conninfo: str | psycopg.Connection,
+    name: str,
+    *,
+    directory: Path | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> None:
+    """Apply an optional schema's script (e.g. ``pgflow_testing``) in one transaction, under the
+    migration lock. The pgflow schema must be migrated first."""
+    say = progress or (lambda _msg: None)
+    path = optional_script(name, directory)
+    own = isinstance(conninfo, str)
+    conn = psycopg.connect(conninfo, autocommit=True) if isinstance(conninfo, str) else conninfo
+    try:
+        check_schema_version(conn)
+        conn.execute("select pg_advisory_lock(%s)", (_LOCK_KEY,))
+        try:
+            say(f"installing {name} (optional) ...")
+            began = time.monotonic()
+            try:
+                with conn.transaction():
+                    conn.execute(path.read_bytes())
+            except psycopg.Error as exc:
+                raise MigrationError(f"installing {name} failed: {exc}") from exc
+            say(f"installed {name} in {time.monotonic() - began:.2f} s")
         finally:
             conn.execute("select pg_advisory_unlock(%s)", (_LOCK_KEY,))
     finally:

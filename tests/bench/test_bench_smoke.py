@@ -8,6 +8,7 @@ the shape of bench-results.json.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import bench
@@ -56,7 +57,13 @@ def test_every_scenario_produces_rows_with_the_stable_keys(db_dsn: str, tmp_path
         assert lat["p50_ms"] <= lat["p95_ms"] <= lat["p99_ms"]
         assert lat["tasks_per_s"] is None and lat["seconds"] is None
 
-    printed = capsys.readouterr().out
+    captured = capsys.readouterr()
+    printed = captured.out
+    # progress on stderr: each scenario announced as it starts and as it ends, in order
+    marks = re.findall(r"^\[(\d)\] scenario \d(?: \(.+\))?: (started|done in \d+\.\d s)$", captured.err, re.M)
+    assert [(n, "started" if what == "started" else "done") for n, what in marks] == [
+        (n, what) for n in "12345" for what in ("started", "done")
+    ], captured.err
     assert printed.startswith("| scenario |") and result["table_markdown"] in printed
 
     with __import__("psycopg").connect(db_dsn) as conn:  # the benchmark's flows are gone

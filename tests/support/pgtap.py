@@ -23,13 +23,18 @@ def run_pgtap_file(dsn: str, path: Path) -> tuple[int, list[str], str]:
     )
     out = proc.stdout + proc.stderr
     if proc.returncode != 0:
-        raise AssertionError(f"psql exited {proc.returncode} on {path.relative_to(HERE)}:\n{out[-4000:]}")
+        raise AssertionError(f"psql exited {proc.returncode} on {_label(path)}:\n{out[-4000:]}")
     plan = PLAN.search(proc.stdout)
     results = OK.findall(proc.stdout)
     failures = [f"{s} {n}{rest}" for s, n, rest in results if s == "not ok"]
     if plan is None:
-        raise AssertionError(f"no TAP plan in output of {path.relative_to(HERE)}:\n{out[-4000:]}")
+        raise AssertionError(f"no TAP plan in output of {_label(path)}:\n{out[-4000:]}")
     planned = int(plan.group(1))
     if planned != len(results):
         failures.append(f"planned {planned} tests but ran {len(results)}")
     return len(results), failures, out
+
+
+def _label(path: Path) -> str:
+    """The file as error messages name it: relative to the repository when it is inside it."""
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)

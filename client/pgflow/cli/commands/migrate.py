@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from pgflow.cli.options import Subparsers, add_command, add_dsn
-from pgflow.cli.runtime import EXIT_OK, dsn
+from pgflow.cli.runtime import EXIT_OK, dsn, err
 
 
 def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
@@ -17,10 +17,14 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
         example_lines="""
             pgflow migrate --dsn postgresql://app@localhost/app
             pgflow migrate --status
+            pgflow migrate --with-testing     # also the pgflow_testing helpers, for pgTAP tests
             """,
     )
     add_dsn(p)
     p.add_argument("--status", action="store_true", help="list applied and pending migrations, change nothing")
+    p.add_argument("--with-testing", action="store_true",
+                   help="also install (or update) the optional pgflow_testing schema: complete_next, fail_next, "
+                        "run_to_completion for tests written in SQL; never on a production database")
     return p
 
 
@@ -39,6 +43,9 @@ def run(args: argparse.Namespace) -> int:
         pending = sum(1 for st in rows if st.applied_at is None)
         print(f"{len(rows) - pending} applied, {pending} pending")
         return EXIT_OK
-    done = migrator.migrate(url, progress=lambda m: print(m, flush=True))
+    done = migrator.migrate(url, progress=err)  # progress on stderr, the outcome on stdout
     print(f"applied {len(done)} migration(s)" if done else "nothing to do: the database is up to date")
+    if args.with_testing:
+        migrator.install_optional(url, "pgflow_testing", progress=err)
+        print("installed pgflow_testing")
     return EXIT_OK

@@ -14,8 +14,8 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
         subparsers, "start",
         help="start a run of a flow; print its run id",
         description="Start a run of a compiled flow and print its run id. With --wait, wait for the run to "
-                    "finish and print its status and output: exit 0 if it completed, 1 if it failed or did "
-                    "not finish within --timeout.",
+                    "finish, printing each step as it finishes (on stderr), then print its status and output: "
+                    "exit 0 if it completed, 1 if it failed or did not finish within --timeout.",
         example_lines="""
             pgflow start greet --input '{"name": "Ada"}'
             RUN=$(pgflow start digest --input @input.json)
@@ -34,6 +34,8 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    from pgflow import queries
+    from pgflow.cli.progress import watch_run
     from pgflow.client import PgflowSqlClient
     from pgflow.errors import RunTimeout
 
@@ -41,13 +43,15 @@ def run(args: argparse.Namespace) -> int:
     run_id = parse_uuid(args.run_id) if args.run_id else None
     with connect(dsn(args)) as conn:
         client = PgflowSqlClient(conn)
+        if args.wait:
+            conn.execute(queries.LISTEN_EVENTS)  # before the run starts: no event of it is missed
         started = client.start_flow(args.flow, payload, run_id)
         print(started.run_id, flush=True)
         if not args.wait:
             return EXIT_OK
         err(f"waiting up to {args.timeout:g}s for run {started.run_id} to finish...")
         try:
-            state = client.wait_for_run(started.run_id, args.timeout)
+            state = watch_run(conn, client, started.run_id, args.timeout, err)  # each step on stderr
         except RunTimeout:
             err(f"timeout: run {started.run_id} still running after {args.timeout:g}s "
                 f"(see `pgflow status {started.run_id}`)")

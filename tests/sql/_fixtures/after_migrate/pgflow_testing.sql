@@ -1,0 +1,1 @@
+../../../../migrations/optional/pgflow_testing.sql
