@@ -13,4 +13,5 @@ COMMANDS: tuple[str, ...] = (
     "runs",
     "maintain",
     "demo",
+    "dev",
 )
