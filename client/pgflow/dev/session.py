@@ -229,7 +229,7 @@ class DevSession:
                    cwd=self.options.directory, env={**env, _UI_TOKEN_ENV: token})
         self._children.append(ui)
         ui.start()
-        say(f"dashboard: http://127.0.0.1:{port}/ (token for its actions: {token})")
+        say(f"dashboard started (pid {ui.pid}): http://127.0.0.1:{port}/ (token for its actions: {token})")
 
     @staticmethod
     def _server_alive(pg: EmbeddedPostgres) -> bool:

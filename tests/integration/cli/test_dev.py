@@ -8,11 +8,14 @@ import signal
 import uuid
 from pathlib import Path
 
+import httpx
 import psycopg
 
+from pgflow.dev.session import dashboard_missing
 from tests.support.cli import run_cli
-from tests.support.dev import alive, project_dir, start_dev
+from tests.support.dev import DevProcess, alive, project_dir, start_dev
 from tests.support.paths import ROOT
+from tests.support.waiting import wait_until
 
 
 def _readme_quickstart() -> tuple[str, list[str]]:
@@ -22,6 +25,24 @@ def _readme_quickstart() -> tuple[str, list[str]]:
     assert m, "the README lost its quick start (flows.py, then pgflow dev / pgflow start)"
     commands = [line.split("#", 1)[0].strip() for line in m.group(2).splitlines() if line.startswith("pgflow ")]
     return m.group(1), commands
+
+
+def _check_dashboard(dev: DevProcess) -> None:
+    """With pgflow.ui and its extra installed, dev serves the dashboard; without, it says why not."""
+    missing = dashboard_missing()
+    if missing is not None:
+        assert f"pgflow dev: no dashboard: {missing}" in dev.text()
+        return
+    m = re.search(r"dashboard started \(pid \d+\): (http://127\.0\.0\.1:\d+/)", dev.text())
+    assert m, dev.text()
+
+    def answers() -> bool:
+        try:
+            return httpx.get(m.group(1), timeout=5).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    wait_until("the dashboard to answer", answers, timeout=60)
 
 
 def _postmaster_pid(project: Path) -> int:
@@ -55,17 +76,19 @@ def test_the_readme_quick_start_keeps_its_runs_across_restarts_and_leaves_no_ser
             assert "status: completed" in started.stdout
             assert '"greeting": "Hello, Ada!"' in started.stdout
 
+            _check_dashboard(dev)
+
             again = run_cli("dev", "flows:greet", cwd=project)  # one session per directory
             assert again.returncode == 1
             assert f"another `pgflow dev` (pid {dev.proc.pid}) is running" in again.stderr
 
-            postmaster, worker = _postmaster_pid(project), dev.pids("worker started")[0]
-            assert alive(postmaster) and alive(worker)
+            postmaster, children = _postmaster_pid(project), dev.pids("worker started") + dev.pids("dashboard started")
+            assert alive(postmaster) and all(alive(p) for p in children)
         finally:
             code = dev.stop(signal.SIGTERM)
         assert code == 0, dev.text()
         assert not alive(postmaster), "the PostgreSQL server outlived pgflow dev"
-        assert not alive(worker), "the worker outlived pgflow dev"
+        assert not any(alive(p) for p in children), "a child process outlived pgflow dev"
         assert "pgflow dev: worker stopped" in dev.text()
         assert "PostgreSQL stopped; its data stays in .pgflow/data" in dev.text()
         assert not (project / ".pgflow" / "dev.env").exists()
@@ -174,3 +197,17 @@ def test_a_directory_the_server_user_cannot_reach_is_refused_with_the_reason(tmp
     assert "the `postgres` OS user cannot write to" in out.stderr
     assert "Traceback" not in out.stderr
     assert not (private / ".pgflow" / "dev.env").exists()
+
+
+def test_a_port_in_use_is_refused_with_what_to_do() -> None:
+    import socket
+
+    with project_dir() as project, socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        out = run_cli("dev", "--no-ui", "--port", str(port), cwd=project, timeout=120)
+        assert out.returncode == 1
+        assert f"port {port} on 127.0.0.1 is in use by another program" in out.stderr
+        assert "pgflow dev --port N" in out.stderr
+        assert not (project / ".pgflow" / "data" / "postmaster.pid").exists()
