@@ -1,17 +1,39 @@
 """A child process of ``pgflow dev`` (the worker, the dashboard): started in its own process
 group, so that a Ctrl-C in the terminal reaches only ``pgflow dev``, which then stops each child
-once with SIGTERM (a second signal would make the worker abort instead of drain)."""
+once with SIGTERM (a second signal would make the worker abort instead of drain). On Linux a child
+also gets SIGTERM when ``pgflow dev`` dies without cleaning up (killed), instead of living on."""
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import os
 import signal
 import subprocess
-from collections.abc import Sequence
+import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 __all__ = ["Child"]
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> Callable[[], None] | None:
+    """A ``preexec_fn`` that asks Linux to send the child SIGTERM when its parent dies, or None
+    where that does not exist."""
+    if sys.platform != "linux":
+        return None
+    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+    parent = os.getpid()
+
+    def preexec() -> None:
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return preexec
 
 
 class Child:
@@ -32,7 +54,7 @@ class Child:
 
     def start(self) -> None:
         self.proc = subprocess.Popen(self.argv, cwd=self.cwd, env=self.env, stdin=subprocess.DEVNULL,
-                                     process_group=0)
+                                     process_group=0, preexec_fn=_die_with_parent())
         self.reported = False
 
     def exited(self) -> int | None:

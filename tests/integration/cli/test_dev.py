@@ -211,3 +211,25 @@ def test_a_port_in_use_is_refused_with_what_to_do() -> None:
         assert f"port {port} on 127.0.0.1 is in use by another program" in out.stderr
         assert "pgflow dev --port N" in out.stderr
         assert not (project / ".pgflow" / "data" / "postmaster.pid").exists()
+
+
+def test_a_killed_dev_takes_its_worker_along_and_the_next_one_reuses_and_stops_its_server() -> None:
+    with project_dir() as project:
+        (project / "flows.py").write_text(_readme_quickstart()[0], encoding="utf-8")
+        dev = start_dev(project, "flows:greet", "--no-ui", name="killed")
+        try:
+            dev.wait_for("worker ready: greet")
+            worker, postmaster = dev.pids("worker started")[0], _postmaster_pid(project)
+        finally:
+            dev.stop(signal.SIGKILL)  # no cleanup at all
+        wait_until("the orphaned worker to stop (SIGTERM on its parent's death)", lambda: not alive(worker))
+        assert alive(postmaster), "a killed dev cannot stop its server; the next dev takes it over"
+
+        dev = start_dev(project, "flows:greet", "--no-ui", name="next")
+        try:
+            dev.wait_for("worker ready: greet")
+            assert "reusing the PostgreSQL already running on 127.0.0.1:" in dev.text()
+            assert _postmaster_pid(project) == postmaster
+        finally:
+            assert dev.stop() == 0, dev.text()
+        assert not alive(postmaster)
