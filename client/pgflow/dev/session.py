@@ -161,6 +161,8 @@ class DevSession:
             return 0
         applied = migrator.migrate(pg.dsn)
         say(f"migrated: {len(applied)} new migration(s)" if applied else "schema up to date")
+        if self._stop.is_set():
+            return 0
         url = pg.dsn
         write_dev_env(url, self.options.directory)
         print(f"DATABASE_URL={url}", flush=True)
