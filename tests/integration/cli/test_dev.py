@@ -38,7 +38,7 @@ def _check_dashboard(dev: DevProcess) -> None:
 
     def answers() -> bool:
         try:
-            return httpx.get(m.group(1), timeout=5).status_code == 200
+            return httpx.get(m.group(1), timeout=5, follow_redirects=True).status_code == 200
         except httpx.TransportError:
             return False
 
