@@ -134,6 +134,9 @@ class DevSession:
 
     def run(self) -> int:
         self.base.mkdir(exist_ok=True)
+        ignore = self.base / ".gitignore"
+        if not ignore.exists():  # the data never belongs in the project's repository
+            ignore.write_text("# written by pgflow dev: local database files\n*\n", encoding="utf-8")
         with _session_lock(self.base / "dev.lock"), self._signal_handlers():
             pg = EmbeddedPostgres.local(self.base, self.options.port)
             if self.options.reset:

@@ -68,6 +68,7 @@ def test_the_readme_quick_start_keeps_its_runs_across_restarts_and_leaves_no_ser
             dev.wait_for("pgflow dev: worker ready: greet")
             url = dev.url
             assert (project / ".pgflow" / "dev.env").read_text() == f"DATABASE_URL={url}\n"
+            assert (project / ".pgflow" / ".gitignore").read_text().splitlines()[-1] == "*"
             assert "flow 'greet' compiled (2 step(s))" in dev.text()
 
             started = run_cli(*start_args, cwd=project)  # no --dsn, no DATABASE_URL: .pgflow/dev.env
