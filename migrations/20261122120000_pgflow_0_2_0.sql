@@ -1,5 +1,109 @@
 -- Generated from sql/ by scripts/gen_migration.py: edit sql/, then regenerate. Do not edit.
 
+-- ==== sql/0061_alter_runs_run_control.sql ====
+-- Run control (beside the contract): pgflow.runs gains
+--   * status `cancelled` (pgflow.cancel_run), with its time in cancelled_at; the contract's
+--     statuses and constraint names stay (status_is_valid is re-created with one more value);
+--   * retry_of_run_id: the run this one retries (pgflow.retry_run), NULL otherwise; set NULL when
+--     that run is pruned;
+--   * idx_runs_finished: finished runs by the time they finished, for pgflow.prune_runs.
+-- A run that never uses these keeps cancelled_at and retry_of_run_id NULL.
+alter table pgflow.runs drop constraint status_is_valid;
+alter table pgflow.runs add constraint status_is_valid check (
+    status in ('started', 'failed', 'completed', 'cancelled')
+);
+alter table pgflow.runs add column cancelled_at timestamptz;
+alter table pgflow.runs add column retry_of_run_id uuid;
+alter table pgflow.runs add constraint cancelled_at_is_after_started_at check (
+    cancelled_at is null or cancelled_at >= started_at
+);
+alter table pgflow.runs add constraint cancelled_at_only_when_cancelled check (
+    cancelled_at is null or status = 'cancelled'
+);
+alter table pgflow.runs add constraint runs_retry_of_run_id_fkey foreign key (retry_of_run_id)
+references pgflow.runs (run_id) on delete set null;
+create index idx_runs_retry_of_run_id on pgflow.runs (retry_of_run_id) where retry_of_run_id is not null;
+create index idx_runs_finished on pgflow.runs ((coalesce(completed_at, failed_at, cancelled_at)))
+where status <> 'started';
+
+-- ==== sql/0062_alter_step_states_cancelled.sql ====
+-- Run control (beside the contract): a step state that pgflow.cancel_run ends (created or
+-- started when its run was cancelled) becomes `cancelled`. The contract's statuses and the
+-- constraint's name stay; status_is_valid is re-created with one more value.
+alter table pgflow.step_states drop constraint status_is_valid;
+alter table pgflow.step_states add constraint status_is_valid check (
+    status in ('created', 'started', 'completed', 'failed', 'skipped', 'cancelled')
+);
+
+-- ==== sql/0063_alter_step_tasks_cancelled.sql ====
+-- Run control (beside the contract): a task that pgflow.cancel_run ends (queued or started when
+-- its run was cancelled) becomes `cancelled`. The contract's statuses and the constraint's name
+-- stay; valid_status is re-created with one more value.
+alter table pgflow.step_tasks drop constraint valid_status;
+alter table pgflow.step_tasks add constraint valid_status check (
+    status in ('queued', 'started', 'completed', 'failed', 'cancelled')
+);
+
+-- ==== sql/0064_alter_flows_retry_options.sql ====
+-- Retry delays (beside the contract), opt-in per flow, set by pgflow.set_retry_policy:
+--   * opt_retry_jitter: a fraction in [0, 1]; a retry's delay d becomes a random value in
+--     [d * (1 - jitter), d] (1 = "full jitter"). NULL: no jitter.
+--   * opt_max_retry_delay: seconds; the delay is at most this. NULL: no cap.
+-- Both NULL (the default): the contract's floor(base_delay * 2^attempts_count), unchanged.
+alter table pgflow.flows add column opt_retry_jitter numeric;
+alter table pgflow.flows add column opt_max_retry_delay int;
+alter table pgflow.flows add constraint opt_retry_jitter_is_a_fraction check (
+    opt_retry_jitter is null or (opt_retry_jitter >= 0 and opt_retry_jitter <= 1)
+);
+alter table pgflow.flows add constraint opt_max_retry_delay_is_nonnegative check (
+    opt_max_retry_delay is null or opt_max_retry_delay >= 0
+);
+
+-- ==== sql/0065_alter_steps_retry_options.sql ====
+-- Retry delays (beside the contract), opt-in per step, set by pgflow.set_retry_policy: a step's
+-- opt_retry_jitter / opt_max_retry_delay override its flow's (same meaning as in
+-- 0064_alter_flows_retry_options.sql); NULL: the flow's.
+alter table pgflow.steps add column opt_retry_jitter numeric;
+alter table pgflow.steps add column opt_max_retry_delay int;
+alter table pgflow.steps add constraint opt_retry_jitter_is_a_fraction check (
+    opt_retry_jitter is null or (opt_retry_jitter >= 0 and opt_retry_jitter <= 1)
+);
+alter table pgflow.steps add constraint opt_max_retry_delay_is_nonnegative check (
+    opt_max_retry_delay is null or opt_max_retry_delay >= 0
+);
+
+-- ==== sql/0065_index_runs_by_flow_slug_started_at.sql ====
+-- The dashboard's runs list (pgflow ui), one flow: newest first by (started_at, run_id), a page at
+-- a time past a keyset cursor, over any number of runs. Read by queries.UI_RUNS_OLDER and
+-- UI_RUNS_NEWER. Named runs_by_*, not idx_*: that prefix names the contract's indexes.
+create index if not exists runs_by_flow_slug_started_at on pgflow.runs (flow_slug, started_at, run_id);
+
+-- ==== sql/0065_index_runs_by_flow_slug_status_started_at.sql ====
+-- The dashboard's runs list (pgflow ui), one flow and one status other than completed: newest first
+-- by (started_at, run_id), a page at a time past a keyset cursor. Without it a status that one flow
+-- never has (its failed runs, say) walks every run of that status to find none (94 ms on 1,000,000
+-- runs). Partial for the reason runs_by_status_started_at is. Read by queries.UI_RUNS_OLDER/NEWER.
+-- Named runs_by_*, not idx_*: that prefix names the contract's indexes.
+create index if not exists runs_by_flow_slug_status_started_at on pgflow.runs (
+    flow_slug, status, started_at, run_id
+)
+where status <> 'completed';
+
+-- ==== sql/0065_index_runs_by_started_at.sql ====
+-- The dashboard's runs list (pgflow ui), any flow and status: newest first by (started_at, run_id),
+-- a page at a time past a keyset cursor, over any number of runs. Read by queries.UI_RUNS_OLDER and
+-- UI_RUNS_NEWER. Named runs_by_*, not idx_*: that prefix names the contract's indexes.
+create index if not exists runs_by_started_at on pgflow.runs (started_at, run_id);
+
+-- ==== sql/0065_index_runs_by_status_started_at.sql ====
+-- The dashboard's runs list (pgflow ui), one status other than completed: newest first by
+-- (started_at, run_id), a page at a time past a keyset cursor. Partial: completed runs, the bulk,
+-- are listed fast through runs_by_started_at (most rows match), and a run that completes leaves
+-- this index alone. Read by queries.UI_RUNS_OLDER and UI_RUNS_NEWER. Named runs_by_*, not idx_*:
+-- that prefix names the contract's indexes.
+create index if not exists runs_by_status_started_at on pgflow.runs (status, started_at, run_id)
+where status <> 'completed';
+
 -- ==== sql/0065_tables_schedules.sql ====
 -- Schedules: a flow started on a cron expression, in a time zone, by tick_schedules.
 -- Written by create_schedule / update_schedule / pause_schedule / resume_schedule /
@@ -45,6 +149,41 @@ create table pgflow.schedules (
 
 create index idx_schedules_due on pgflow.schedules (next_scheduled_start_time) where enabled;
 create index idx_schedules_flow_slug on pgflow.schedules (flow_slug);
+
+-- ==== sql/0066_tables_run_control.sql ====
+-- Run control tables (beside the contract's; pgflow's own functions never read them).
+--
+-- run_idempotency_keys: one row per (flow, key) given to pgflow.start_flow_idempotent, naming the
+-- run that key started. The key lives as long as its run (deleted with it, e.g. by
+-- pgflow.prune_runs). The foreign key to runs is checked at commit, because the key is claimed
+-- (inserted) before its run exists: concurrent callers of one key wait on the primary key.
+create table pgflow.run_idempotency_keys (
+    flow_slug text not null,
+    idempotency_key text not null,
+    run_id uuid not null,
+    created_at timestamptz not null default now(),
+    constraint run_idempotency_keys_pkey primary key (flow_slug, idempotency_key),
+    constraint run_idempotency_keys_run_id_key unique (run_id),
+    constraint run_idempotency_keys_run_id_fkey foreign key (run_id) references pgflow.runs (run_id)
+    on delete cascade deferrable initially deferred,
+    constraint idempotency_key_is_not_empty check (idempotency_key <> '')
+);
+
+-- task_deadlines: a started task's deadline as extended by its handler
+-- (pgflow.extend_task_timeout). It holds for the attempt that was started when it was set
+-- (extended_at >= step_tasks.started_at); a later attempt ignores it. requeue_stalled_tasks
+-- leaves a task alone until 30 s past its deadline; without a row, nothing changes.
+create table pgflow.task_deadlines (
+    run_id uuid not null,
+    step_slug text not null,
+    task_index int not null,
+    extended_at timestamptz not null default now(),
+    deadline_at timestamptz not null,
+    constraint task_deadlines_pkey primary key (run_id, step_slug, task_index),
+    constraint task_deadlines_task_fkey foreign key (run_id, step_slug, task_index)
+    references pgflow.step_tasks (run_id, step_slug, task_index) on delete cascade,
+    constraint deadline_at_is_after_extended_at check (deadline_at >= extended_at)
+);
 
 -- ==== sql/0066_tables_schedule_runs.sql ====
 -- Schedule runs: which run a schedule started for which scheduled time. One row per schedule and
@@ -1310,6 +1449,47 @@ begin
 end;
 $$;
 
+-- ==== sql/0100_function__retry_delay.sql ====
+-- pgflow._retry_delay(flow_slug, step_slug, base_delay, attempts_count): seconds before a failed
+-- task of that step is retried. Without retry options (steps/flows opt_retry_jitter and
+-- opt_max_retry_delay NULL, the default) it is exactly the contract's
+-- pgflow.calculate_retry_delay(base_delay, attempts_count). With them (the step's, else the
+-- flow's; pgflow.set_retry_policy): d = least(floor(base_delay * 2^attempts_count),
+-- max_retry_delay), then with jitter j a random value in [d * (1 - j), d], floored.
+-- Called by fail_task. Volatile (random()). Locks nothing. Raises nothing.
+create or replace function pgflow._retry_delay(flow_slug text, step_slug text, base_delay numeric, attempts_count int)
+returns int
+language plpgsql
+volatile
+set search_path = ''
+as $$
+declare
+    v_jitter numeric;
+    v_max int;
+    v_delay numeric;
+begin
+    select coalesce(s.opt_retry_jitter, f.opt_retry_jitter), coalesce(s.opt_max_retry_delay, f.opt_max_retry_delay)
+    into v_jitter, v_max
+    from pgflow.flows as f
+    left join pgflow.steps as s on s.flow_slug = f.flow_slug and s.step_slug = _retry_delay.step_slug
+    where f.flow_slug = _retry_delay.flow_slug;
+
+    if v_jitter is null and v_max is null then
+        return pgflow.calculate_retry_delay(_retry_delay.base_delay, _retry_delay.attempts_count);
+    end if;
+
+    -- the cap is applied in numeric, so a large attempts_count cannot overflow int
+    v_delay := floor(_retry_delay.base_delay * power(2::numeric, _retry_delay.attempts_count));
+    if v_max is not null then
+        v_delay := least(v_delay, v_max);
+    end if;
+    if v_jitter is not null then
+        v_delay := floor(v_delay * (1 - v_jitter * random()::numeric));
+    end if;
+    return v_delay::int;
+end;
+$$;
+
 -- ==== sql/0100_function__start_ready_steps_of_runs.sql ====
 -- pgflow._start_ready_steps_of_runs(run_ids, started_run_ids, started_step_slugs): start_ready_steps
 -- for several runs in one pass: every step of a started run among run_ids that is ready (status
@@ -1549,7 +1729,8 @@ $$;
 -- {dep: step_states.output} over completed deps; map -> the bare element at task_index of the run
 -- input (root) or of the dependency's output; flow_input NULL except for root single steps.
 -- Called by pgflow.start_tasks and pgflow.read_and_start_tasks.
--- Locks the eligible step_tasks rows (ordered by run, step, task index) and their queue messages.
+-- Locks the eligible step_tasks rows (ordered by run, step, task index; SKIP LOCKED, see LOCKS)
+-- and their queue messages.
 -- Raises nothing of its own (unknown worker_id violates step_tasks_last_worker_id_fkey).
 create or replace function pgflow._start_tasks(p_flow_slug text, msg_ids bigint [], worker_id uuid, set_vt boolean)
 returns table (
@@ -1570,8 +1751,12 @@ declare
     v_msg_ids bigint[];
     v_vt_offsets integer[];
 begin
-    -- LOCKS: the eligible tasks, in key order (two workers holding the same messages after a vt
-    -- expiry lock them in the same order)
+    -- LOCKS: the eligible tasks, in key order, skipping those another transaction holds: a
+    -- caller may hold the messages it read (pgflow.read_and_start_tasks, or pgmq.read in the
+    -- same transaction) while a writer that locked the task first waits for its message
+    -- (cancel_run archiving it): waiting here would close a deadlock. A task skipped is one
+    -- that is being started, requeued, resumed or cancelled by that other transaction; its
+    -- message is left to it (pgmq.read_and_start_tasks gives it the caller's vt).
     select coalesce(array_agg(e.message_id), '{}') into v_msg_ids
     from (
         select st.message_id
@@ -1585,7 +1770,7 @@ begin
             and r.status = 'started'
             and ss.status = 'started'
         order by st.run_id, st.step_slug, st.task_index
-        for update of st
+        for update of st skip locked
     ) as e;
 
     -- Messages of tasks past queued: hidden until the task's deadline, or archived when finished
@@ -1762,6 +1947,97 @@ begin
     on conflict on constraint deps_pkey do nothing;
 
     return v_step;
+end;
+$$;
+
+-- ==== sql/0100_function_cancel_run.sql ====
+-- pgflow.cancel_run(run_id): stops a started run. Beside the contract (run control).
+-- The run becomes `cancelled` (cancelled_at now(); remaining_steps and output untouched, as for
+-- a failed run); its step states that were created or started become `cancelled`, and so do its
+-- queued and started tasks; every message of those tasks is archived in one
+-- pgmq.archive(queue, msg_ids[]) call, so no worker picks up more of its work; `run:cancelled` is
+-- broadcast (Realtime and NOTIFY, as the other events; payload event_type, run_id, flow_slug,
+-- status, cancelled_at). Completed, failed and skipped steps and tasks keep their state.
+-- Afterwards the contract's callbacks for the run change nothing: complete_task and fail_task
+-- find their step not started (late callback), start_tasks and requeue_stalled_tasks find no
+-- queued or started task, the batched functions defer to complete_task.
+-- A run that is not started (completed, failed, cancelled) is returned unchanged.
+-- Example: select * from pgflow.cancel_run('<run_id>');
+-- Called by clients (pgflow cancel <run_id>).
+-- LOCKS: the run row, then its step_states rows, then its unfinished task rows in key order
+-- (every writer of a run takes the run row first), then the tasks' queue messages (as
+-- complete_task and requeue_stalled_tasks: task, then message). A worker that holds a message it
+-- read (pgflow.read_and_start_tasks, pgmq.read + start_tasks in one transaction) while this call
+-- waits for that message skips the task this call holds (pgflow._start_tasks locks SKIP LOCKED)
+-- instead of waiting for it, so the two never deadlock.
+-- Raises `Run <run_id> not found` (P0002) for an unknown run.
+create or replace function pgflow.cancel_run(run_id uuid)
+returns pgflow.runs
+language plpgsql
+volatile
+set search_path = ''
+as $$
+declare
+    v_run pgflow.runs;
+    v_msg_ids bigint [];
+begin
+    -- GUARD + LOCKS: the run
+    select * into v_run
+    from pgflow.runs as r
+    where r.run_id = cancel_run.run_id
+    for update;
+
+    if not found then
+        raise exception 'Run % not found', cancel_run.run_id using errcode = 'P0002';
+    end if;
+    if v_run.status <> 'started' then
+        return v_run;
+    end if;
+
+    -- MAIN: run, steps, tasks, then their messages
+    update pgflow.runs as r
+    set status = 'cancelled', cancelled_at = now()
+    where r.run_id = cancel_run.run_id
+    returning r.* into v_run;
+
+    update pgflow.step_states as ss
+    set status = 'cancelled'
+    where ss.run_id = cancel_run.run_id and ss.status in ('created', 'started');
+
+    -- tasks in key order (as every writer of several tasks), then their messages
+    perform 1
+    from pgflow.step_tasks as st
+    where st.run_id = cancel_run.run_id and st.status in ('queued', 'started')
+    order by st.step_slug, st.task_index
+    for update;
+
+    with cancelled as (
+        update pgflow.step_tasks as st
+        set status = 'cancelled'
+        where st.run_id = cancel_run.run_id and st.status in ('queued', 'started')
+        returning st.message_id
+    )
+
+    select coalesce(array_agg(c.message_id order by c.message_id), '{}') into v_msg_ids
+    from cancelled as c
+    where c.message_id is not null;
+
+    if cardinality(v_msg_ids) > 0 then
+        perform pgmq.archive(v_run.flow_slug, v_msg_ids);
+    end if;
+
+    perform pgflow._emit_event(
+        'run:cancelled',
+        jsonb_build_object(
+            'event_type', 'run:cancelled',
+            'run_id', v_run.run_id,
+            'flow_slug', v_run.flow_slug,
+            'status', v_run.status,
+            'cancelled_at', v_run.cancelled_at
+        )
+    );
+
+    return v_run;
 end;
 $$;
 
@@ -2650,6 +2926,100 @@ begin
 end;
 $$;
 
+-- ==== sql/0100_function_extend_task_timeout.sql ====
+-- pgflow.extend_task_timeout(run_id, step_slug, task_index, seconds): a handler that needs longer
+-- than its step's timeout says so while it runs (pgflow-py: ctx.extend(seconds)). Beside the
+-- contract (run control). For a started task of a started run, its deadline becomes
+-- greatest(now() + seconds, its current deadline) (current: the last extension of this attempt,
+-- else started_at + coalesce(step.opt_timeout, flow.opt_timeout)); the deadline is recorded in
+-- pgflow.task_deadlines for this attempt; the task's message stays hidden until 2 s past the
+-- deadline; requeue_stalled_tasks leaves the task alone until 30 s past it (and never sweeps it
+-- sooner than it would have without the extension). Returns the new deadline; NULL (and changes
+-- nothing) when the task is no longer started or its run no longer started (the worker has lost
+-- it: completed elsewhere, requeued, cancelled). Tasks never extended behave as before.
+-- Example: select pgflow.extend_task_timeout('<run_id>', 'render', 0, 300);
+-- Called by the pgflow-py worker on behalf of a running handler.
+-- LOCKS: the task row (FOR UPDATE), then its message. Takes no run or step lock.
+-- Raises `seconds must be a positive number of seconds (got <n>)` (22023); `Task <run_id>/<step>/
+-- <index> not found` (P0002).
+create or replace function pgflow.extend_task_timeout(run_id uuid, step_slug text, task_index int, seconds integer)
+returns timestamptz
+language plpgsql
+volatile
+set search_path = ''
+as $$
+declare
+    v_task pgflow.step_tasks;
+    v_run_status text;
+    v_timeout int;
+    v_deadline timestamptz;
+begin
+    -- GUARD
+    if extend_task_timeout.seconds is null or extend_task_timeout.seconds <= 0 then
+        raise exception 'seconds must be a positive number of seconds (got %)',
+            coalesce(extend_task_timeout.seconds::text, 'NULL')
+            using errcode = '22023';
+    end if;
+
+    -- LOCKS: the task
+    select * into v_task
+    from pgflow.step_tasks as t
+    where
+        t.run_id = extend_task_timeout.run_id
+        and t.step_slug = extend_task_timeout.step_slug
+        and t.task_index = extend_task_timeout.task_index
+    for update;
+
+    if not found then
+        raise exception 'Task %/%/% not found',
+            extend_task_timeout.run_id, extend_task_timeout.step_slug, extend_task_timeout.task_index
+            using errcode = 'P0002';
+    end if;
+
+    select r.status into v_run_status from pgflow.runs as r where r.run_id = extend_task_timeout.run_id;
+    if v_task.status <> 'started' or v_run_status <> 'started' then
+        return null;
+    end if;
+
+    -- MAIN: the new deadline (never earlier than the current one)
+    select coalesce(s.opt_timeout, f.opt_timeout) into v_timeout
+    from pgflow.steps as s
+    inner join pgflow.flows as f on f.flow_slug = s.flow_slug
+    where s.flow_slug = v_task.flow_slug and s.step_slug = v_task.step_slug;
+
+    select greatest(
+        now() + make_interval(secs => extend_task_timeout.seconds),
+        coalesce(
+            (
+                select d.deadline_at
+                from pgflow.task_deadlines as d
+                where
+                    d.run_id = v_task.run_id
+                    and d.step_slug = v_task.step_slug
+                    and d.task_index = v_task.task_index
+                    and d.extended_at >= v_task.started_at
+            ),
+            v_task.started_at + make_interval(secs => v_timeout)
+        )
+    ) into v_deadline;
+
+    insert into pgflow.task_deadlines (run_id, step_slug, task_index, extended_at, deadline_at)
+    values (v_task.run_id, v_task.step_slug, v_task.task_index, now(), v_deadline)
+    on conflict on constraint task_deadlines_pkey
+    do update set extended_at = excluded.extended_at, deadline_at = excluded.deadline_at;
+
+    if v_task.message_id is not null then
+        perform pgmq.set_vt(
+            v_task.flow_slug,
+            v_task.message_id,
+            ceil(extract(epoch from v_deadline - clock_timestamp()))::int + 2
+        );
+    end if;
+
+    return v_deadline;
+end;
+$$;
+
 -- ==== sql/0100_function_fail_stalled_tasks.sql ====
 -- pgflow.fail_stalled_tasks(): ends the runs that stalled tasks would otherwise hold forever. Not
 -- part of pgflow's API: pgflow's requeue_stalled_tasks (unchanged here) gives up on a task after 3
@@ -2756,6 +3126,8 @@ $$;
 --     never retried, exhausted at once (pgflow differs: it would queue a task that has no message).
 --   * Task 'queued' (step started): no state change, but its message vt is still pushed to
 --     now + calculate_retry_delay(base_delay, attempts_count) (spec §13 quirk 11).
+--   The delay is pgflow._retry_delay's: calculate_retry_delay's unless the step or flow opted
+--   into jitter or a maximum delay (pgflow.set_retry_policy; beside the contract).
 -- Called by workers. Task-level retries emit no events.
 -- LOCKS: the run row, then the step_states row (FOR UPDATE), then the task row (compare-and-set
 -- UPDATE where status = 'started'), then the children's step_states rows.
@@ -2995,7 +3367,7 @@ begin
         perform pgmq.set_vt(
             v_run.flow_slug,
             v_task.message_id,
-            pgflow.calculate_retry_delay(v_base_delay, v_task.attempts_count)
+            pgflow._retry_delay(v_run.flow_slug, fail_task.step_slug, v_base_delay, v_task.attempts_count)
         );
     elsif v_task.status = 'failed' then
         perform pgflow._archive_task_message(fail_task.run_id, fail_task.step_slug, fail_task.task_index);
@@ -3005,6 +3377,114 @@ begin
     select t.* from pgflow.step_tasks as t
     where t.run_id = fail_task.run_id and t.step_slug = fail_task.step_slug and t.task_index = fail_task.task_index;
 end;
+$$;
+
+-- ==== sql/0100_function_fail_task_with_delay.sql ====
+-- pgflow.fail_task_with_delay(run_id, step_slug, task_index, error_message, retry_delay_seconds):
+-- pgflow.fail_task with the retry delay chosen by the handler for this one failure (an HTTP 429's
+-- Retry-After, say). Beside the contract. The effect is fail_task's in every case; only when this
+-- call puts a started task back in the queue for another attempt is its message hidden for
+-- retry_delay_seconds instead of the computed backoff (no jitter, no cap: the handler knows
+-- best). Attempts are counted as usual: an exhausted task fails, whatever the delay.
+-- retry_delay_seconds NULL: exactly fail_task.
+-- Example: select * from pgflow.fail_task_with_delay('<run_id>', 'fetch', 0, 'HTTP 429', 120);
+-- Called by the pgflow-py worker for exceptions carrying retry_after.
+-- LOCKS: the run row first (as fail_task, which then locks the step state and the task).
+-- Raises `retry_delay_seconds must be >= 0 (got <n>)`; nothing else of its own.
+create or replace function pgflow.fail_task_with_delay(
+    run_id uuid, step_slug text, task_index int, error_message text, retry_delay_seconds integer
+)
+returns setof pgflow.step_tasks
+language plpgsql
+volatile
+set search_path = ''
+as $$
+declare
+    v_before text;
+    v_task pgflow.step_tasks;
+begin
+    -- GUARD
+    if fail_task_with_delay.retry_delay_seconds < 0 then
+        raise exception 'retry_delay_seconds must be >= 0 (got %)', fail_task_with_delay.retry_delay_seconds
+            using errcode = '22023';
+    end if;
+
+    -- LOCKS: run first, so the task's status read here is the one fail_task sees
+    perform 1 from pgflow.runs as r where r.run_id = fail_task_with_delay.run_id for update;
+
+    select t.status into v_before
+    from pgflow.step_tasks as t
+    where
+        t.run_id = fail_task_with_delay.run_id
+        and t.step_slug = fail_task_with_delay.step_slug
+        and t.task_index = fail_task_with_delay.task_index;
+
+    -- MAIN: the contract's failure, then the handler's delay for a retry this call made
+    select * into v_task
+    from pgflow.fail_task(
+        fail_task_with_delay.run_id, fail_task_with_delay.step_slug,
+        fail_task_with_delay.task_index, fail_task_with_delay.error_message
+    );
+
+    if v_task.run_id is null then
+        return;
+    end if;
+
+    if fail_task_with_delay.retry_delay_seconds is not null
+        and v_before = 'started'
+        and v_task.status = 'queued'
+        and v_task.message_id is not null then
+        perform pgmq.set_vt(v_task.flow_slug, v_task.message_id, fail_task_with_delay.retry_delay_seconds);
+    end if;
+
+    return next v_task;
+end;
+$$;
+
+-- ==== sql/0100_function_get_run_with_states.sql ====
+-- pgflow.get_run_with_states(run_id): a run and all its step states as one JSON document,
+-- {"run": <runs row>, "steps": [<step_states rows>, ...]} ("steps" is [] when there are none;
+-- ordered by the steps' step_index). NULL for an unknown run.
+-- Beside the contract (run control): "run" also carries, only when they are set (so that a run
+-- that never used run control gets exactly the contract's document), cancelled_at, retry_of_run_id
+-- (the run this one retries) and retried_by_run_id (the run that retries this one,
+-- pgflow.retry_run).
+-- Called by start_flow_with_states and by clients (PostgREST RPC, NOTIFY listeners that got a
+-- truncated event). SECURITY DEFINER so that RPC roles need no table privileges.
+-- Locks nothing. Raises nothing.
+create or replace function pgflow.get_run_with_states(run_id uuid)
+returns jsonb
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+    select jsonb_build_object(
+        'run', (to_jsonb(r) - 'cancelled_at' - 'retry_of_run_id') || jsonb_strip_nulls(
+            jsonb_build_object(
+                'cancelled_at', r.cancelled_at,
+                'retry_of_run_id', r.retry_of_run_id,
+                'retried_by_run_id', (
+                    select rr.run_id
+                    from pgflow.runs as rr
+                    where rr.retry_of_run_id = r.run_id
+                    order by rr.started_at, rr.run_id
+                    limit 1
+                )
+            )
+        ),
+        'steps', coalesce(
+            (
+                select jsonb_agg(to_jsonb(ss) order by s.step_index, ss.step_slug)
+                from pgflow.step_states as ss
+                left join pgflow.steps as s on s.flow_slug = ss.flow_slug and s.step_slug = ss.step_slug
+                where ss.run_id = r.run_id
+            ),
+            '[]'::jsonb
+        )
+    )
+    from pgflow.runs as r
+    where r.run_id = get_run_with_states.run_id;
 $$;
 
 -- ==== sql/0100_function_pause_schedule.sql ====
@@ -3029,6 +3509,101 @@ begin
         raise exception 'schedule % does not exist', coalesce('"' || pause_schedule.schedule_slug || '"', 'NULL');
     end if;
     return v_schedule;
+end;
+$$;
+
+-- ==== sql/0100_function_prune_runs.sql ====
+-- pgflow.prune_runs(older_than, max_runs): retention. Deletes up to max_runs finished runs
+-- (completed, failed or cancelled) that finished (completed_at, failed_at or cancelled_at) before
+-- now() - older_than, oldest first, with everything that belongs to them: their tasks (and task
+-- deadlines), step states, idempotency keys, their tasks' messages in the flow's queue archive
+-- pgmq.a_<flow> (and in the queue itself, should one be left there), and the retry links that
+-- point at them (a retry keeps its run, its retry_of_run_id becomes NULL). Never touches a started
+-- run or its messages. Returns how many runs it deleted. Beside the contract (run control; the
+-- name pgflow.prune_data_older_than belongs to users' own installs of pgflow's recipe).
+-- Messages are found by their tasks' message_id (the archive's primary key), not by scanning
+-- message bodies: every message of a run is one of its tasks' (pgflow.resume_run keeps it so).
+-- Short transactions: one call deletes at most max_runs runs, so that it can run beside a busy
+-- worker; call it again while it returns max_runs (the worker's maintenance loop does).
+-- Example: select pgflow.prune_runs(interval '7 days');
+-- Called by the pgflow-py worker (Worker(retention=...)), `pgflow prune`, or pg_cron.
+-- LOCKS: the runs it deletes (FOR UPDATE SKIP LOCKED: a run some caller holds is left for the next
+-- call), then their tasks, step states, then the tasks' messages (the order of every other
+-- writer: run, step state, task, message).
+-- Raises `older_than must be a non-negative interval (got <x>)`, `max_runs must be at least 1
+-- (got <n>)` (22023).
+create or replace function pgflow.prune_runs(older_than interval, max_runs integer default 1000)
+returns integer
+language plpgsql
+volatile
+set search_path = ''
+as $$
+declare
+    v_run_ids uuid [];
+    v_flows text [];
+    v_msg_ids bigint [];
+    v_flow text;
+    v_ids bigint [];
+begin
+    -- GUARD
+    if prune_runs.older_than is null or prune_runs.older_than < interval '0' then
+        raise exception 'older_than must be a non-negative interval (got %)', coalesce(prune_runs.older_than::text, 'NULL')
+            using errcode = '22023';
+    end if;
+    if prune_runs.max_runs is null or prune_runs.max_runs < 1 then
+        raise exception 'max_runs must be at least 1 (got %)', coalesce(prune_runs.max_runs::text, 'NULL')
+            using errcode = '22023';
+    end if;
+
+    -- LOCKS: the oldest finished runs (idx_runs_finished)
+    select coalesce(array_agg(v.run_id), '{}') into v_run_ids
+    from (
+        select r.run_id
+        from pgflow.runs as r
+        where
+            r.status <> 'started'
+            and coalesce(r.completed_at, r.failed_at, r.cancelled_at) < now() - prune_runs.older_than
+        order by coalesce(r.completed_at, r.failed_at, r.cancelled_at), r.run_id
+        limit prune_runs.max_runs
+        for update skip locked
+    ) as v;
+
+    if cardinality(v_run_ids) = 0 then
+        return 0;
+    end if;
+
+    -- MAIN: tasks (their deadlines cascade), keeping their message ids; step states; runs (their
+    -- idempotency keys cascade, retries pointing at them get NULL)
+    with gone as (
+        delete from pgflow.step_tasks as st
+        where st.run_id = any(v_run_ids)
+        returning st.flow_slug, st.message_id
+    )
+
+    select
+        coalesce(array_agg(g.flow_slug) filter (where g.message_id is not null), '{}'),
+        coalesce(array_agg(g.message_id) filter (where g.message_id is not null), '{}')
+    into v_flows, v_msg_ids
+    from gone as g;
+
+    delete from pgflow.step_states as ss where ss.run_id = any(v_run_ids);
+    delete from pgflow.runs as r where r.run_id = any(v_run_ids);
+
+    -- their messages: one statement per flow archive (by primary key), and the queue
+    for v_flow, v_ids in
+        select u.flow_slug, array_agg(u.msg_id order by u.msg_id)
+        from unnest(v_flows, v_msg_ids) as u (flow_slug, msg_id)
+        group by u.flow_slug
+        order by u.flow_slug
+    loop
+        if to_regclass(format('pgmq.%I', pgmq.format_table_name(v_flow, 'a'))) is not null then
+            execute format('delete from pgmq.%I as a where a.msg_id = any($1)', pgmq.format_table_name(v_flow, 'a'))
+            using v_ids;
+            perform pgmq.delete(v_flow, v_ids);
+        end if;
+    end loop;
+
+    return cardinality(v_run_ids);
 end;
 $$;
 
@@ -3159,6 +3734,44 @@ begin
             array_fill(read_and_start_tasks.vt, array[cardinality(v_ignored)])
         ) as v;
     end if;
+end;
+$$;
+
+-- ==== sql/0100_function_read_with_poll.sql ====
+-- pgflow.read_with_poll(queue_name, vt, qty, max_poll_seconds, poll_interval_ms, conditional): a thin
+-- wrapper over pgmq.read_with_poll with the same parameters and defaults, kept for callers that
+-- can reach only schema pgflow (a role granted pgflow but not pgmq, a PostgREST schema list).
+-- pgflow dropped its own copy in 0.8 and its workers call pgmq.read_with_poll directly; this
+-- project's design names it among the schema's functions, and pgflow's suite passes with it.
+-- plpgsql (bound at call time), so that installing the schema never depends on the exact pgmq
+-- signature; pgmq >= 1.5 has the `conditional` parameter.
+-- Example: select * from pgflow.read_with_poll('greet', 30, 10);
+-- Sleeps between polls: do not call it inside a transaction that holds locks.
+-- Locks the returned pgmq.q_<queue> rows (vt update). Raises pgmq's errors (unknown queue).
+create or replace function pgflow.read_with_poll(
+    queue_name text,
+    vt integer,
+    qty integer,
+    max_poll_seconds integer default 5,
+    poll_interval_ms integer default 100,
+    conditional jsonb default '{}'
+)
+returns setof pgmq.message_record
+language plpgsql
+volatile
+set search_path = ''
+as $$
+begin
+    return query
+    select m.*
+    from pgmq.read_with_poll(
+        read_with_poll.queue_name,
+        read_with_poll.vt,
+        read_with_poll.qty,
+        read_with_poll.max_poll_seconds,
+        read_with_poll.poll_interval_ms,
+        read_with_poll.conditional
+    ) as m;
 end;
 $$;
 
@@ -3358,6 +3971,8 @@ $$;
 -- started_at < now() - (flow.opt_timeout + 30) s: the flow's timeout only, a step's own
 -- opt_timeout is not used (the contract's rule, spec section 6.1). Nothing else is checked: a
 -- task left `started` in a failed run or a skipped step is swept like any other.
+-- Beside the contract (run control): a task whose handler extended its deadline
+-- (pgflow.extend_task_timeout, pgflow.task_deadlines) is not stalled before 30 s past it.
 --   * requeued_count < 3: back to `queued` (started_at and last_worker_id NULL, requeued_count+1,
 --     last_requeued_at now()), its message made visible now (set_vt_batch, one call per queue),
 --     then one pg_notify('pgflow_tasks', <flow_slug>) per flow to wake workers.
@@ -3394,6 +4009,18 @@ begin
             t.status = 'started'
             and t.permanently_stalled_at is null
             and t.started_at < now() - make_interval(secs => f.opt_timeout + 30)
+            -- run control: a task whose handler extended its deadline (extend_task_timeout) is
+            -- left alone until 30 s past that deadline; tasks never extended have no row here
+            and not exists (
+                select 1
+                from pgflow.task_deadlines as d
+                where
+                    d.run_id = t.run_id
+                    and d.step_slug = t.step_slug
+                    and d.task_index = t.task_index
+                    and d.extended_at >= t.started_at
+                    and d.deadline_at >= now() - interval '30 seconds'
+            )
         order by t.run_id, t.step_slug, t.task_index
         for update of t skip locked
     ),
@@ -3459,6 +4086,232 @@ begin
 end;
 $$;
 
+-- ==== sql/0100_function_resume_run.sql ====
+-- pgflow.resume_run(run_id): continues a failed or cancelled run where it stopped. Beside the
+-- contract (run control). Returns the run as it is afterwards.
+--   * Completed steps, and the completed tasks of a partly completed map, keep their outputs and
+--     are not run again; skipped steps stay skipped.
+--   * Steps that had started and did not complete (failed, cancelled, or left started when the
+--     run failed) are started again: status started, error_message/failed_at cleared,
+--     remaining_tasks = their tasks not completed; those tasks are queued again with fresh
+--     attempts (attempts_count 0, requeued_count 0, error, output and timestamps cleared) and a new
+--     message each (one pgmq.send_batch, no delay); their superseded messages are removed from
+--     the queue and its archive, so every task keeps exactly one message; `step:<slug>:started`
+--     is broadcast for each (step_index order).
+--   * Steps that never started (cancelled while created, failed by an unmet condition) are
+--     created again and scheduled as at the run's start (conditions evaluated again).
+--   * The run: status started, failed_at / cancelled_at NULL, remaining_steps unchanged (a failed
+--     or cancelled step never counted down); `run:resumed` is broadcast (payload event_type,
+--     run_id, flow_slug, status, remaining_steps); then, as start_flow: cascade_resolve_conditions
+--     -> cascade_complete_taskless_steps (repeated) -> start_ready_steps -> maybe_complete_run.
+-- From there the run counts down, emits its events and produces its output exactly as if it had
+-- never stopped; if it fails again it can be resumed again. A task still running on a worker
+-- when its run is resumed is queued afresh: its worker's late complete_task finds it queued and
+-- changes nothing, a late fail_task only delays its new message (the contract's rule for a queued
+-- task, spec section 13 quirk 11); once a worker started the new attempt, a late callback counts
+-- for that attempt, as after requeue_stalled_tasks.
+-- A run that is started or completed is returned unchanged.
+-- Example: select status from pgflow.resume_run('<run_id>');
+-- Called by clients (pgflow resume <run_id>).
+-- LOCKS: the run row, then its step_states rows (step_slug order), then the tasks it queues
+-- again (key order), then their messages.
+-- Raises `Run <run_id> not found` (P0002); what the cascades raise.
+create or replace function pgflow.resume_run(run_id uuid)
+returns pgflow.runs
+language plpgsql
+volatile
+set search_path = ''
+as $$
+declare
+    v_run pgflow.runs;
+    v_old_msg_ids bigint [];
+    v_requeued int := 0;
+    v_events int;
+begin
+    -- GUARD + LOCKS: the run, then its step states
+    select * into v_run
+    from pgflow.runs as r
+    where r.run_id = resume_run.run_id
+    for update;
+
+    if not found then
+        raise exception 'Run % not found', resume_run.run_id using errcode = 'P0002';
+    end if;
+    if v_run.status not in ('failed', 'cancelled') then
+        return v_run;
+    end if;
+
+    perform 1
+    from pgflow.step_states as ss
+    where ss.run_id = resume_run.run_id
+    order by ss.step_slug
+    for update;
+
+    -- MAIN: the run goes on
+    update pgflow.runs as r
+    set status = 'started', failed_at = null, cancelled_at = null
+    where r.run_id = resume_run.run_id
+    returning r.* into v_run;
+
+    perform pgflow._emit_event(
+        'run:resumed',
+        jsonb_build_object(
+            'event_type', 'run:resumed',
+            'run_id', v_run.run_id,
+            'flow_slug', v_run.flow_slug,
+            'status', v_run.status,
+            'remaining_steps', v_run.remaining_steps
+        )
+    );
+
+    -- steps that never started: created again
+    update pgflow.step_states as ss
+    set status = 'created', failed_at = null, error_message = null
+    where
+        ss.run_id = resume_run.run_id
+        and ss.status in ('failed', 'cancelled')
+        and ss.started_at is null;
+
+    -- steps that started and did not finish: started again
+    with restarted as (
+        update pgflow.step_states as ss
+        set
+            status = 'started',
+            failed_at = null,
+            error_message = null,
+            remaining_tasks = (
+                select count(*)::int
+                from pgflow.step_tasks as t
+                where t.run_id = ss.run_id and t.step_slug = ss.step_slug and t.status <> 'completed'
+            )
+        where
+            ss.run_id = resume_run.run_id
+            and (ss.status = 'started' or (ss.status in ('failed', 'cancelled') and ss.started_at is not null))
+        returning
+            ss.flow_slug, ss.run_id, ss.step_slug, ss.status, ss.started_at, ss.remaining_tasks, ss.remaining_deps
+    )
+
+    select
+        pgflow._emit_events(
+            array_agg('step:' || rs.step_slug || ':started' order by s.step_index),
+            array_agg(
+                jsonb_build_object(
+                    'event_type', 'step:started',
+                    'run_id', rs.run_id,
+                    'step_slug', rs.step_slug,
+                    'status', rs.status,
+                    'started_at', rs.started_at,
+                    'remaining_tasks', rs.remaining_tasks,
+                    'remaining_deps', rs.remaining_deps
+                )
+                order by s.step_index
+            )
+        )
+    into v_events
+    from restarted as rs
+    inner join pgflow.steps as s on s.flow_slug = rs.flow_slug and s.step_slug = rs.step_slug
+    having count(*) > 0;
+
+    -- their unfinished tasks (locked in key order): queued afresh, one new message each
+    -- (pgmq.send_batch refuses an empty batch, hence the test of found)
+    perform 1
+    from pgflow.step_tasks as t
+    inner join pgflow.step_states as ss on ss.run_id = t.run_id and ss.step_slug = t.step_slug
+    where t.run_id = resume_run.run_id and ss.status = 'started' and t.status <> 'completed'
+    order by t.step_slug, t.task_index
+    for update of t;
+
+    if found then
+        with todo as (
+            select
+                t.flow_slug,
+                t.step_slug,
+                t.task_index,
+                t.message_id as old_msg_id,
+                row_number() over (order by t.step_slug, t.task_index) as pos
+            from pgflow.step_tasks as t
+            inner join pgflow.step_states as ss on ss.run_id = t.run_id and ss.step_slug = t.step_slug
+            where t.run_id = resume_run.run_id and ss.status = 'started' and t.status <> 'completed'
+        ),
+
+        sent as (
+            select m.msg_id, row_number() over (order by m.msg_id) as pos
+            from pgmq.send_batch(
+                v_run.flow_slug,
+                array(
+                    select
+                        jsonb_build_object(
+                            'flow_slug', td.flow_slug,
+                            'run_id', resume_run.run_id,
+                            'step_slug', td.step_slug,
+                            'task_index', td.task_index
+                        )
+                    from todo as td
+                    order by td.pos
+                ),
+                0
+            ) as m (msg_id)
+        ),
+
+        requeued as (
+            update pgflow.step_tasks as t
+            set
+                status = 'queued',
+                message_id = se.msg_id,
+                attempts_count = 0,
+                error_message = null,
+                output = null,
+                queued_at = now(),
+                started_at = null,
+                completed_at = null,
+                failed_at = null,
+                last_worker_id = null,
+                requeued_count = 0,
+                last_requeued_at = null,
+                permanently_stalled_at = null
+            from todo as td
+            inner join sent as se on se.pos = td.pos
+            where
+                t.run_id = resume_run.run_id
+                and t.step_slug = td.step_slug
+                and t.task_index = td.task_index
+            returning td.old_msg_id
+        )
+
+        select
+            coalesce(array_agg(rq.old_msg_id order by rq.old_msg_id) filter (where rq.old_msg_id is not null), '{}'),
+            count(*)::int
+        into v_old_msg_ids, v_requeued
+        from requeued as rq;
+    end if;
+
+    -- the superseded messages: out of the queue (when still there) and of its archive
+    if coalesce(cardinality(v_old_msg_ids), 0) > 0 then
+        perform pgmq.delete(v_run.flow_slug, v_old_msg_ids);
+        execute format('delete from pgmq.%I as a where a.msg_id = any($1)', pgmq.format_table_name(v_run.flow_slug, 'a'))
+        using v_old_msg_ids;
+    end if;
+
+    -- scheduling, as start_flow: conditions, taskless steps, ready steps, completion
+    loop
+        if not pgflow.cascade_resolve_conditions(resume_run.run_id) then
+            select * into v_run from pgflow.runs as r where r.run_id = resume_run.run_id;
+            return v_run;
+        end if;
+        exit when pgflow.cascade_complete_taskless_steps(resume_run.run_id) = 0;
+    end loop;
+    perform pgflow.start_ready_steps(resume_run.run_id);
+    perform pgflow.maybe_complete_run(resume_run.run_id);
+
+    if v_requeued > 0 then
+        perform pg_notify('pgflow_tasks', v_run.flow_slug);
+    end if;
+
+    select * into v_run from pgflow.runs as r where r.run_id = resume_run.run_id;
+    return v_run;
+end;
+$$;
+
 -- ==== sql/0100_function_resume_schedule.sql ====
 -- pgflow.resume_schedule(schedule_slug): enables a paused schedule. Its next time is the first
 -- match after now() (and after its last scheduled time): the times it missed while paused are
@@ -3488,6 +4341,123 @@ begin
         raise exception 'schedule % does not exist', coalesce('"' || resume_schedule.schedule_slug || '"', 'NULL');
     end if;
     return v_schedule;
+end;
+$$;
+
+-- ==== sql/0100_function_retry_run.sql ====
+-- pgflow.retry_run(run_id): starts a new run of a failed or cancelled run's flow with the same
+-- input (pgflow.start_flow, so its events and scheduling are a new run's) and stores the link:
+-- the new run's retry_of_run_id is the old run (pgflow.get_run_with_states shows it, and the old
+-- run's "retried_by_run_id"). Beside the contract (run control). Returns the new run.
+-- A run retried already returns its retry and starts nothing (a client that repeats the call
+-- does not start two runs); to try again after the retry failed, retry the retry.
+-- Example: select run_id from pgflow.retry_run('<run_id>');
+-- Called by clients (pgflow retry <run_id>).
+-- LOCKS: the old run row (FOR UPDATE: two concurrent retries start one run), then as start_flow.
+-- Raises `Run <run_id> not found` (P0002); `Run <run_id> is <status>: only a failed or cancelled
+-- run can be retried` (55000); what start_flow raises.
+create or replace function pgflow.retry_run(run_id uuid)
+returns pgflow.runs
+language plpgsql
+volatile
+set search_path = ''
+as $$
+declare
+    v_old pgflow.runs;
+    v_new pgflow.runs;
+begin
+    -- GUARD + LOCKS: the old run
+    select * into v_old
+    from pgflow.runs as r
+    where r.run_id = retry_run.run_id
+    for update;
+
+    if not found then
+        raise exception 'Run % not found', retry_run.run_id using errcode = 'P0002';
+    end if;
+    if v_old.status not in ('failed', 'cancelled') then
+        raise exception 'Run % is %: only a failed or cancelled run can be retried', retry_run.run_id, v_old.status
+            using errcode = '55000';
+    end if;
+
+    select * into v_new
+    from pgflow.runs as r
+    where r.retry_of_run_id = retry_run.run_id
+    order by r.started_at, r.run_id
+    limit 1;
+    if found then
+        return v_new;
+    end if;
+
+    -- MAIN: a new run, then the link
+    select * into v_new from pgflow.start_flow(v_old.flow_slug, v_old.input) as s;
+
+    update pgflow.runs as r
+    set retry_of_run_id = retry_run.run_id
+    where r.run_id = v_new.run_id
+    returning r.* into v_new;
+
+    return v_new;
+end;
+$$;
+
+-- ==== sql/0100_function_set_retry_policy.sql ====
+-- pgflow.set_retry_policy(flow_slug, step_slug, retry_jitter, max_retry_delay): opt-in retry delay
+-- options beside the contract's exponential formula (which stays the default), for a whole flow
+-- (step_slug NULL) or one step (overriding its flow's). Both values are set as given: NULL
+-- clears one (no jitter / no cap; for a step: the flow's).
+--   retry_jitter: fraction in [0, 1]; a delay d becomes a random value in [d * (1 - j), d].
+--   max_retry_delay: seconds, >= 0; a delay is at most this.
+-- create_flow / add_step are the contract's and take no such parameters: call this after them
+-- (again after a flow is recompiled: its rows are new). Returns nothing.
+-- Example: select pgflow.set_retry_policy('greet', retry_jitter => 0.5, max_retry_delay => 300);
+-- Called by clients and the pgflow-py DSL compiler.
+-- Locks the flows or steps row it updates.
+-- Raises `Flow <slug> does not exist`, `Step <slug> does not exist in flow <slug>`,
+-- `retry_jitter must be between 0 and 1 (got <x>)`, `max_retry_delay must be >= 0 (got <n>)`.
+create or replace function pgflow.set_retry_policy(
+    flow_slug text,
+    step_slug text default null,
+    retry_jitter numeric default null,
+    max_retry_delay integer default null
+)
+returns void
+language plpgsql
+volatile
+set search_path = ''
+as $$
+begin
+    -- GUARD: values, then names
+    if set_retry_policy.retry_jitter is not null
+        and (set_retry_policy.retry_jitter < 0 or set_retry_policy.retry_jitter > 1) then
+        raise exception 'retry_jitter must be between 0 and 1 (got %)', set_retry_policy.retry_jitter
+            using errcode = '22023';
+    end if;
+    if set_retry_policy.max_retry_delay is not null and set_retry_policy.max_retry_delay < 0 then
+        raise exception 'max_retry_delay must be >= 0 (got %)', set_retry_policy.max_retry_delay
+            using errcode = '22023';
+    end if;
+
+    -- MAIN
+    if set_retry_policy.step_slug is null then
+        update pgflow.flows as f
+        set opt_retry_jitter = set_retry_policy.retry_jitter, opt_max_retry_delay = set_retry_policy.max_retry_delay
+        where f.flow_slug = set_retry_policy.flow_slug;
+        if not found then
+            raise exception 'Flow % does not exist', set_retry_policy.flow_slug using errcode = 'P0002';
+        end if;
+    else
+        update pgflow.steps as s
+        set opt_retry_jitter = set_retry_policy.retry_jitter, opt_max_retry_delay = set_retry_policy.max_retry_delay
+        where s.flow_slug = set_retry_policy.flow_slug and s.step_slug = set_retry_policy.step_slug;
+        if not found then
+            if not exists (select 1 from pgflow.flows as f where f.flow_slug = set_retry_policy.flow_slug) then
+                raise exception 'Flow % does not exist', set_retry_policy.flow_slug using errcode = 'P0002';
+            end if;
+            raise exception 'Step % does not exist in flow %', set_retry_policy.step_slug, set_retry_policy.flow_slug
+                using errcode = 'P0002';
+        end if;
+    end if;
 end;
 $$;
 
@@ -3640,6 +4610,72 @@ begin
     v_job_id := cron.schedule('pgflow_tick_schedules', '* * * * *', 'select pgflow.tick_schedules()');
 
     return format('Scheduled pgflow_tick_schedules (every minute, job_id=%s)', v_job_id);
+end;
+$$;
+
+-- ==== sql/0100_function_start_flow_idempotent.sql ====
+-- pgflow.start_flow_idempotent(flow_slug, input, idempotency_key): pgflow.start_flow, at most once
+-- per (flow, key). Beside the contract (run control). The first call starts a run (start_flow)
+-- and records the key (pgflow.run_idempotency_keys); every later call with the same flow and key
+-- returns that run as it is now and starts nothing, also when the calls race from many
+-- connections (the key is claimed by its primary key before the run starts: a racing call waits
+-- for the first one's transaction, then returns its run; if that transaction rolled back, the
+-- racing call starts the run). A key lives as long as its run (pgflow.prune_runs deletes both).
+-- Example: select run_id from pgflow.start_flow_idempotent('greet', '{"first": "Ada"}', 'order-42');
+-- Called by clients (pgflow start --idempotency-key K).
+-- LOCKS: the key's row (insert, or wait on a concurrent insert of the same key), then as
+-- start_flow.
+-- Raises `idempotency_key must be a non-empty text` (22023); `Idempotency key <key> of flow <slug>
+-- was used with a different input (run <run_id>)` (22023) when the key's run has another input;
+-- `... names no run (pruned meanwhile?): call again` (40001) in the moment a prune deletes the key;
+-- what start_flow raises (then the key is not recorded).
+create or replace function pgflow.start_flow_idempotent(flow_slug text, input jsonb, idempotency_key text)
+returns setof pgflow.runs
+language plpgsql
+volatile
+set search_path = ''
+as $$
+declare
+    v_run_id uuid := gen_random_uuid();
+    v_claimed uuid;
+    v_run pgflow.runs;
+begin
+    -- GUARD
+    if start_flow_idempotent.idempotency_key is null or start_flow_idempotent.idempotency_key = '' then
+        raise exception 'idempotency_key must be a non-empty text' using errcode = '22023';
+    end if;
+
+    -- LOCKS: claim the key (a concurrent claim of the same key waits here for the other's end)
+    insert into pgflow.run_idempotency_keys (flow_slug, idempotency_key, run_id)
+    values (start_flow_idempotent.flow_slug, start_flow_idempotent.idempotency_key, v_run_id)
+    on conflict on constraint run_idempotency_keys_pkey do nothing
+    returning run_idempotency_keys.run_id into v_claimed;
+
+    -- MAIN: the first call starts the run under the run_id it claimed
+    if v_claimed is not null then
+        return query
+        select * from pgflow.start_flow(start_flow_idempotent.flow_slug, start_flow_idempotent.input, v_claimed);
+        return;
+    end if;
+
+    -- a later call: the key's run, which must have been started with the same input
+    select r.* into v_run
+    from pgflow.run_idempotency_keys as k
+    inner join pgflow.runs as r on r.run_id = k.run_id
+    where k.flow_slug = start_flow_idempotent.flow_slug and k.idempotency_key = start_flow_idempotent.idempotency_key;
+
+    if v_run.run_id is null then
+        raise exception 'Idempotency key % of flow % names no run (pruned meanwhile?): call again',
+            start_flow_idempotent.idempotency_key, start_flow_idempotent.flow_slug
+            using errcode = '40001';
+    end if;
+    if v_run.input is distinct from start_flow_idempotent.input then
+        raise exception 'Idempotency key % of flow % was used with a different input (run %)',
+            start_flow_idempotent.idempotency_key, start_flow_idempotent.flow_slug, v_run.run_id
+            using errcode = '22023';
+    end if;
+
+    return next v_run;
 end;
 $$;
 
@@ -4054,14 +5090,5 @@ begin
             end;
         end loop;
     end if;
-end;
-$$;
-
--- ==== sql/0990_drop_read_with_poll.sql ====
--- pgflow 0.8 dropped its own pgflow.read_with_poll (workers call pgmq.read_with_poll); the
--- contract has no such function. pgflow-py 0.1.0 shipped a wrapper by that name: it is removed.
-do $$
-begin
-    drop function if exists pgflow.read_with_poll(text, integer, integer, integer, integer, jsonb);
 end;
 $$;

@@ -16,7 +16,8 @@
 -- {dep: step_states.output} over completed deps; map -> the bare element at task_index of the run
 -- input (root) or of the dependency's output; flow_input NULL except for root single steps.
 -- Called by pgflow.start_tasks and pgflow.read_and_start_tasks.
--- Locks the eligible step_tasks rows (ordered by run, step, task index) and their queue messages.
+-- Locks the eligible step_tasks rows (ordered by run, step, task index; SKIP LOCKED, see LOCKS)
+-- and their queue messages.
 -- Raises nothing of its own (unknown worker_id violates step_tasks_last_worker_id_fkey).
 create or replace function pgflow._start_tasks(p_flow_slug text, msg_ids bigint [], worker_id uuid, set_vt boolean)
 returns table (
@@ -37,8 +38,12 @@ declare
     v_msg_ids bigint[];
     v_vt_offsets integer[];
 begin
-    -- LOCKS: the eligible tasks, in key order (two workers holding the same messages after a vt
-    -- expiry lock them in the same order)
+    -- LOCKS: the eligible tasks, in key order, skipping those another transaction holds: a
+    -- caller may hold the messages it read (pgflow.read_and_start_tasks, or pgmq.read in the
+    -- same transaction) while a writer that locked the task first waits for its message
+    -- (cancel_run archiving it): waiting here would close a deadlock. A task skipped is one
+    -- that is being started, requeued, resumed or cancelled by that other transaction; its
+    -- message is left to it (pgmq.read_and_start_tasks gives it the caller's vt).
     select coalesce(array_agg(e.message_id), '{}') into v_msg_ids
     from (
         select st.message_id
@@ -52,7 +57,7 @@ begin
             and r.status = 'started'
             and ss.status = 'started'
         order by st.run_id, st.step_slug, st.task_index
-        for update of st
+        for update of st skip locked
     ) as e;
 
     -- Messages of tasks past queued: hidden until the task's deadline, or archived when finished

@@ -20,6 +20,8 @@
 --     never retried, exhausted at once (pgflow differs: it would queue a task that has no message).
 --   * Task 'queued' (step started): no state change, but its message vt is still pushed to
 --     now + calculate_retry_delay(base_delay, attempts_count) (spec §13 quirk 11).
+--   The delay is pgflow._retry_delay's: calculate_retry_delay's unless the step or flow opted
+--   into jitter or a maximum delay (pgflow.set_retry_policy; beside the contract).
 -- Called by workers. Task-level retries emit no events.
 -- LOCKS: the run row, then the step_states row (FOR UPDATE), then the task row (compare-and-set
 -- UPDATE where status = 'started'), then the children's step_states rows.
@@ -259,7 +261,7 @@ begin
         perform pgmq.set_vt(
             v_run.flow_slug,
             v_task.message_id,
-            pgflow.calculate_retry_delay(v_base_delay, v_task.attempts_count)
+            pgflow._retry_delay(v_run.flow_slug, fail_task.step_slug, v_base_delay, v_task.attempts_count)
         );
     elsif v_task.status = 'failed' then
         perform pgflow._archive_task_message(fail_task.run_id, fail_task.step_slug, fail_task.task_index);

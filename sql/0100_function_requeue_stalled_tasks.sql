@@ -5,6 +5,8 @@
 -- started_at < now() - (flow.opt_timeout + 30) s: the flow's timeout only, a step's own
 -- opt_timeout is not used (the contract's rule, spec section 6.1). Nothing else is checked: a
 -- task left `started` in a failed run or a skipped step is swept like any other.
+-- Beside the contract (run control): a task whose handler extended its deadline
+-- (pgflow.extend_task_timeout, pgflow.task_deadlines) is not stalled before 30 s past it.
 --   * requeued_count < 3: back to `queued` (started_at and last_worker_id NULL, requeued_count+1,
 --     last_requeued_at now()), its message made visible now (set_vt_batch, one call per queue),
 --     then one pg_notify('pgflow_tasks', <flow_slug>) per flow to wake workers.
@@ -41,6 +43,18 @@ begin
             t.status = 'started'
             and t.permanently_stalled_at is null
             and t.started_at < now() - make_interval(secs => f.opt_timeout + 30)
+            -- run control: a task whose handler extended its deadline (extend_task_timeout) is
+            -- left alone until 30 s past that deadline; tasks never extended have no row here
+            and not exists (
+                select 1
+                from pgflow.task_deadlines as d
+                where
+                    d.run_id = t.run_id
+                    and d.step_slug = t.step_slug
+                    and d.task_index = t.task_index
+                    and d.extended_at >= t.started_at
+                    and d.deadline_at >= now() - interval '30 seconds'
+            )
         order by t.run_id, t.step_slug, t.task_index
         for update of t skip locked
     ),

@@ -7,8 +7,9 @@ select plan(131);
 
 select set_eq(
     $$select c.conname::text from pg_constraint as c where c.conrelid = 'pgflow.flows'::regclass$$,
-    array['flows_pkey', 'slug_is_valid', 'opt_max_attempts_is_nonnegative', 'opt_base_delay_is_nonnegative', 'opt_timeout_is_positive'],
-    'pgflow.flows has exactly the named constraints of spec 3'
+    array['flows_pkey', 'slug_is_valid', 'opt_max_attempts_is_nonnegative', 'opt_base_delay_is_nonnegative', 'opt_timeout_is_positive',
+          'opt_retry_jitter_is_a_fraction', 'opt_max_retry_delay_is_nonnegative'],
+    'pgflow.flows has exactly the named constraints of spec 3 and those of run control'
 );
 select is(
     (select c.contype::text from pg_constraint as c
@@ -48,8 +49,9 @@ select is(
 );
 select set_eq(
     $$select c.conname::text from pg_constraint as c where c.conrelid = 'pgflow.steps'::regclass$$,
-    array['steps_pkey', 'steps_flow_slug_step_index_key', 'steps_flow_slug_fkey', 'steps_step_slug_check', 'steps_step_type_check', 'steps_deps_count_check', 'opt_max_attempts_is_nonnegative', 'opt_base_delay_is_nonnegative', 'opt_timeout_is_positive', 'opt_start_delay_is_nonnegative', 'required_input_pattern_is_object', 'forbidden_input_pattern_is_object', 'when_unmet_is_valid', 'when_exhausted_is_valid'],
-    'pgflow.steps has exactly the named constraints of spec 3'
+    array['steps_pkey', 'steps_flow_slug_step_index_key', 'steps_flow_slug_fkey', 'steps_step_slug_check', 'steps_step_type_check', 'steps_deps_count_check', 'opt_max_attempts_is_nonnegative', 'opt_base_delay_is_nonnegative', 'opt_timeout_is_positive', 'opt_start_delay_is_nonnegative', 'required_input_pattern_is_object', 'forbidden_input_pattern_is_object', 'when_unmet_is_valid', 'when_exhausted_is_valid',
+          'opt_retry_jitter_is_a_fraction', 'opt_max_retry_delay_is_nonnegative'],
+    'pgflow.steps has exactly the named constraints of spec 3 and those of run control'
 );
 select is(
     (select c.contype::text from pg_constraint as c
@@ -214,8 +216,9 @@ select is(
 );
 select set_eq(
     $$select c.conname::text from pg_constraint as c where c.conrelid = 'pgflow.runs'::regclass$$,
-    array['runs_pkey', 'runs_flow_slug_fkey', 'status_is_valid', 'runs_remaining_steps_check', 'completed_at_or_failed_at', 'completed_at_is_after_started_at', 'failed_at_is_after_started_at'],
-    'pgflow.runs has exactly the named constraints of spec 3'
+    array['runs_pkey', 'runs_flow_slug_fkey', 'status_is_valid', 'runs_remaining_steps_check', 'completed_at_or_failed_at', 'completed_at_is_after_started_at', 'failed_at_is_after_started_at',
+          'cancelled_at_is_after_started_at', 'cancelled_at_only_when_cancelled', 'runs_retry_of_run_id_fkey'],
+    'pgflow.runs has exactly the named constraints of spec 3 and those of run control'
 );
 select is(
     (select c.contype::text from pg_constraint as c
@@ -563,8 +566,9 @@ select is(
 );
 select set_eq(
     $$select i.indexname::text from pg_indexes as i where i.schemaname = 'pgflow' and i.indexname like 'idx\_%'$$,
-    array['idx_deps_by_flow_step', 'idx_deps_by_flow_dep', 'idx_runs_flow_slug', 'idx_runs_status', 'idx_step_states_ready', 'idx_step_states_failed', 'idx_step_states_skipped', 'idx_step_states_flow_slug', 'idx_step_states_run_id', 'idx_step_tasks_message_id', 'idx_step_tasks_queued', 'idx_step_tasks_completed', 'idx_step_tasks_failed', 'idx_step_tasks_flow_run_step', 'idx_step_tasks_started', 'idx_step_tasks_queued_msg', 'idx_step_tasks_last_worker', 'idx_workers_queue_name', 'idx_workers_heartbeat', 'idx_schedules_due', 'idx_schedules_flow_slug'],
-    'schema pgflow has exactly the idx_* indexes of spec 3 and those of pgflow.schedules (issue 17)'
+    array['idx_deps_by_flow_step', 'idx_deps_by_flow_dep', 'idx_runs_flow_slug', 'idx_runs_status', 'idx_step_states_ready', 'idx_step_states_failed', 'idx_step_states_skipped', 'idx_step_states_flow_slug', 'idx_step_states_run_id', 'idx_step_tasks_message_id', 'idx_step_tasks_queued', 'idx_step_tasks_completed', 'idx_step_tasks_failed', 'idx_step_tasks_flow_run_step', 'idx_step_tasks_started', 'idx_step_tasks_queued_msg', 'idx_step_tasks_last_worker', 'idx_workers_queue_name', 'idx_workers_heartbeat',
+          'idx_runs_retry_of_run_id', 'idx_runs_finished', 'idx_schedules_due', 'idx_schedules_flow_slug'],
+    'schema pgflow has exactly the idx_* indexes of spec 3 and those of run control and pgflow.schedules (issue 17)'
 );
 select is(
     (select i.indexdef from pg_indexes as i where i.schemaname = 'pgflow' and i.indexname = 'idx_deps_by_flow_step'),

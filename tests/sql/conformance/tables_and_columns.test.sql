@@ -4,9 +4,9 @@
 begin;
 select plan(325);
 
-select tables_are('pgflow', array['flows', 'steps', 'deps', 'runs', 'step_states', 'step_tasks', 'workers', 'worker_functions', 'schedules', 'schedule_runs'], 'schema pgflow has exactly the 8 tables of spec 3 and the schedules tables (issue 17)');
+select tables_are('pgflow', array['flows', 'steps', 'deps', 'runs', 'step_states', 'step_tasks', 'workers', 'worker_functions', 'run_idempotency_keys', 'task_deadlines', 'schedules', 'schedule_runs'], 'schema pgflow has exactly the 8 tables of spec 3, the 2 of run control (README "Run control") and the 2 of schedules (issue 17)');
 select has_table('pgflow', 'flows', 'table pgflow.flows exists');
-select columns_are('pgflow', 'flows', array['flow_slug', 'opt_max_attempts', 'opt_base_delay', 'opt_timeout', 'created_at'], 'pgflow.flows has exactly the columns of spec 3');
+select columns_are('pgflow', 'flows', array['flow_slug', 'opt_max_attempts', 'opt_base_delay', 'opt_timeout', 'created_at', 'opt_retry_jitter', 'opt_max_retry_delay'], 'pgflow.flows has exactly the columns of spec 3 and the retry options of run control');
 select has_column('pgflow', 'flows', 'flow_slug', 'flows.flow_slug exists');
 select col_type_is('pgflow', 'flows', 'flow_slug', 'text', 'flows.flow_slug is text');
 select col_not_null('pgflow', 'flows', 'flow_slug', 'flows.flow_slug is NOT NULL');
@@ -28,7 +28,7 @@ select col_type_is('pgflow', 'flows', 'created_at', 'timestamp with time zone', 
 select col_not_null('pgflow', 'flows', 'created_at', 'flows.created_at is NOT NULL');
 select col_default_is('pgflow', 'flows', 'created_at', 'now()'::text, 'flows.created_at defaults to now()');
 select has_table('pgflow', 'steps', 'table pgflow.steps exists');
-select columns_are('pgflow', 'steps', array['flow_slug', 'step_slug', 'step_type', 'step_index', 'deps_count', 'opt_max_attempts', 'opt_base_delay', 'opt_timeout', 'opt_start_delay', 'required_input_pattern', 'forbidden_input_pattern', 'when_unmet', 'when_exhausted', 'created_at'], 'pgflow.steps has exactly the columns of spec 3');
+select columns_are('pgflow', 'steps', array['flow_slug', 'step_slug', 'step_type', 'step_index', 'deps_count', 'opt_max_attempts', 'opt_base_delay', 'opt_timeout', 'opt_start_delay', 'required_input_pattern', 'forbidden_input_pattern', 'when_unmet', 'when_exhausted', 'created_at', 'opt_retry_jitter', 'opt_max_retry_delay'], 'pgflow.steps has exactly the columns of spec 3 and the retry options of run control');
 select has_column('pgflow', 'steps', 'flow_slug', 'steps.flow_slug exists');
 select col_type_is('pgflow', 'steps', 'flow_slug', 'text', 'steps.flow_slug is text');
 select col_not_null('pgflow', 'steps', 'flow_slug', 'steps.flow_slug is NOT NULL');
@@ -104,7 +104,7 @@ select col_type_is('pgflow', 'deps', 'created_at', 'timestamp with time zone', '
 select col_not_null('pgflow', 'deps', 'created_at', 'deps.created_at is NOT NULL');
 select col_default_is('pgflow', 'deps', 'created_at', 'now()'::text, 'deps.created_at defaults to now()');
 select has_table('pgflow', 'runs', 'table pgflow.runs exists');
-select columns_are('pgflow', 'runs', array['run_id', 'flow_slug', 'status', 'input', 'output', 'remaining_steps', 'started_at', 'completed_at', 'failed_at'], 'pgflow.runs has exactly the columns of spec 3');
+select columns_are('pgflow', 'runs', array['run_id', 'flow_slug', 'status', 'input', 'output', 'remaining_steps', 'started_at', 'completed_at', 'failed_at', 'cancelled_at', 'retry_of_run_id'], 'pgflow.runs has exactly the columns of spec 3 and those of run control');
 select has_column('pgflow', 'runs', 'run_id', 'runs.run_id exists');
 select col_type_is('pgflow', 'runs', 'run_id', 'uuid', 'runs.run_id is uuid');
 select col_not_null('pgflow', 'runs', 'run_id', 'runs.run_id is NOT NULL');
