@@ -48,7 +48,14 @@ from decimal import Decimal
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar, cast
 
-from pgflow.errors import PgflowError
+from pgflow.errors import InvalidSchedule, PgflowError
+from pgflow.schedules import (
+    DEFAULT_CATCHUP_POLICY,
+    DEFAULT_CATCHUP_WINDOW,
+    DEFAULT_OVERLAP_POLICY,
+    DEFAULT_TIMEZONE,
+    ScheduleDef,
+)
 
 if TYPE_CHECKING:
     from pgflow.serving import Serving
@@ -446,7 +453,8 @@ class StepDef:
 
 class Flow:
     """A flow definition. Steps are added with the ``step``/``array``/``map`` decorators, in
-    topological order (a step can only depend on steps defined before it)."""
+    topological order (a step can only depend on steps defined before it). ``schedule="<cron>"``
+    is ``flow.schedule("<cron>")``: a schedule named after the flow, in UTC (see :meth:`schedule`)."""
 
     def __init__(
         self,
@@ -455,6 +463,7 @@ class Flow:
         max_attempts: int | None = None,
         base_delay: int | None = None,
         timeout: int | None = None,
+        schedule: str | None = None,
     ) -> None:
         self.slug: Final[str] = validate_slug(slug, "Flow slug")
         self.options: Final = FlowOptions(
@@ -463,6 +472,9 @@ class Flow:
             timeout=_check_int("timeout", timeout, 3),
         )
         self._steps: dict[str, StepDef] = {}
+        self._schedules: dict[str, ScheduleDef] = {}
+        if schedule is not None:
+            self.schedule(schedule)
 
     def __repr__(self) -> str:
         return f"Flow({self.slug!r}, steps={list(self._steps)!r})"
@@ -472,7 +484,43 @@ class Flow:
         """Steps by slug, in definition order (the order becomes ``step_index``)."""
         return MappingProxyType(self._steps)
 
+    @property
+    def schedules(self) -> tuple[ScheduleDef, ...]:
+        """The flow's schedules (``schedule=`` and :meth:`schedule`), in definition order."""
+        return tuple(self._schedules.values())
+
     # -- building --------------------------------------------------------------------------
+
+    def schedule(
+        self,
+        cron: str,
+        *,
+        slug: str | None = None,
+        input: Mapping[str, Any] | None = None,
+        timezone: str = DEFAULT_TIMEZONE,
+        overlap_policy: str = DEFAULT_OVERLAP_POLICY,
+        catchup_policy: str = DEFAULT_CATCHUP_POLICY,
+        catchup_window: _dt.timedelta = DEFAULT_CATCHUP_WINDOW,
+    ) -> ScheduleDef:
+        """Start this flow at the times ``cron`` names in ``timezone`` (see pgflow.cron_next), each
+        run's input being ``input`` plus ``"scheduled_for"``. ``slug`` names the schedule (default:
+        the flow's slug; a second schedule needs its own). ``compile()`` and the worker's
+        compile-on-start create it, or bring it to this definition. The expression and zone are
+        checked now, with the database's messages (FlowDefinitionError)."""
+        name = self.slug if slug is None else slug
+        try:
+            validate_slug(name, "Schedule slug")
+            if name in self._schedules:
+                raise FlowDefinitionError(f"the flow already has a schedule named {name!r}: pass slug=...")
+            sched = ScheduleDef.build(
+                name, self.slug, cron, timezone=timezone, input=input, overlap_policy=overlap_policy,
+                catchup_policy=catchup_policy, catchup_window=catchup_window,
+            )
+        except (FlowDefinitionError, InvalidSchedule) as e:
+            raise FlowDefinitionError(f'Schedule "{name}" of flow "{self.slug}": {e}') from None
+        self._schedules[name] = sched
+        return sched
+
 
     def step(
         self,
@@ -596,7 +644,8 @@ class Flow:
 
     def compile(self) -> list[str]:
         """The SQL statements that create this flow (pgflow's ``compileFlow``): one
-        ``pgflow.create_flow`` and one ``pgflow.add_step`` per step, in definition order."""
+        ``pgflow.create_flow`` and one ``pgflow.add_step`` per step, in definition order; then
+        one statement per schedule (see :meth:`ScheduleDef.compile_sql`)."""
         fo = self.options
         flow_opts = _runtime_options(fo.max_attempts, fo.base_delay, fo.timeout)
         out = [f"SELECT pgflow.create_flow({_sql_literal(self.slug)}{flow_opts});"]
@@ -619,7 +668,20 @@ class Flow:
             if s.step_type == "map":
                 extra += ", step_type => 'map'"
             out.append(f"SELECT pgflow.add_step({', '.join(parts)}{extra});")
+        if self._schedules:
+            self.check_schedulable()
+        out.extend(sched.compile_sql() for sched in self._schedules.values())
         return out
+
+    def check_schedulable(self) -> None:
+        """A scheduled run's input is a JSON object: refuse a scheduled flow with a root map step
+        (whose input must be an array), as pgflow.create_schedule would."""
+        roots = [s.slug for s in self._steps.values() if s.step_type == "map" and s.is_root]
+        if self._schedules and roots:
+            raise FlowDefinitionError(
+                f'Flow "{self.slug}" has a schedule and a root map step ("{roots[0]}"): a scheduled run\'s input '
+                "is a JSON object, a root map step needs an array"
+            )
 
     def compile_sql(self) -> str:
         """``compile()`` as one script, one statement per line, ending with a newline."""

@@ -6,6 +6,7 @@ client calls around every statement. The original psycopg exception stays the ``
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -77,6 +78,15 @@ class FlowShapeMismatch(PgflowError):
         )
 
 
+class ScheduleNotFound(PgflowError, LookupError):
+    """No schedule with that slug."""
+
+
+class InvalidSchedule(InvalidInput):
+    """A schedule's settings were refused: a bad slug, cron expression, time zone, input or
+    policy, a flow that cannot be scheduled, or a slug already taken. The message names what."""
+
+
 class RunTimeout(PgflowError, TimeoutError):
     """wait_for_run gave up before the run finished."""
 
@@ -140,6 +150,10 @@ def map_sql_error(exc: psycopg.Error, **context: Any) -> PgflowError:
         "has root map steps" in primary or (primary.startswith("Flow ") and "input" in primary)
     ):
         return InvalidInput(f"{primary}{where}")
+    if isinstance(exc, pg_errors.RaiseException):
+        schedule_error = _schedule_error(primary)
+        if schedule_error is not None:
+            return schedule_error(f"{primary}{where}")
     if isinstance(exc, pg_errors.RaiseException) and primary.startswith("Run not found"):
         return RunNotFound(f"{primary}{where}")
     if isinstance(exc, pg_errors.NotNullViolation) and diag is not None and diag.column_name == "input":
@@ -147,3 +161,24 @@ def map_sql_error(exc: psycopg.Error, **context: Any) -> PgflowError:
     if isinstance(exc, pg_errors.DataError):  # 22xxx: bad uuid text, NUL in text, bad JSON ...
         return InvalidInput(f"{primary}{where}")
     return DatabaseError(f"{primary}{where}", sqlstate=sqlstate)
+
+
+# The schedule functions' RAISE texts (sql/*schedule*.sql, cron_next) -> the error they mean.
+_SCHEDULE_NOT_FOUND = re.compile(r'^schedule (".*"|NULL) does not exist$', re.S)
+_FLOW_NOT_FOUND = re.compile(r'^flow (".*"|NULL) does not exist$', re.S)
+_INVALID_SCHEDULE = re.compile(
+    r'^(invalid schedule slug |invalid cron expression|unknown time zone|cron expression ".*" matches no time'
+    r'|schedule ".*" already exists|schedule input must be|overlap_policy must be|catchup_policy must be'
+    r'|catchup_window must be|enabled must be|flow ".*" has a root map step)',
+    re.S,
+)
+
+
+def _schedule_error(primary: str) -> type[PgflowError] | None:
+    if _SCHEDULE_NOT_FOUND.match(primary):
+        return ScheduleNotFound
+    if _FLOW_NOT_FOUND.match(primary):
+        return FlowNotFound
+    if _INVALID_SCHEDULE.match(primary):
+        return InvalidSchedule
+    return None

@@ -5,7 +5,7 @@ the database in one place, and a reviewer sees every statement next to its neigh
 constant is a whole statement (no fragments glued together), with named parameters
 (``%(name)s``) unless a hot path reads positional tuples, which its comment says.
 
-Sections, in order: channels and lock keys; the SQL client; the worker; the CLI; run control;
+Sections, in order: channels and lock keys; the SQL client; the worker; observability; the CLI; run control;
 schedules; the dashboard.
 """
 
@@ -137,6 +137,24 @@ select * from pgflow.start_flow(
     flow_slug => %(flow_slug)s::text, input => %(input)s::jsonb, run_id => %(run_id)s::uuid
 )"""
 
+# start_flow and the run's trace context (pgflow.run_trace_contexts) in one statement, so in one
+# transaction; the join keeps the insert referenced by the final select.
+START_FLOW_TRACED: Final = """
+with started as (
+    select * from pgflow.start_flow(
+        flow_slug => %(flow_slug)s::text, input => %(input)s::jsonb, run_id => %(run_id)s::uuid
+    )
+),
+traced as (
+    insert into pgflow.run_trace_contexts (run_id, traceparent)
+    select s.run_id, %(traceparent)s::text from started as s
+    returning run_trace_contexts.run_id
+)
+select s.* from started as s inner join traced as t on t.run_id = s.run_id"""
+
+RUN_TRACEPARENT: Final = """
+select tc.traceparent from pgflow.run_trace_contexts as tc where tc.run_id = %(run_id)s::uuid"""
+
 GET_RUN: Final = "select * from pgflow.get_run_with_states(run_id => %(run_id)s::uuid) as result"
 
 FLOW_INPUT: Final = "select r.input from pgflow.runs as r where r.run_id = %(run_id)s::uuid"
@@ -174,6 +192,15 @@ TRY_MAINTENANCE_LOCK: Final = "select pg_try_advisory_xact_lock(%(key)s::bigint)
 
 REQUEUE_STALLED_TASKS: Final = "select * from pgflow.requeue_stalled_tasks() as requeued"
 
+# Recovery beside the contract (issue 21), each in the transaction of TRY_MAINTENANCE_LOCK like
+# REQUEUE_STALLED_TASKS. One row per task handled.
+REQUEUE_DEAD_WORKER_TASKS: Final = """
+select * from pgflow.requeue_dead_worker_tasks(
+    heartbeat_timeout => make_interval(secs => %(heartbeat_timeout)s::float8), function_name => %(function_name)s::text
+)"""
+
+FAIL_STALLED_TASKS: Final = "select * from pgflow.fail_stalled_tasks()"
+
 HAS_SCHEMA: Final = "select to_regprocedure('pgflow.schema_version()') is not null as present"
 
 SCHEMA_VERSION: Final = "select * from pgflow.schema_version() as version"
@@ -191,6 +218,29 @@ NEXT_VISIBLE_IN: Final = (
 # A round trip on the LISTEN connection while it is not listening: a connection that died while
 # unused shows here, and is replaced.
 WORKER_PING: Final = "select 1"
+
+# ---- observability (worker hooks, metrics) -----------------------------------------------------
+# Trace contexts are written and read by the SQL client (START_FLOW_TRACED, RUN_TRACEPARENT above).
+
+# pgflow_queue_depth: messages in each flow's queue (visible, delayed and in flight).
+QUEUE_DEPTHS: Final = """
+select f.queue_name, m.queue_length
+from unnest(%(queue_names)s::text[]) as f (queue_name)
+cross join lateral pgmq.metrics(f.queue_name) as m"""
+
+# on_run_finished, when the run's event was too large for NOTIFY: its output, or the error of its
+# first failed step.
+RUN_RESULT: Final = """
+select
+    r.output,
+    (
+        select ss.error_message from pgflow.step_states as ss
+        where ss.run_id = r.run_id and ss.status = 'failed'
+        order by ss.failed_at, ss.step_slug
+        limit 1
+    ) as error_message
+from pgflow.runs as r
+where r.run_id = %(run_id)s::uuid"""
 
 # ---- the CLI ----------------------------------------------------------------------------------
 
@@ -244,6 +294,61 @@ select t.at from times as t order by t.n
 """
 
 SETUP_SCHEDULES_CRON = "select pgflow.setup_schedules_cron()"
+
+# the schedule functions the client calls; each returns the schedule's row (a NULL argument of
+# update_schedule keeps the current value)
+UPDATE_SCHEDULE: Final = """
+select * from pgflow.update_schedule(
+    schedule_slug => %(schedule_slug)s::text, flow_slug => %(flow_slug)s::text, cron => %(cron)s::text,
+    input => %(input)s::jsonb, timezone => %(timezone)s::text, overlap_policy => %(overlap_policy)s::text,
+    catchup_policy => %(catchup_policy)s::text, catchup_window => %(catchup_window)s::interval,
+    enabled => %(enabled)s::boolean
+)"""
+
+DELETE_SCHEDULE: Final = "select * from pgflow.delete_schedule(schedule_slug => %(schedule_slug)s::text)"
+
+PAUSE_SCHEDULE: Final = "select * from pgflow.pause_schedule(schedule_slug => %(schedule_slug)s::text)"
+
+RESUME_SCHEDULE: Final = "select * from pgflow.resume_schedule(schedule_slug => %(schedule_slug)s::text)"
+
+# every schedule (or one flow's), by slug
+LIST_SCHEDULES: Final = """
+select s.*
+from pgflow.schedules as s
+where %(flow_slug)s::text is null or s.flow_slug = %(flow_slug)s::text
+order by s.schedule_slug"""
+
+# tick_schedules at the database's own clock (TICK_SCHEDULES takes the instant)
+TICK_SCHEDULES_NOW: Final = "select * from pgflow.tick_schedules()"
+
+# A compiled flow's schedule (the DSL's, on the worker's start): created when missing, otherwise
+# brought to the definition with update_schedule, which leaves `enabled` alone (an operator's pause
+# survives a worker restart) and keeps next_scheduled_start_time unless the expression or zone
+# changed. Run after LOCK_SCHEDULE_SLUG (below), in the same transaction, so that two workers
+# starting at once do not both take the create branch. `offset 0` keeps the CASE evaluated once
+# (`(expr).*` would evaluate it once per column).
+ENSURE_SCHEDULE: Final = """
+select (e.schedule).* from (
+    select case
+        when exists (select 1 from pgflow.schedules as s where s.schedule_slug = %(schedule_slug)s::text)
+        then pgflow.update_schedule(
+            schedule_slug => %(schedule_slug)s::text, flow_slug => %(flow_slug)s::text, cron => %(cron)s::text,
+            input => %(input)s::jsonb, timezone => %(timezone)s::text, overlap_policy => %(overlap_policy)s::text,
+            catchup_policy => %(catchup_policy)s::text, catchup_window => %(catchup_window)s::interval
+        )
+        else pgflow.create_schedule(
+            schedule_slug => %(schedule_slug)s::text, flow_slug => %(flow_slug)s::text, cron => %(cron)s::text,
+            input => %(input)s::jsonb, timezone => %(timezone)s::text, overlap_policy => %(overlap_policy)s::text,
+            catchup_policy => %(catchup_policy)s::text, catchup_window => %(catchup_window)s::interval
+        )
+    end as schedule
+    offset 0
+) as e"""
+
+SCHEDULE_LOCK_CLASS: Final = 7_412_021
+"""First key of the pg_advisory_xact_lock(class, hashtext(schedule_slug)) that ENSURE_SCHEDULE runs under."""
+
+LOCK_SCHEDULE_SLUG: Final = "select pg_advisory_xact_lock(%(lock_class)s::int, hashtext(%(schedule_slug)s::text))"
 
 # ---- the dashboard --------------------------------------------------------------------------------
 # The dashboard (pgflow.ui) reads with SELECT only, so that a read-only role can serve it (the

@@ -8,10 +8,11 @@ worker held, it measures the time from the kill to the first execution of that t
 after it (the handler's entry row in `rel_effects`), and prints a table per mode:
 
   before  recovery as pgflow has it: the workers' maintenance loop runs requeue_stalled_tasks
-          (every second here), which requeues a task its flow's timeout + 30 s after it started;
-  after   the same, plus the dead-worker sweep: requeue_dead_worker_tasks(heartbeat_timeout)
-          and fail_stalled_tasks every 0.5 s (standing in for the pg_cron job of
-          pgflow.setup_recovery_cron, or the worker's own maintenance loop once it calls them).
+          (every second here), which requeues a task its flow's timeout + 30 s after it started
+          (the workers run with recover_dead_workers=False);
+  after   the workers' own dead-worker sweep on as well (the default): requeue_dead_worker_tasks
+          with dead_worker_timeout 3 s (3 heartbeat intervals) and fail_stalled_tasks, every
+          heartbeat interval (1 s).
 
 Each mode gets a fresh database on the server (`--dsn`, default: an embedded server started from
 the local binaries), dropped at the end. Also printed: runs completed, tasks completed twice in
@@ -26,7 +27,6 @@ import random
 import statistics
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -40,15 +40,17 @@ from psycopg.conninfo import make_conninfo
 from pgflow import migrator
 from pgflow.embedded import EmbeddedPostgres
 from pgflow.pgmq_install import ensure_pgmq
-from tests.reliability import flows, recovery_flows
-from tests.reliability._support import WorkerProc, compile_flow, spawn_worker, start_flow, stop_all
+from tests.support import recovery_flows
+from tests.support import reliability_flows as flows
+from tests.support.processes import WorkerProcess, spawn_worker, stop_all
+from tests.support.sql import compile_flow, start_flow
 
 WORKERS = 4
 HEARTBEAT = 1.0
 THRESHOLD = 3.0
 OPTIONS = {
     "concurrency": 4, "batch_size": 4, "visibility_timeout": 5, "max_poll_seconds": 0.5, "poll_interval_ms": 50,
-    "heartbeat_interval": HEARTBEAT, "maintenance_interval": 1.0, "shutdown_grace": 3,
+    "heartbeat_interval": HEARTBEAT, "dead_worker_timeout": THRESHOLD, "maintenance_interval": 1.0, "shutdown_grace": 3,
 }
 
 
@@ -79,24 +81,6 @@ def fresh_database(admin_dsn: str, name: str) -> Iterator[str]:
             c.execute(f'drop database if exists "{name}" with (force)')
 
 
-class Sweeper(threading.Thread):
-    """The dead-worker sweep, every 0.5 s, until stopped."""
-
-    def __init__(self, dsn: str) -> None:
-        super().__init__(daemon=True)
-        self.dsn = dsn
-        self.halt = threading.Event()
-        self.requeued = 0
-
-    def run(self) -> None:
-        with psycopg.connect(self.dsn, autocommit=True) as c:
-            while not self.halt.wait(0.5):
-                self.requeued += len(c.execute(
-                    "select * from pgflow.requeue_dead_worker_tasks(heartbeat_timeout => make_interval(secs => %s))",
-                    (THRESHOLD,)).fetchall())
-                c.execute("select * from pgflow.fail_stalled_tasks()")
-
-
 def run_mode(admin_dsn: str, mode: str, runs: int, size: int, tmp: Path, deadline_s: float) -> dict[str, Any]:
     with fresh_database(admin_dsn, f"pgflow_chaos_{mode}_{uuid.uuid4().hex[:8]}") as dsn, \
             psycopg.connect(dsn, autocommit=True) as conn:
@@ -109,20 +93,18 @@ def run_mode(admin_dsn: str, mode: str, runs: int, size: int, tmp: Path, deadlin
             items = [{"tag": tag, "i": i, "ms": rng.randint(200, 1000)} for i in range(size)]
             tags[start_flow(conn, "rel_chaos", items)["run_id"]] = tag
 
-        procs: dict[int, WorkerProc] = {}
+        procs: dict[int, WorkerProcess] = {}
+        worker_ids: dict[int, uuid.UUID] = {}
         generation = dict.fromkeys(range(WORKERS), 0)
 
         def spawn(slot: int) -> None:
             name = f"chaos-{mode}-{slot}-{generation[slot]}"
-            procs[slot] = spawn_worker(dsn, "tests.reliability.recovery_flows:chaos", tmp, name=name,
-                                       function_name=name, **OPTIONS)
+            worker_ids[slot] = uuid.uuid4()
+            procs[slot] = spawn_worker(dsn, "tests.support.recovery_flows:chaos", tmp, name=name,
+                                       worker_id=worker_ids[slot], recover_dead_workers=mode == "after", **OPTIONS)
 
         for slot in range(WORKERS):
             spawn(slot)
-        sweeper = Sweeper(dsn) if mode == "after" else None
-        if sweeper:
-            sweeper.start()
-
         kills: list[tuple[Any, list[tuple[str, int]]]] = []
         started = time.monotonic()
         try:
@@ -132,13 +114,11 @@ def run_mode(admin_dsn: str, mode: str, runs: int, size: int, tmp: Path, deadlin
                 if left is None or left[0] == 0:
                     break
                 slot = rng.randrange(WORKERS)
-                name = f"chaos-{mode}-{slot}-{generation[slot]}"
                 procs[slot].kill()
                 killed_at = conn.execute("select clock_timestamp()").fetchone()[0]  # type: ignore[index]
                 held = conn.execute(
                     "select t.run_id, t.task_index from pgflow.step_tasks as t "
-                    "inner join pgflow.workers as w on w.worker_id = t.last_worker_id "
-                    "where t.status = 'started' and w.function_name = %s", (name,)).fetchall()
+                    "where t.status = 'started' and t.last_worker_id = %s", (worker_ids[slot],)).fetchall()
                 kills.append((killed_at, [(tags[r], i) for r, i in held]))
                 generation[slot] += 1
                 spawn(slot)
@@ -149,9 +129,6 @@ def run_mode(admin_dsn: str, mode: str, runs: int, size: int, tmp: Path, deadlin
                 time.sleep(0.5)
         finally:
             stop_all(procs.values())
-            if sweeper:
-                sweeper.halt.set()
-                sweeper.join()
 
         waits = []
         for killed_at, held in kills:

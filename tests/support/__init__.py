@@ -13,4 +13,5 @@ never from one another.
     dev           `pgflow dev` in the background (start_dev, DevProcess) in a project_dir()
     faults        the reliability suite's fault counters, stall ager and effect checks
     extensions    make an extension available on the test server for one block
+    clock         a simulated clock file worker processes share (schedule_clock)
 """

@@ -1,4 +1,4 @@
-"""Flows for the worker process tests (tests/integration/worker/test_worker_processes.py), served
+"""Flows for the worker process tests (tests/integration/worker/), served
 by tests/support/worker_main.py as ``tests.support.process_flows:<name>``."""
 
 from __future__ import annotations
@@ -35,3 +35,22 @@ async def a(inp: dict[str, int]) -> int:
 @bulk_flow.step("b", depends_on=["a"])
 def b(deps: dict[str, int]) -> int:
     return deps["a"] * 2
+
+
+# proc_sched: a flow the tests schedule themselves; its one step returns the time it was
+# scheduled for (from the run input tick_schedules gives it).
+sched_flow = Flow("proc_sched")
+
+
+@sched_flow.step("stamp")
+def stamp(inp: dict[str, Any]) -> str:
+    return str(inp["scheduled_for"])
+
+
+# proc_scheduled: a flow with its schedule in its definition; the worker creates it on start.
+scheduled_flow = Flow("proc_scheduled", schedule="* * * * *")
+
+
+@scheduled_flow.step("stamp")
+def scheduled_stamp(inp: dict[str, Any]) -> dict[str, Any]:
+    return {"scheduled_for": inp["scheduled_for"], "input": inp}

@@ -90,15 +90,18 @@ def _env(dsn: str, tmp: Path, extra_env: dict[str, str] | None) -> dict[str, str
 
 def spawn_worker(
     dsn: str, flow: str, tmp: Path, *, name: str, workers: int = 1, worker_id: uuid.UUID | None = None,
-    extra_env: dict[str, str] | None = None, **options: Any,
+    extra_env: dict[str, str] | None = None, clock_file: Path | None = None, **options: Any,
 ) -> WorkerProcess:
     """Start a worker process serving ``flow`` ("module:attribute"): ``workers`` Worker instances
-    in one event loop, each given the keyword ``options``. Prints READY / STOPPING (see
+    in one event loop, each given the keyword ``options`` (and, with ``clock_file``, a
+    ``schedule_clock`` reading it: tests/support/clock.py). Prints READY / STOPPING (see
     tests/support/worker_main.py)."""
     cmd = [sys.executable, "-m", "tests.support.worker_main", "--dsn", dsn, "--flow", flow,
            "--workers", str(workers), "--options", json.dumps(options)]
     if worker_id is not None:
         cmd += ["--worker-id", str(worker_id)]
+    if clock_file is not None:
+        cmd += ["--clock-file", str(clock_file)]
     env = _env(dsn, tmp, extra_env)
     proc, log = _start(cmd, tmp, name, env)
     return WorkerProcess(proc, log, env, worker_id)

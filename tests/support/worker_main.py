@@ -2,6 +2,7 @@
 
     python -m tests.support.worker_main --dsn URL --flow module:attr [--workers N]
                                         [--worker-id UUID] [--options JSON]
+                                        [--clock-file PATH]
 
 Runs N pgflow Worker instances (default 1) on one flow in one asyncio loop. SIGTERM/SIGINT ->
 worker.stop() on each (graceful drain), installed with loop.add_signal_handler as an application
@@ -35,6 +36,7 @@ async def main(argv: list[str]) -> int:
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--worker-id", help="the worker id (only with --workers 1)")
     p.add_argument("--options", default="{}", help="Worker keyword arguments as a JSON object")
+    p.add_argument("--clock-file", help="schedule_clock: the simulated instant in this file (tests/support/clock.py)")
     args = p.parse_args(argv)
     if args.worker_id and args.workers != 1:
         p.error("--worker-id needs --workers 1")
@@ -47,6 +49,12 @@ async def main(argv: list[str]) -> int:
     options = json.loads(args.options)
     if args.worker_id:
         options["worker_id"] = args.worker_id
+    if args.clock_file:
+        from pathlib import Path
+
+        from tests.support.clock import FileClock
+
+        options["schedule_clock"] = FileClock(Path(args.clock_file))
     workers = [Worker(flow, args.dsn, **options) for _ in range(args.workers)]
     loop = asyncio.get_running_loop()
 

@@ -7,6 +7,7 @@ that a behaviour that does not wait on the database is written once (as psycopg 
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any, LiteralString, TypeVar
@@ -17,7 +18,7 @@ from psycopg.pq import ExecStatus
 
 from pgflow import queries as q
 from pgflow.client._values import encode_json, sanitize_error_message, task_what
-from pgflow.errors import InvalidInput
+from pgflow.errors import InvalidInput, InvalidSchedule
 
 R = TypeVar("R")
 Params = Mapping[str, Any] | Sequence[Any]  # named (%(x)s) or positional (%s) query parameters
@@ -51,6 +52,27 @@ class ClientSettings:
     def start_flow_params(self, flow_slug: str, input: Any, run_id: uuid.UUID | str | None) -> dict[str, Any]:
         text = encode_json(input, what=f"input of flow {flow_slug!r}", limit=self.max_output_bytes, error=InvalidInput)
         return {"flow_slug": flow_slug, "input": text, "run_id": run_id}
+
+
+def schedule_params(
+    schedule_slug: str,
+    *,
+    input: Any,
+    max_bytes: int | None,
+    catchup_window: dt.timedelta | str | None,
+    **settings: Any,
+) -> dict[str, Any]:
+    """The named parameters of the schedule statements: ``input`` checked and encoded as JSON
+    (None stays NULL: "keep" for update_schedule), ``catchup_window`` a timedelta or an interval
+    text such as ``'2 hours'`` (None: NULL)."""
+    text = None
+    if input is not None:
+        what = f"input of schedule {schedule_slug!r}"
+        text = encode_json(input, what=what, limit=max_bytes, error=InvalidSchedule)
+    window = catchup_window
+    if window is not None and not isinstance(window, dt.timedelta | str):
+        raise InvalidSchedule(f"catchup_window must be a timedelta or an interval text, got {window!r}")
+    return {"schedule_slug": schedule_slug, "input": text, "catchup_window": window, **settings}
 
 
 def report_query(

@@ -24,7 +24,7 @@ import psycopg
 from psycopg.rows import DictRow, RowMaker
 
 from pgflow.errors import FlowNotFound, InvalidInput, InvalidOutput, PgflowError
-from pgflow.types import CompileResult, CompileStatus, QueueMessage, StepTask
+from pgflow.types import CompileResult, CompileStatus, QueueMessage, Schedule, StepTask
 
 DEFAULT_MAX_OUTPUT_BYTES: Final = 10 * 1024 * 1024
 """Largest task output accepted, in bytes of UTF-8 JSON. Every output is stored on its task and
@@ -185,6 +185,14 @@ def verify_result(flow_slug: str, row: DictRow | None) -> CompileResult:
         )
     diffs = tuple(row["differences"] or ())
     return CompileResult(CompileStatus.MISMATCH if diffs else CompileStatus.VERIFIED, diffs)
+
+
+def schedule_row(rows: list[DictRow]) -> Schedule:
+    """The row a schedule function returns."""
+    row = first(rows)
+    if row is None or row["schedule_slug"] is None:
+        raise PgflowError("a schedule function returned no row")
+    return Schedule.from_row(row)
 
 
 def is_run_end(payload: str, run_id: str) -> bool:

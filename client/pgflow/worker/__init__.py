@@ -17,12 +17,19 @@ One asyncio loop owns everything. Modules, one job each:
 ``executor``        one task: its handler (async on the loop, sync in the thread pool), its report
 ``completer``       reporting results: inline (``complete_task``) or batched-with-claim
 ``listener``        LISTEN on demand on channel ``pgflow_tasks``: wakes idle pollers
-``services``        background services (heartbeat, maintenance jobs) under one start/stop contract
+``services``        background services under one start/stop contract; the maintenance jobs
+``heartbeat``       the heartbeat service: a thread and a connection of its own
+``scheduler``       the schedule ticker service: ``pgflow.tick_schedules`` every few seconds
 ``context``         the handler context and the run-input cache
 ``connections``     the pool and the worker's own warm connection
 ``inflight``        tasks in flight: tracked, waited for on stop, abandoned after the grace period
 ``retry``           transient errors, backoff, reports retried across an outage
 ``flows``           what the worker needs of a flow and a step (protocols)
+``hooks``           the user's hooks: before_task, after_task, on_task_error, on_run_finished
+``runwatch``        on_run_finished: LISTEN ``pgflow`` for the run events the worker's own calls sent
+``observe``         one observation per task: hooks, span and metrics, as the executor reports
+``tracing``         OpenTelemetry: a span per task, parented on the run's stored trace context
+``metrics``         Prometheus: task counters, durations, queue depth; the metrics endpoint
 ==================  ===========================================================================
 
 Polling. With ``use_notify`` (default) a LISTEN connection wakes idle pollers; a poller reads and
@@ -50,10 +57,16 @@ Connections. The read-and-start call and the completion batches share one connec
 own (one warm backend per worker; tested after ``check_idle_after`` seconds idle and replaced
 when it is gone); everything else borrows from a pool.
 
-Background services: heartbeats, and the maintenance sweep (``pgflow.requeue_stalled_tasks()``
-every ``maintenance_interval`` under a transaction-level advisory try-lock, so at most one worker
-of a database runs it at a time). A service that dies stops the worker, and ``run()`` raises
-:class:`ServiceDied`.
+Background services: heartbeats (from a thread of their own, so a busy loop, a CPU-bound handler
+or a full pool cannot hold them up), and the maintenance sweep, each call under a
+transaction-level advisory try-lock so at most one worker of a database runs it at a time:
+``pgflow.requeue_stalled_tasks()`` every ``maintenance_interval``; then, every heartbeat interval,
+``pgflow.requeue_dead_worker_tasks`` (tasks of workers of the same ``function_name`` silent for
+``dead_worker_timeout``, default 3 heartbeat intervals; ``recover_dead_workers=False`` turns it
+off) and ``pgflow.fail_stalled_tasks()`` (a task stalled past the requeue limit fails its step).
+The schedule ticker calls ``pgflow.tick_schedules()`` every ``schedule_tick_interval``; every
+worker ticks, and ``FOR UPDATE SKIP LOCKED`` with the ``schedule_runs`` key make each scheduled
+time start once. A service that dies stops the worker, and ``run()`` raises :class:`ServiceDied`.
 
 Stopping. ``stop()`` stops polling, waits up to ``shutdown_grace`` for in-flight tasks, then
 calls ``pgflow.mark_worker_stopped`` and closes its connections; tasks still running after the

@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import time
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Final
 
 import psycopg
@@ -20,12 +20,17 @@ CONNECT_TIMEOUT: Final = 10.0
 """Seconds to open the worker's own connection (the pool waits as long for one)."""
 
 
-def open_pool(dsn: str, max_size: int, name: str, check_idle_after: float) -> AsyncConnectionPool[Any]:
+OnConnect = Callable[[psycopg.AsyncConnection[Any]], Awaitable[None]]
+
+
+def open_pool(
+    dsn: str, max_size: int, name: str, check_idle_after: float, on_connect: OnConnect | None = None
+) -> AsyncConnectionPool[Any]:
     """The worker's pool (not opened yet). On borrow, a connection returned moments ago is known
     good; one idle longer than ``check_idle_after`` (or new) is tested with a round trip, which
     catches connections a restart or pg_terminate_backend closed while idle. A connection that
     breaks in use fails its query, which the callers retry (transient error) and the pool then
-    discards."""
+    discards. ``on_connect`` is called with each new connection."""
     returned_at: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
 
     async def check(conn: psycopg.AsyncConnection[Any]) -> None:
@@ -45,6 +50,7 @@ def open_pool(dsn: str, max_size: int, name: str, check_idle_after: float) -> As
         timeout=CONNECT_TIMEOUT,
         check=check,
         reset=reset,
+        configure=on_connect,
         name=name,
     )
 
@@ -68,8 +74,9 @@ class HotConnection:
     are); closed when that test or a call on it fails with a connection error, and opened again
     by the next call."""
 
-    def __init__(self, dsn: str, check_idle_after: float) -> None:
+    def __init__(self, dsn: str, check_idle_after: float, on_connect: OnConnect | None = None) -> None:
         self._dsn = dsn
+        self._on_connect = on_connect
         self._check_idle_after = check_idle_after
         self._conn: psycopg.AsyncConnection[Any] | None = None
         self._used = 0.0
@@ -95,10 +102,12 @@ class HotConnection:
                 await self._drop(conn)
                 conn = None
             if conn is None:
-                conn = await asyncio.wait_for(
+                new = await asyncio.wait_for(
                     psycopg.AsyncConnection.connect(self._dsn, autocommit=True), CONNECT_TIMEOUT
                 )
-                self._conn = conn
+                self._conn = conn = new
+                if self._on_connect is not None:
+                    await self._on_connect(new)
             self._users += 1
         assert conn is not None
         try:

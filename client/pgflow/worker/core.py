@@ -8,8 +8,9 @@ import contextlib
 import functools
 import logging
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
@@ -21,9 +22,13 @@ from pgflow.worker.connections import HotConnection, open_pool
 from pgflow.worker.context import ContextFactory
 from pgflow.worker.executor import Executor
 from pgflow.worker.flows import FlowLike
+from pgflow.worker.heartbeat import Heartbeat
+from pgflow.worker.hooks import Hook, HookDecorators, Hooks, RunFinished, TaskCompleted, TaskFailed, TaskStarted
 from pgflow.worker.inflight import InFlight
 from pgflow.worker.lifecycle import Lifecycle, State
-from pgflow.worker.listener import Listener
+from pgflow.worker.listener import LISTEN_ON_TIMEOUT, Listener
+from pgflow.worker.metrics import QueueDepth, TaskMetrics
+from pgflow.worker.observe import Observers
 from pgflow.worker.options import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_CHECK_IDLE_AFTER,
@@ -35,15 +40,27 @@ from pgflow.worker.options import (
     DEFAULT_MAX_OUTPUT_BYTES,
     DEFAULT_MAX_POLL_SECONDS,
     DEFAULT_POLL_INTERVAL_MS,
+    DEFAULT_RECOVER_DEAD_WORKERS,
+    DEFAULT_SCHEDULE_TICK_INTERVAL,
     DEFAULT_SHUTDOWN_GRACE,
     DEFAULT_VISIBILITY_TIMEOUT,
     CompileMode,
     WorkerOptions,
 )
 from pgflow.worker.poller import Poller
-from pgflow.worker.services import Heartbeat, Maintenance, Services, requeue_stalled_job
+from pgflow.worker.runwatch import OwnBackends, RunWatcher
+from pgflow.worker.scheduler import ScheduleTicker
+from pgflow.worker.services import (
+    Maintenance,
+    MaintenanceJob,
+    Services,
+    fail_stalled_job,
+    requeue_dead_workers_job,
+    requeue_stalled_job,
+)
 from pgflow.worker.slots import Slot, Slots
 from pgflow.worker.startup import Registrar, start_up
+from pgflow.worker.tracing import TaskTracer, tracer_provider_for
 
 __all__ = ["Worker"]
 
@@ -52,9 +69,15 @@ logger = logging.getLogger(__name__)
 _CLEANUP_TIMEOUT = 5.0  # seconds for each cleanup step (leftover tasks, mark stopped, pool close)
 
 
-class Worker:
+class Worker(HookDecorators):
     """Runs the handlers of one or more flows. See the package docstring and
     :class:`~pgflow.worker.options.WorkerOptions` for the options.
+
+    Observability (README "Observability"): ``before_task``, ``after_task``, ``on_task_error``,
+    ``on_run_finished`` take a hook or a list of hooks (also the decorator methods of the same
+    names, or a :class:`~pgflow.worker.hooks.Hooks` as ``hooks``); ``tracer_provider`` an
+    OpenTelemetry tracer provider (default: the global one, when set; False: no spans);
+    ``metrics_port`` / ``metrics_registry`` turn on the Prometheus metrics.
 
     ``worker_id`` identifies the worker in ``pgflow.workers`` (default: a random UUID). The
     table holds one queue per row, so with several flows the first flow uses ``worker_id`` and
@@ -86,6 +109,18 @@ class Worker:
         batch_completions: bool = True,
         claim_next_tasks: bool = True,
         check_idle_after: float = DEFAULT_CHECK_IDLE_AFTER,
+        recover_dead_workers: bool = DEFAULT_RECOVER_DEAD_WORKERS,
+        dead_worker_timeout: float | None = None,
+        schedule_tick_interval: float | None = DEFAULT_SCHEDULE_TICK_INTERVAL,
+        schedule_clock: Callable[[], datetime] | None = None,
+        hooks: Hooks | None = None,
+        before_task: Hook[TaskStarted] | Sequence[Hook[TaskStarted]] = (),
+        after_task: Hook[TaskCompleted] | Sequence[Hook[TaskCompleted]] = (),
+        on_task_error: Hook[TaskFailed] | Sequence[Hook[TaskFailed]] = (),
+        on_run_finished: Hook[RunFinished] | Sequence[Hook[RunFinished]] = (),
+        tracer_provider: Any = None,
+        metrics_port: int | None = None,
+        metrics_registry: Any = None,
     ) -> None:
         flow_list: list[FlowLike] = list(flows) if isinstance(flows, Sequence) else [flows]
         if not flow_list:
@@ -112,7 +147,22 @@ class Worker:
             batch_completions=batch_completions,
             claim_next_tasks=claim_next_tasks,
             check_idle_after=check_idle_after,
+            recover_dead_workers=recover_dead_workers,
+            dead_worker_timeout=dead_worker_timeout,
+            schedule_tick_interval=schedule_tick_interval,
+            schedule_clock=schedule_clock,
+            metrics_port=metrics_port,
         )
+        self.hooks = hooks if hooks is not None else Hooks()
+        self.hooks.add("before_task", before_task)
+        self.hooks.add("after_task", after_task)
+        self.hooks.add("on_task_error", on_task_error)
+        self.hooks.add("on_run_finished", on_run_finished)
+        self._tracer_provider = tracer_provider
+        self.metrics: TaskMetrics | None = None
+        """The Prometheus metrics while the worker runs (None: metrics are off)."""
+        if metrics_port is not None or metrics_registry is not None:
+            self.metrics = TaskMetrics(metrics_registry)  # ImportError now, not at run()
         self._flows: dict[str, FlowLike] = {f.slug: f for f in flow_list}
         self._dsn = dsn
         base_id = uuid.uuid4() if worker_id is None else uuid.UUID(str(worker_id))
@@ -126,7 +176,8 @@ class Worker:
         self._lifecycle = Lifecycle()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._slots = Slots(concurrency)
-        self._hot = HotConnection(dsn, check_idle_after)
+        self._own = OwnBackends()
+        self._hot = HotConnection(dsn, check_idle_after, self._own.record)
         self._deprecated: set[str] = set()  # flows whose worker row an operator deprecated
         self._pollers: dict[str, asyncio.Task[None]] = {}
         self._inflight = InFlight()
@@ -192,7 +243,7 @@ class Worker:
         options = self.options
         threads = ThreadPoolExecutor(max_workers=options.threads, thread_name_prefix="pgflow-worker")
         pool = open_pool(self._dsn, options.pool_size(len(self._flows)), f"pgflow-worker-{self.worker_id}",
-                         options.check_idle_after)
+                         options.check_idle_after, self._own.record)
         sql = AsyncPgflowSqlClient(pool, max_output_bytes=options.max_output_bytes)
         registrar = Registrar(sql, self.worker_ids, options.function_name)
         services = Services(on_death=lambda name: self._lifecycle.request_stop(f"service {name} died"))
@@ -216,11 +267,26 @@ class Worker:
                 completer = batch
                 services.start(batch)
             contexts = ContextFactory(self.worker_ids, self._lifecycle.draining, sql.get_flow_input, loop)
-            self._executor = Executor(self._flows, sql, threads, contexts, completer, self.stats)
-            services.start(Heartbeat(sql, self.worker_ids, options.heartbeat_interval, self._deprecated,
-                                     self._deprecate, registrar.register))
+            provider = tracer_provider_for(self._tracer_provider)
+            tracer = TaskTracer(provider, sql.run_traceparent) if provider is not None else None
+            observers = Observers(self.hooks, self.worker_ids, tracer, self.metrics)
+            self._executor = Executor(self._flows, sql, threads, contexts, completer, self.stats, observers)
+            if self.metrics is not None:
+                if options.metrics_port is not None:
+                    self.metrics.serve(options.metrics_port)
+                    logger.info("serving Prometheus metrics on http://0.0.0.0:%s/metrics", self.metrics.port)
+                services.start(QueueDepth(pool, self.metrics, list(self._flows)))
+            if self.hooks.has("on_run_finished"):
+                watcher = RunWatcher(self._dsn, pool, self.hooks, self._own, self.worker_ids)
+                services.start(watcher)
+                await watcher.wait_listening(LISTEN_ON_TIMEOUT)
+            heartbeat = Heartbeat(self._dsn, self.worker_ids, options.heartbeat_interval, self._deprecated,
+                                  self._deprecate, registrar.register)
+            services.start(heartbeat)
             if options.maintenance_interval > 0:
-                services.start(Maintenance([requeue_stalled_job(sql)], options.maintenance_interval))
+                services.start(Maintenance(self._maintenance_jobs(sql, heartbeat), options.maintenance_interval))
+            if options.schedule_tick_interval:
+                services.start(ScheduleTicker(sql, options.schedule_tick_interval, options.schedule_clock))
             if options.use_notify:
                 self._listener = Listener(self._dsn, self._flows)
                 services.start(self._listener)
@@ -248,6 +314,18 @@ class Worker:
             raise services.died
 
     # -- wiring ----------------------------------------------------------------------------
+
+    def _maintenance_jobs(self, sql: AsyncPgflowSqlClient, heartbeat: Heartbeat) -> list[MaintenanceJob]:
+        """The sweep: stalled tasks (pgflow's function), then the tasks of dead workers of the same
+        function_name (once this worker's own heartbeat is steady), then the tasks stalled past
+        the requeue limit (issue 21)."""
+        options = self.options
+        jobs = [requeue_stalled_job(sql)]
+        if options.recover_dead_workers:
+            jobs.append(requeue_dead_workers_job(sql, options.dead_after, options.function_name,
+                                                 options.recovery_interval, heartbeat.steady_for))
+        jobs.append(fail_stalled_job(sql, options.recovery_interval))
+        return jobs
 
     def _stops_polling(self, slug: str) -> bool:
         return self._lifecycle.stopping or slug in self._deprecated
@@ -324,4 +402,7 @@ class Worker:
         await self._hot.close()
         await pool.close(timeout=_CLEANUP_TIMEOUT)
         threads.shutdown(wait=False, cancel_futures=True)
+        self.hooks.close()
+        if self.metrics is not None:
+            self.metrics.close()
         logger.info("worker stopped", extra={"worker_id": str(self.worker_id), **self.stats})

@@ -1,11 +1,13 @@
 """Running one task: its handler (async on the loop, sync in the worker's bounded thread pool),
 then its report: the result through the completer, an exception through ``pgflow.fail_task``
 with ``"<ExceptionType>: <message>"``. The task's slot is given back at the end, unless its
-completion handed it to a task it claimed."""
+completion handed it to a task it claimed. What became of each task is told to the worker's
+observers (:mod:`pgflow.worker.observe`: hooks, span, metrics) once its slot is free."""
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from collections.abc import Mapping, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
@@ -17,6 +19,7 @@ from pgflow.types import Context, QueueMessage, StepTask
 from pgflow.worker.completer import Completer
 from pgflow.worker.context import ContextFactory, task_extra
 from pgflow.worker.flows import FlowLike, StepLike
+from pgflow.worker.observe import Observers, QuietObservation, TaskObservation
 from pgflow.worker.retry import report_with_retry
 from pgflow.worker.slots import Slot
 
@@ -36,6 +39,7 @@ class Executor:
         contexts: ContextFactory,
         completer: Completer,
         stats: MutableMapping[str, int],
+        observers: Observers,
     ) -> None:
         self._flows = flows
         self._sql = sql
@@ -43,45 +47,73 @@ class Executor:
         self._contexts = contexts
         self._completer = completer
         self._stats = stats
+        self._observers = observers
 
     async def execute(self, flow_slug: str, task: StepTask, message: QueueMessage | None, slot: Slot) -> None:
-        """Run the task's handler and report its result; give its slot back (or hand it over)."""
-        debug = logger.isEnabledFor(logging.DEBUG)
+        """Run the task's handler and report its result; give its slot back (or hand it over);
+        then tell the observers (hooks, span, metrics) what became of it."""
+        obs = self._observers.task(flow_slug, task)
         try:
-            flow = self._flows[flow_slug]
-            step = flow.steps.get(task.step_slug)
-            if step is None:
-                await self.fail(
-                    task, f"PgflowError: step {task.step_slug!r} is not defined in this worker's flow {flow.slug!r}"
-                )
-                return
-            ctx = self._contexts.build(flow_slug, task, message)
-            handler_input = task.flow_input if step.step_type == "single" and not step.depends_on else task.input
-            if debug:
-                logger.debug("task started", extra=task_extra(task))
-            try:
+            await self._execute(flow_slug, task, message, slot, obs)
+        except BaseException:
+            obs.abandon()
+            raise
+        finally:
+            slot.release()
+        await obs.finish()
+
+    async def _execute(
+        self,
+        flow_slug: str,
+        task: StepTask,
+        message: QueueMessage | None,
+        slot: Slot,
+        obs: TaskObservation | QuietObservation,
+    ) -> None:
+        debug = logger.isEnabledFor(logging.DEBUG)
+        flow = self._flows[flow_slug]
+        step = flow.steps.get(task.step_slug)
+        if step is None:
+            message_text = f"PgflowError: step {task.step_slug!r} is not defined in this worker's flow {flow.slug!r}"
+            await self.fail(task, message_text)
+            obs.failed(None, message_text)
+            return
+        ctx = self._contexts.build(flow_slug, task, message)
+        handler_input = task.flow_input if step.step_type == "single" and not step.depends_on else task.input
+        if debug:
+            logger.debug("task started", extra=task_extra(task))
+        await obs.start()
+        try:
+            with obs.running():
                 if step.is_async:
                     output = step.to_output(await step.invoke(handler_input, ctx))
                 else:
+                    # the handler's thread sees the caller's context (the task's span, if any)
+                    run = contextvars.copy_context().run
                     loop = asyncio.get_running_loop()
-                    output = await loop.run_in_executor(self._threads, _run_sync, step, handler_input, ctx)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                logger.warning("task failed: %s: %s", type(exc).__name__, exc, extra=task_extra(task), exc_info=exc)
-                await self.fail(task, f"{type(exc).__name__}: {exc}")
-                return
-            try:
-                await self._completer.complete(task, output, slot)
-            except InvalidOutput as exc:
-                logger.warning("task output rejected: %s", exc, extra=task_extra(task))
-                await self.fail(task, f"InvalidOutput: {exc}")
-                return
-            self._stats["completed"] += 1
-            if debug:
-                logger.debug("task completed", extra=task_extra(task))
-        finally:
-            slot.release()
+                    output = await loop.run_in_executor(self._threads, run, _run_sync, step, handler_input, ctx)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            obs.handler_returned()
+            logger.warning("task failed: %s: %s", type(exc).__name__, exc, extra=task_extra(task), exc_info=exc)
+            error_message = f"{type(exc).__name__}: {exc}"
+            await self.fail(task, error_message)
+            obs.failed(exc, error_message)
+            return
+        obs.handler_returned()
+        try:
+            await self._completer.complete(task, output, slot)
+        except InvalidOutput as exc:
+            logger.warning("task output rejected: %s", exc, extra=task_extra(task))
+            error_message = f"InvalidOutput: {exc}"
+            await self.fail(task, error_message)
+            obs.failed(exc, error_message)
+            return
+        obs.completed(output)
+        self._stats["completed"] += 1
+        if debug:
+            logger.debug("task completed", extra=task_extra(task))
 
     async def fail(self, task: StepTask, message: str) -> None:
         """Report a failed attempt. Always guarded: a fail_task replayed after a lost

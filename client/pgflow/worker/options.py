@@ -7,6 +7,8 @@ The ``DEFAULT_*`` constants are what ``Worker(...)`` uses when a keyword is left
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
+from datetime import datetime
 from typing import Final, Literal
 
 from pgflow.client import DEFAULT_MAX_OUTPUT_BYTES
@@ -16,12 +18,15 @@ __all__ = [
     "DEFAULT_CHECK_IDLE_AFTER",
     "DEFAULT_COMPILE",
     "DEFAULT_CONCURRENCY",
+    "DEFAULT_DEAD_WORKER_HEARTBEATS",
     "DEFAULT_FUNCTION_NAME",
     "DEFAULT_HEARTBEAT_INTERVAL",
     "DEFAULT_MAINTENANCE_INTERVAL",
     "DEFAULT_MAX_OUTPUT_BYTES",
     "DEFAULT_MAX_POLL_SECONDS",
     "DEFAULT_POLL_INTERVAL_MS",
+    "DEFAULT_RECOVER_DEAD_WORKERS",
+    "DEFAULT_SCHEDULE_TICK_INTERVAL",
     "DEFAULT_SHUTDOWN_GRACE",
     "DEFAULT_VISIBILITY_TIMEOUT",
     "CompileMode",
@@ -53,6 +58,12 @@ DEFAULT_MAINTENANCE_INTERVAL: Final = 15.0
 """Seconds between maintenance sweeps (0: no sweeps)."""
 DEFAULT_CHECK_IDLE_AFTER: Final = 1.0
 """A connection idle longer than this (seconds) is tested with a round trip before its next use."""
+DEFAULT_RECOVER_DEAD_WORKERS: Final = True
+"""Whether maintenance requeues the tasks of dead workers (``pgflow.requeue_dead_worker_tasks``)."""
+DEFAULT_DEAD_WORKER_HEARTBEATS: Final = 3
+"""``dead_worker_timeout`` when not given: this many heartbeat intervals (15 s with the default 5 s)."""
+DEFAULT_SCHEDULE_TICK_INTERVAL: Final = 5.0
+"""Seconds between two ``pgflow.tick_schedules()`` calls of a worker (0 or None: it does not tick)."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -66,9 +77,24 @@ class WorkerOptions:
 
     ``sync_threads`` (default: ``concurrency``) sizes the thread pool of sync handlers;
     ``max_pool_size`` (default: flows + min(concurrency, 10) + 2) the connection pool.
+    Dead workers (``recover_dead_workers``, on by default): every ``heartbeat_interval`` (or every
+    ``maintenance_interval`` when that is shorter) the maintenance sweep calls
+    ``pgflow.requeue_dead_worker_tasks``: the started tasks of a worker registered under the same
+    ``function_name`` whose last heartbeat is older than ``dead_worker_timeout`` seconds (default
+    ``DEFAULT_DEAD_WORKER_HEARTBEATS`` heartbeat intervals: 15 s) and which did not stop cleanly
+    go back to the queue at once. Workers sharing a ``function_name`` judge each other, so give
+    them the same ``heartbeat_interval`` (or an explicit ``dead_worker_timeout`` longer than the
+    longest). Then ``pgflow.fail_stalled_tasks`` fails the tasks stalled past the requeue limit.
+    ``maintenance_interval=0`` turns every sweep off.
+
     ``batch_completions`` sends results in batches (``pgflow.complete_tasks_count``), and with
     ``claim_next_tasks`` a batch also starts the tasks its results make ready
     (``pgflow.complete_tasks_and_claim``); without them every result is one ``complete_task``.
+
+    ``schedule_tick_interval``: seconds between the worker's ``pgflow.tick_schedules`` calls
+    (0 or None: the worker starts no scheduled runs); ``schedule_clock`` (default: the
+    database's clock) gives the ``now`` each tick passes, for tests and simulations.
+    ``metrics_port`` serves the worker's Prometheus metrics (see :mod:`pgflow.worker.metrics`).
     """
 
     concurrency: int = DEFAULT_CONCURRENCY
@@ -89,6 +115,11 @@ class WorkerOptions:
     batch_completions: bool = True
     claim_next_tasks: bool = True
     check_idle_after: float = DEFAULT_CHECK_IDLE_AFTER
+    recover_dead_workers: bool = DEFAULT_RECOVER_DEAD_WORKERS
+    dead_worker_timeout: float | None = None
+    schedule_tick_interval: float | None = DEFAULT_SCHEDULE_TICK_INTERVAL
+    schedule_clock: Callable[[], datetime] | None = None
+    metrics_port: int | None = None
 
     def __post_init__(self) -> None:
         for name in ("concurrency", "batch_size", "visibility_timeout", "poll_interval_ms"):
@@ -105,8 +136,33 @@ class WorkerOptions:
             raise ValueError(f"compile must be 'auto', 'verify' or 'off', got {self.compile!r}")
         if self.sync_threads is not None and self.sync_threads < 1:
             raise ValueError(f"sync_threads must be >= 1, got {self.sync_threads}")
+        tick = self.schedule_tick_interval
+        if tick is not None and tick < 0:
+            raise ValueError(f"schedule_tick_interval must be >= 0 (0 or None: no ticking), got {tick}")
+        if self.schedule_clock is not None and not callable(self.schedule_clock):
+            raise ValueError(f"schedule_clock must be a callable returning a datetime, got {self.schedule_clock!r}")
+        if self.metrics_port is not None and not 0 <= self.metrics_port <= 65535:
+            raise ValueError(f"metrics_port must be a TCP port (0-65535; 0: any free port), got {self.metrics_port}")
         if self.max_pool_size is not None and self.max_pool_size < 0:  # 0: the default size
             raise ValueError(f"max_pool_size must be >= 0, got {self.max_pool_size}")
+        if self.dead_worker_timeout is not None and not self.dead_worker_timeout > self.heartbeat_interval:
+            raise ValueError(
+                f"dead_worker_timeout must be longer than heartbeat_interval ({self.heartbeat_interval}), "
+                f"got {self.dead_worker_timeout}: a live worker would be declared dead between two heartbeats"
+            )
+
+    @property
+    def dead_after(self) -> float:
+        """Seconds without a heartbeat after which a worker is dead (``dead_worker_timeout``)."""
+        if self.dead_worker_timeout is not None:
+            return self.dead_worker_timeout
+        return DEFAULT_DEAD_WORKER_HEARTBEATS * self.heartbeat_interval
+
+    @property
+    def recovery_interval(self) -> float:
+        """Seconds between dead-worker sweeps: a heartbeat interval, or the maintenance interval
+        when that is shorter."""
+        return min(self.heartbeat_interval, self.maintenance_interval)
 
     @property
     def threads(self) -> int:

@@ -6,11 +6,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from pgflow.client import AsyncPgflowSqlClient
 from pgflow.errors import FlowShapeMismatch
 from pgflow.migrator import require_schema_version
+from pgflow.schedules import ScheduleDef
 from pgflow.types import CompileStatus
 from pgflow.worker.flows import FlowLike
 from pgflow.worker.lifecycle import Lifecycle
@@ -81,3 +82,23 @@ async def _compile(sql: AsyncPgflowSqlClient, flow: FlowLike, options: WorkerOpt
     if result.status is CompileStatus.MISMATCH:
         raise FlowShapeMismatch(flow.slug, result.differences, hint)
     logger.info("flow %s: %s", flow.slug, result.status.value, extra={"flow_slug": flow.slug})
+    if options.compile == "auto":
+        await _ensure_schedules(sql, flow)
+
+
+async def _ensure_schedules(sql: AsyncPgflowSqlClient, flow: FlowLike) -> None:
+    """The flow's schedules (pgflow.dsl's ``schedule=``/``flow.schedule()``), created or brought to
+    their definition; a schedule removed from the code is left in the database (delete it with
+    ``pgflow schedule delete``)."""
+    schedules: Sequence[ScheduleDef] = getattr(flow, "schedules", ())
+    check = getattr(flow, "check_schedulable", None)
+    if schedules and check is not None:
+        check()
+    for sched in schedules:
+        row = await sql.ensure_schedule(**sched.settings())
+        logger.info(
+            "schedule %s of flow %s: %s in %s, next at %s%s",
+            row.schedule_slug, flow.slug, row.cron, row.timezone, row.next_scheduled_start_time.isoformat(),
+            "" if row.enabled else " (paused)",
+            extra={"flow_slug": flow.slug, "schedule_slug": row.schedule_slug},
+        )

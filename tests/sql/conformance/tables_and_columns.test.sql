@@ -4,7 +4,7 @@
 begin;
 select plan(325);
 
-select tables_are('pgflow', array['flows', 'steps', 'deps', 'runs', 'step_states', 'step_tasks', 'workers', 'worker_functions', 'run_idempotency_keys', 'task_deadlines', 'schedules', 'schedule_runs'], 'schema pgflow has exactly the 8 tables of spec 3, the 2 of run control (README "Run control") and the 2 of schedules (issue 17)');
+select tables_are('pgflow', array['flows', 'steps', 'deps', 'runs', 'step_states', 'step_tasks', 'workers', 'worker_functions', 'run_idempotency_keys', 'task_deadlines', 'schedules', 'schedule_runs', 'run_trace_contexts'], 'schema pgflow has exactly the 8 tables of spec 3, the 2 of run control (README "Run control"), the 2 of schedules (issue 17) and run_trace_contexts (README "Observability")');
 select has_table('pgflow', 'flows', 'table pgflow.flows exists');
 select columns_are('pgflow', 'flows', array['flow_slug', 'opt_max_attempts', 'opt_base_delay', 'opt_timeout', 'created_at', 'opt_retry_jitter', 'opt_max_retry_delay'], 'pgflow.flows has exactly the columns of spec 3 and the retry options of run control');
 select has_column('pgflow', 'flows', 'flow_slug', 'flows.flow_slug exists');

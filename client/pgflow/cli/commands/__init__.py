@@ -12,6 +12,7 @@ COMMANDS: tuple[str, ...] = (
     "status",
     "runs",
     "maintain",
+    "schedule",
     "demo",
     "dev",
 )

@@ -17,8 +17,9 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
         subparsers, "compile",
         help="print the SQL that creates a flow, or write it as a migration",
         description="Compile a Python flow definition to the pgflow.create_flow / pgflow.add_step statements "
-                    "that create it (the same SQL as pgflow's `npx pgflow compile`). Prints to stdout by "
-                    "default. No database needed.",
+                    "that create it (the same SQL as pgflow's `npx pgflow compile`), then, for each schedule of "
+                    "the flow (Flow(..., schedule=...)), a statement that creates the schedule or brings it to "
+                    "the definition (a paused one stays paused). Prints to stdout by default. No database needed.",
         example_lines="""
             pgflow compile myapp.flows:greet
             pgflow compile myapp/flows.py:greet --output greet.sql

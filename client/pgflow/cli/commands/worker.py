@@ -8,15 +8,25 @@ import os
 import sys
 
 from pgflow.cli.flows import load_flow
-from pgflow.cli.options import FLOW_SPEC_HELP, Subparsers, add_command, add_dsn, non_negative_float, positive_int
+from pgflow.cli.options import (
+    FLOW_SPEC_HELP,
+    Subparsers,
+    add_command,
+    add_dsn,
+    non_negative_float,
+    positive_float,
+    positive_int,
+)
 from pgflow.cli.runtime import EXIT_INTERRUPTED, dsn, err
 from pgflow.cli.signals import run_until_signalled
 from pgflow.errors import PgflowError
+from pgflow.worker.options import DEFAULT_SCHEDULE_TICK_INTERVAL
 
 # option dest -> Worker keyword; only the options the user gave reach the worker, which owns its defaults
 _WORKER_OPTIONS = (
     "concurrency", "batch_size", "visibility_timeout", "max_poll_seconds", "poll_interval_ms", "compile",
-    "allow_data_loss", "shutdown_grace", "maintenance_interval",
+    "allow_data_loss", "shutdown_grace", "maintenance_interval", "dead_worker_timeout", "recover_dead_workers",
+    "schedule_tick_interval", "metrics_port",
 )
 
 
@@ -54,7 +64,30 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     p.add_argument("--maintenance-interval", type=non_negative_float, metavar="S",
                    help="run the stalled-task sweep (pgflow.requeue_stalled_tasks) every S seconds, at most "
                         "one worker at a time; 0 disables it, e.g. where pg_cron runs it (default 15)")
+    p.add_argument("--dead-worker-timeout", type=positive_float, metavar="S",
+                   help="requeue at once the tasks of a worker (of the same function name) whose last heartbeat "
+                        "is older than S seconds and that did not stop; swept every heartbeat interval "
+                        "(default: 3 heartbeat intervals, 15)")
+    p.add_argument("--no-dead-worker-recovery", dest="recover_dead_workers", action="store_const", const=False,
+                   help="leave dead workers' tasks to the stalled-task sweep (flow timeout + 30 s)")
+    p.add_argument("--schedule-tick-interval", type=non_negative_float, metavar="S",
+                   help="start the runs schedules owe (pgflow.tick_schedules) every S seconds; any number of "
+                        "workers may tick, each time starts once; 0 disables it "
+                        f"(default {DEFAULT_SCHEDULE_TICK_INTERVAL:g})")
+    p.add_argument("--metrics-port", type=port_number, metavar="PORT",
+                   help="serve Prometheus metrics (task counters and durations, queue depth) on "
+                        "http://<any interface>:PORT/metrics; needs pgflow-py[prometheus] (default: off)")
     return p
+
+
+def port_number(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a TCP port number (1-65535), got {text!r}")
+    return value
 
 
 def run(args: argparse.Namespace) -> int:
@@ -68,7 +101,11 @@ def run(args: argparse.Namespace) -> int:
 
     given = {name: getattr(args, name) for name in _WORKER_OPTIONS}
     given["allow_data_loss"] = given["allow_data_loss"] or None  # a flag: absent means the worker's default
-    worker = Worker(flows, url, **{k: v for k, v in given.items() if v is not None})
+    try:
+        worker = Worker(flows, url, **{k: v for k, v in given.items() if v is not None})
+    except ImportError as exc:  # an optional extra (--metrics-port) that is not installed
+        err(f"pgflow worker: {exc}")
+        return 1
     err(f"pgflow worker: serving {', '.join(slugs)} (Ctrl-C or SIGTERM drains in-flight tasks and stops)")
     code = asyncio.run(run_until_signalled(worker))
     if code == EXIT_INTERRUPTED:

@@ -1,5 +1,6 @@
-"""Flows of the dead-worker recovery tests (test_dead_worker_recovery.py), served by worker
-processes like those of flows.py and recording into the same side-effect table
+"""Flows of the dead-worker recovery tests (tests/reliability/test_dead_worker_recovery.py) and of
+the kill-every-few-seconds benchmark (tests/bench/recovery_chaos.py), served by worker processes
+like those of reliability_flows.py and recording into the same side-effect table
 (`rel_effects`, one row per handler *execution*), but at the handler's entry: its `at` column is
 when that execution began, so a test reads from the database when a killed worker's task was
 running again elsewhere.
@@ -25,7 +26,7 @@ from typing import Any
 import psycopg
 
 from pgflow.dsl import Flow
-from tests.reliability.flows import _record
+from tests.support.reliability_flows import _record
 
 
 def _held_by_me(tag: str, step: str, idx: int) -> bool:
@@ -91,6 +92,14 @@ def held_output(k: int) -> list[dict[str, Any]]:
 burn = Flow("rel_burn", max_attempts=1, timeout=60)
 
 
+def _spin(seconds: float) -> int:
+    deadline = time.monotonic() + seconds
+    n = 0
+    while time.monotonic() < deadline:
+        n += sum(i * i for i in range(1000)) % 7
+    return n
+
+
 @burn.step("spin")
 def spin(run: dict[str, Any]) -> dict[str, Any]:
     with psycopg.connect(os.environ["REL_DSN"], autocommit=True) as conn:
@@ -98,11 +107,42 @@ def spin(run: dict[str, Any]) -> dict[str, Any]:
             "insert into public.rel_effects (execution, tag, step, idx, pid) values (%s, %s, 'spin', 0, %s)",
             (uuid.uuid4(), run["tag"], os.getpid()),
         )
-    deadline = time.monotonic() + float(run["seconds"])
-    n = 0
-    while time.monotonic() < deadline:
-        n += sum(i * i for i in range(1000)) % 7
-    return {"spun": run["seconds"], "pid": os.getpid(), "n": n}
+    return {"spun": run["seconds"], "pid": os.getpid(), "n": _spin(float(run["seconds"]))}
+
+
+# ------------------------------------------------------------------------------------------
+# block: the same spin in an *async* handler: it blocks the worker's event loop (no await) for
+# input["seconds"], as a CPU-bound coroutine does. Only a heartbeat off the loop keeps beating.
+# ------------------------------------------------------------------------------------------
+
+block = Flow("rel_block", max_attempts=1, timeout=60)
+
+
+@block.step("spin")
+async def block_spin(run: dict[str, Any]) -> dict[str, Any]:
+    with psycopg.connect(os.environ["REL_DSN"], autocommit=True) as conn:
+        conn.execute(
+            "insert into public.rel_effects (execution, tag, step, idx, pid) values (%s, %s, 'spin', 0, %s)",
+            (uuid.uuid4(), run["tag"], os.getpid()),
+        )
+    return {"spun": run["seconds"], "pid": os.getpid(), "n": _spin(float(run["seconds"]))}
+
+
+# ------------------------------------------------------------------------------------------
+# stall: one root step. In a worker process started with REL_STUCK=1 every execution records its
+# entry and then never returns (the test kills that process); elsewhere it returns at once.
+# input: {"tag": t}
+# ------------------------------------------------------------------------------------------
+
+stall = Flow("rel_stall", max_attempts=3, base_delay=1, timeout=60)
+
+
+@stall.step("stuck")
+async def stuck(run: dict[str, Any]) -> dict[str, Any]:
+    await _record(run["tag"], "stuck", 0)
+    while os.environ.get("REL_STUCK") == "1":
+        await asyncio.sleep(0.05)
+    return {"done": run["tag"]}
 
 
 # ------------------------------------------------------------------------------------------
