@@ -259,9 +259,14 @@ class EmbeddedPostgres:
                 "directory above it must be searchable by others (chmod o+x), or run pgflow as a regular user"
             )
         remembered = self.configured_port()
+        if remembered is None and (self.datadir / "PG_VERSION").exists():  # never delete a cluster
+            raise EmbeddedPostgresError(
+                f"{self.datadir} holds a PostgreSQL data directory without the port pgflow dev gives its own: "
+                "move it away, or wipe it with `pgflow dev --reset`"
+            )
         if remembered is None:  # first start: initialise, durable settings, a port
             if self.datadir.exists():
-                shutil.rmtree(self.datadir)  # an initdb that did not finish
+                shutil.rmtree(self.datadir)  # no PG_VERSION: an initdb that did not finish
             self._run([
                 str(self._bin("initdb")), "-D", str(self.datadir), "-U", self.user,
                 "--auth=trust", "--encoding=UTF8", "--locale=C",

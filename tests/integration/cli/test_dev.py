@@ -234,3 +234,15 @@ def test_a_killed_dev_takes_its_worker_along_and_the_next_one_reuses_and_stops_i
         finally:
             assert dev.stop() == 0, dev.text()
         assert not alive(postmaster)
+
+
+def test_a_data_directory_dev_did_not_make_is_refused_not_deleted() -> None:
+    with project_dir() as project:
+        foreign = project / ".pgflow" / "data"
+        foreign.mkdir(parents=True)
+        (foreign / "PG_VERSION").write_text("15\n")
+        (foreign / "precious").write_text("keep me\n")
+        out = run_cli("dev", "--no-ui", cwd=project)
+        assert out.returncode == 1
+        assert "holds a PostgreSQL data directory without the port pgflow dev gives its own" in out.stderr
+        assert (foreign / "precious").read_text() == "keep me\n"
