@@ -1,8 +1,9 @@
 """pgflow-py: pgflow's SQL workflow engine on plain PostgreSQL + pgmq, driven from Python.
 
 The pieces: :class:`Flow` (the DSL, compiles to ``pgflow.create_flow``/``add_step``),
-:class:`Worker` (polls, runs handlers, reports), :class:`PgflowSqlClient` /
-:class:`AsyncPgflowSqlClient` (thin typed calls of the SQL functions), :func:`migrate`.
+:class:`Worker` (polls, runs handlers, reports), :func:`serve` (a worker inside your own asyncio
+program), :class:`PgflowSqlClient` / :class:`AsyncPgflowSqlClient` (thin typed calls of the SQL
+functions), :func:`migrate`.
 Importing this package does no I/O.
 """
 
@@ -20,6 +21,7 @@ from pgflow.errors import (
     StepNotFound,
 )
 from pgflow.migrator import migrate
+from pgflow.serving import Serving, serve
 from pgflow.types import Context, RunStatus, StepStatus, TaskStatus
 from pgflow.worker import Worker
 
@@ -38,10 +40,12 @@ __all__ = [
     "RunNotFound",
     "RunStatus",
     "SchemaVersionError",
+    "Serving",
     "StepNotFound",
     "StepStatus",
     "TaskStatus",
     "Worker",
     "migrate",
+    "serve",
 ]
 __version__ = "0.1.0"

@@ -46,7 +46,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from types import MappingProxyType
-from typing import Any, Final, Literal, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar, cast
 
 from pgflow.errors import InvalidSchedule, PgflowError
 from pgflow.schedules import (
@@ -56,6 +56,9 @@ from pgflow.schedules import (
     DEFAULT_TIMEZONE,
     ScheduleDef,
 )
+
+if TYPE_CHECKING:
+    from pgflow.serving import Serving
 
 __all__ = [
     "FailureMode",
@@ -716,6 +719,15 @@ class Flow:
     def shape_json(self) -> str:
         """``shape()`` serialised as ``JSON.stringify`` would."""
         return js_json(self.shape())
+
+    # -- running ---------------------------------------------------------------------------
+
+    def serve(self, dsn: str, **worker_options: Any) -> Serving:
+        """A worker for this flow inside the running asyncio program: ``async with
+        flow.serve(dsn):`` or ``await flow.serve(dsn)`` (see :func:`pgflow.serve`)."""
+        from pgflow.serving import serve
+
+        return serve([self], dsn, **worker_options)
 
 
 def _runtime_options(max_attempts: int | None, base_delay: int | None, timeout: int | None) -> str:

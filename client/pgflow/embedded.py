@@ -1,8 +1,14 @@
-"""A throwaway PostgreSQL server started from the local server binaries.
+"""A PostgreSQL server started from the local server binaries: throwaway, or kept in a directory.
 
-Used by the test suite (through pytest-postgresql's janitor), by ``pgflow demo`` and by the
-benchmarks. The server lives in a temporary directory, listens on 127.0.0.1 on a free port, trusts
-local connections and is removed on ``stop()``.
+Throwaway (``EmbeddedPostgres()``): used by the test suite (through pytest-postgresql's janitor),
+by ``pgflow demo`` and by the benchmarks. The server lives in a temporary directory, listens on
+127.0.0.1 on a free port, trusts local connections and is removed on ``stop()``.
+
+Kept (``EmbeddedPostgres.local(directory)``): used by ``pgflow dev``. The data lives in
+``<directory>/data`` and survives ``stop()``; the settings are PostgreSQL's durable defaults (fsync
+on); the port is chosen once (or given) and remembered in the server's own configuration;
+``start()`` reuses a server that is already running there and starts one that is stopped;
+``wipe()`` stops it and deletes its data.
 
 PostgreSQL refuses to run as root; when this process is root the data directory is given to the
 ``postgres`` OS user and the server binaries are run as that user (``runuser``).
@@ -20,6 +26,7 @@ import glob
 import logging
 import os
 import pwd
+import re
 import shutil
 import socket
 import subprocess
@@ -86,6 +93,16 @@ class EmbeddedPostgres:
     bindir: Path | None = None
     basedir: Path | None = None
     user: str = "postgres"
+    persistent: bool = False  # basedir is kept: its data is reused, stop() keeps it (see local())
+    reused: bool = field(default=False, init=False)
+    """start() found the kept server already running and reused it."""
+
+    @classmethod
+    def local(cls, directory: Path | str, port: int | None = None) -> EmbeddedPostgres:
+        """A server kept in ``directory`` (data in ``directory/data``), with durable settings.
+        ``port``: listen there (remembered for the next start); None: the remembered port, or a
+        free one on the first start. Nothing happens until start()."""
+        return cls(basedir=Path(directory).resolve(), persistent=True, fast=False, port=port or 0)
 
     @property
     def datadir(self) -> Path:
@@ -117,18 +134,25 @@ class EmbeddedPostgres:
             )
         return proc
 
+    def _give_to_server_user(self, directory: Path) -> None:
+        """As root, the server runs as the ``postgres`` OS user: hand it ``directory``."""
+        if os.geteuid() != 0:
+            return
+        try:
+            pw = pwd.getpwnam("postgres")
+        except KeyError as exc:
+            raise EmbeddedPostgresError(
+                "running as root, but there is no `postgres` OS user to run the server as "
+                "(the Debian postgresql package creates it)"
+            ) from exc
+        os.chown(directory, pw.pw_uid, pw.pw_gid)
+
     def start(self) -> EmbeddedPostgres:
         self.bindir = self.bindir or find_bindir()
+        if self.persistent:
+            return self._start_kept()
         self.basedir = Path(tempfile.mkdtemp(prefix="pgflow-pg-"))
-        if os.geteuid() == 0:
-            try:
-                pw = pwd.getpwnam("postgres")
-            except KeyError as exc:
-                raise EmbeddedPostgresError(
-                    "running as root, but there is no `postgres` OS user to run the server as "
-                    "(the Debian postgresql package creates it)"
-                ) from exc
-            os.chown(self.basedir, pw.pw_uid, pw.pw_gid)
+        self._give_to_server_user(self.basedir)
         self._run([
             str(self.bindir / "initdb"), "-D", str(self.datadir), "-U", self.user,
             "--auth=trust", "--encoding=UTF8", "--locale=C", "--no-sync",
@@ -165,7 +189,14 @@ class EmbeddedPostgres:
         ])
 
     def stop(self) -> None:
+        """Throwaway: stop at once and delete the directory. Kept: a fast (clean) shutdown; the
+        data stays."""
         if self.basedir is None:
+            return
+        if self.persistent:
+            if self.is_running():
+                self._run([str(self._bin("pg_ctl")), "-D", str(self.datadir), "-m", "fast", "-w", "-t", "60", "stop"])
+                logger.info("embedded postgres stopped", extra={"datadir": str(self.datadir)})
             return
         if self.bindir is not None and (self.datadir / "postmaster.pid").exists():
             with contextlib.suppress(EmbeddedPostgresError):
@@ -185,6 +216,101 @@ class EmbeddedPostgres:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.05)
+
+    # -- a server kept in a directory (pgflow dev) ----------------------------------------------
+
+    def _bin(self, name: str) -> Path:
+        self.bindir = self.bindir or find_bindir()
+        return self.bindir / name
+
+    def is_running(self) -> bool:
+        """A postmaster runs on this data directory (``pg_ctl status``)."""
+        if self.basedir is None or not (self.datadir / "PG_VERSION").exists():
+            return False
+        cmd = [str(self._bin("pg_ctl")), "-D", str(self.datadir), "status"]
+        if os.geteuid() == 0:
+            cmd = ["runuser", "-u", "postgres", "--", *cmd]
+        return subprocess.run(cmd, capture_output=True, text=True).returncode == 0
+
+    def configured_port(self) -> int | None:
+        """The port the kept server's configuration names (its last ``port`` setting), or None."""
+        try:
+            text = (self.datadir / "postgresql.auto.conf").read_text(encoding="utf-8")
+        except OSError:
+            return None
+        ports = re.findall(r"^\s*port\s*=\s*'?(\d+)'?", text, re.M)
+        return int(ports[-1]) if ports else None
+
+    def _set(self, settings: dict[str, str]) -> None:
+        # postgresql.auto.conf: the last line for a name wins; ALTER SYSTEM keeps working on it
+        with open(self.datadir / "postgresql.auto.conf", "a", encoding="utf-8") as f:
+            for k, v in settings.items():
+                f.write(f"{k} = '{v}'\n")
+
+    def _start_kept(self) -> EmbeddedPostgres:
+        assert self.basedir is not None
+        base = self.basedir
+        base.mkdir(parents=True, exist_ok=True)
+        self._give_to_server_user(base)
+        reachable = ["runuser", "-u", "postgres", "--", "test", "-w", str(base)]
+        if os.geteuid() == 0 and subprocess.run(reachable).returncode != 0:
+            raise EmbeddedPostgresError(
+                f"the `postgres` OS user cannot write to {base}: as root the server runs as `postgres`, so every "
+                "directory above it must be searchable by others (chmod o+x), or run pgflow as a regular user"
+            )
+        remembered = self.configured_port()
+        if remembered is None and (self.datadir / "PG_VERSION").exists():  # never delete a cluster
+            raise EmbeddedPostgresError(
+                f"{self.datadir} holds a PostgreSQL data directory without the port pgflow dev gives its own: "
+                "move it away, or wipe it with `pgflow dev --reset`"
+            )
+        if remembered is None:  # first start: initialise, durable settings, a port
+            if self.datadir.exists():
+                shutil.rmtree(self.datadir)  # no PG_VERSION: an initdb that did not finish
+            self._run([
+                str(self._bin("initdb")), "-D", str(self.datadir), "-U", self.user,
+                "--auth=trust", "--encoding=UTF8", "--locale=C",
+            ])
+            self.port = self.port or _free_port()
+            # no Unix socket: its path would be too long in a deep directory; clients use TCP
+            self._set({"listen_addresses": "127.0.0.1", "port": str(self.port), "unix_socket_directories": "",
+                       "max_connections": "100"} | self.settings)
+        elif self.is_running():
+            if self.port and self.port != remembered:
+                raise EmbeddedPostgresError(
+                    f"the server in {self.datadir} is running on port {remembered}: stop it before changing its port"
+                )
+            self.port, self.reused = remembered, True
+            logger.info("embedded postgres already running", extra={"port": self.port, "datadir": str(self.datadir)})
+            return self
+        elif self.port and self.port != remembered:
+            self._set({"port": str(self.port)})
+        else:
+            self.port = remembered
+        with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server does: TIME_WAIT is no conflict
+            try:
+                s.bind(("127.0.0.1", self.port))
+            except OSError:
+                raise EmbeddedPostgresError(
+                    f"port {self.port} on 127.0.0.1 is in use by another program: choose another port "
+                    "(pgflow dev --port N)"
+                ) from None
+        self._run([
+            str(self._bin("pg_ctl")), "-D", str(self.datadir), "-l", str(base / "server.log"),
+            "-w", "-t", "60", "start",
+        ])
+        logger.info("embedded postgres started", extra={"port": self.port, "datadir": str(self.datadir)})
+        return self
+
+    def wipe(self) -> None:
+        """Kept server: stop it if it runs and delete its data (the next start() initialises anew)."""
+        if not self.persistent or self.basedir is None:
+            raise EmbeddedPostgresError("wipe() is for a server kept in a directory (EmbeddedPostgres.local)")
+        self.stop()
+        shutil.rmtree(self.datadir, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            (self.basedir / "server.log").unlink()
 
     def __enter__(self) -> EmbeddedPostgres:
         return self.start()

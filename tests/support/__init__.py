@@ -10,6 +10,7 @@ never from one another.
     processes     WorkerProcess: one wrapper for worker processes (spawn_worker, spawn_cli_worker)
     worker_main   the entry point those processes run (python -m tests.support.worker_main)
     cli           run_cli / start_cli: the `pgflow` command as a user runs it
+    dev           `pgflow dev` in the background (start_dev, DevProcess) in a project_dir()
     faults        the reliability suite's fault counters, stall ager and effect checks
     extensions    make an extension available on the test server for one block
     clock         a simulated clock file worker processes share (schedule_clock)

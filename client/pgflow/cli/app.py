@@ -25,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="pgflow: a Postgres-native DAG workflow engine (SQL core + Python worker).",
         epilog=examples("""
             pgflow demo                                   # everything in a throwaway Postgres
+            pgflow dev flows:greet                        # a local Postgres in .pgflow/ and a reloading worker
             export DATABASE_URL=postgresql://app@localhost/app
             pgflow migrate                                # install pgmq + the pgflow schema
             pgflow compile myapp.flows:greet --migrations-dir migrations/

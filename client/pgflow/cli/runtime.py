@@ -27,10 +27,14 @@ EXIT_INTERRUPTED = 130
 
 
 def dsn(args: argparse.Namespace) -> str:
-    """``--dsn``, else $DATABASE_URL, else a PgflowError that says how to give one."""
-    value: str | None = getattr(args, "dsn", None) or os.environ.get("DATABASE_URL")
+    """``--dsn``, else $DATABASE_URL, else the URL in ``.pgflow/dev.env`` of the current directory
+    (written by a running ``pgflow dev``), else a PgflowError that says how to give one."""
+    from pgflow.dev.env import dev_env_url
+
+    value: str | None = getattr(args, "dsn", None) or os.environ.get("DATABASE_URL") or dev_env_url()
     if not value:
-        raise PgflowError("no database given: pass --dsn postgresql://... or set DATABASE_URL")
+        raise PgflowError("no database given: pass --dsn postgresql://... or set DATABASE_URL, "
+                          "or run `pgflow dev` in this directory")
     return value
 
 
@@ -47,7 +51,10 @@ def connect(url: str) -> Iterator[psycopg.Connection[Any]]:
     try:
         conn = psycopg.connect(url, autocommit=True)
     except psycopg.OperationalError as exc:
-        raise PgflowError(f"cannot connect to the database: {str(exc).strip()}") from exc
+        from pgflow.dev.env import dev_env_url
+
+        hint = " (the URL of .pgflow/dev.env: is `pgflow dev` running?)" if url == dev_env_url() else ""
+        raise PgflowError(f"cannot connect to the database{hint}: {str(exc).strip()}") from exc
     with conn:
         if conn.execute(queries.CLI_SCHEMA_MISSING).fetchone() == (True,):
             raise PgflowError("this database has no pgflow schema: run `pgflow migrate --dsn <url>` first")

@@ -14,4 +14,5 @@ COMMANDS: tuple[str, ...] = (
     "maintain",
     "schedule",
     "demo",
+    "dev",
 )
