@@ -20,6 +20,7 @@ class RunStatus(StrEnum):
     STARTED = "started"
     COMPLETED = "completed"
     FAILED = "failed"
+    CANCELLED = "cancelled"  # run control (pgflow.cancel_run), beside the contract's statuses
 
     @property
     def is_terminal(self) -> bool:
@@ -32,6 +33,7 @@ class StepStatus(StrEnum):
     COMPLETED = "completed"
     FAILED = "failed"
     SKIPPED = "skipped"
+    CANCELLED = "cancelled"
 
 
 class TaskStatus(StrEnum):
@@ -39,6 +41,7 @@ class TaskStatus(StrEnum):
     STARTED = "started"
     COMPLETED = "completed"
     FAILED = "failed"
+    CANCELLED = "cancelled"
 
 
 class CompileStatus(StrEnum):
@@ -65,6 +68,10 @@ def _req_ts(value: Any) -> datetime:
 
 def _uuid(value: Any) -> uuid.UUID:
     return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+
+
+def _opt_uuid(value: Any) -> uuid.UUID | None:
+    return None if value is None else _uuid(value)
 
 
 def _opt_int(value: Any) -> int | None:
@@ -125,7 +132,9 @@ class QueueMessage:
 
 @dataclass(frozen=True, slots=True)
 class Run:
-    """A ``pgflow.runs`` row."""
+    """A ``pgflow.runs`` row. Run control adds ``cancelled_at`` and ``retry_of_run_id`` (the run
+    this one retries); ``retried_by_run_id`` (the run that retries this one) comes only from
+    ``pgflow.get_run_with_states``."""
 
     run_id: uuid.UUID
     flow_slug: str
@@ -136,6 +145,9 @@ class Run:
     started_at: datetime
     completed_at: datetime | None
     failed_at: datetime | None
+    cancelled_at: datetime | None = None
+    retry_of_run_id: uuid.UUID | None = None
+    retried_by_run_id: uuid.UUID | None = None
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Run:
@@ -149,6 +161,9 @@ class Run:
             started_at=_req_ts(row["started_at"]),
             completed_at=_ts(row.get("completed_at")),
             failed_at=_ts(row.get("failed_at")),
+            cancelled_at=_ts(row.get("cancelled_at")),
+            retry_of_run_id=_opt_uuid(row.get("retry_of_run_id")),
+            retried_by_run_id=_opt_uuid(row.get("retried_by_run_id")),
         )
 
 

@@ -19,6 +19,7 @@ from psycopg.rows import AsyncRowFactory, DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from pgflow import queries as q
+from pgflow.client._async_control import AsyncRunControl
 from pgflow.client._base import (
     ClientSettings,
     Params,
@@ -47,8 +48,9 @@ from pgflow.errors import PgflowError, RunNotFound, RunTimeout, WorkerNotFound, 
 from pgflow.types import CompileResult, QueueMessage, Run, RunWithStates, StepTask, TaskRow
 
 
-class AsyncPgflowSqlClient:
-    """pgflow's SQL API over a psycopg ``AsyncConnection`` or ``AsyncConnectionPool``."""
+class AsyncPgflowSqlClient(AsyncRunControl):
+    """pgflow's SQL API over a psycopg ``AsyncConnection`` or ``AsyncConnectionPool`` (with the
+    run-control methods of :class:`~pgflow.client._async_control.AsyncRunControl`)."""
 
     def __init__(
         self,

@@ -30,6 +30,7 @@ from pgflow.client._base import (
     read_query,
     report_query,
 )
+from pgflow.client._sync_control import RunControl
 from pgflow.client._values import (
     DEFAULT_MAX_ERROR_CHARS,
     DEFAULT_MAX_OUTPUT_BYTES,
@@ -47,8 +48,9 @@ from pgflow.errors import PgflowError, RunNotFound, RunTimeout, WorkerNotFound, 
 from pgflow.types import CompileResult, QueueMessage, Run, RunWithStates, StepTask, TaskRow
 
 
-class PgflowSqlClient:
-    """pgflow's SQL API over a psycopg ``Connection`` or ``ConnectionPool``."""
+class PgflowSqlClient(RunControl):
+    """pgflow's SQL API over a psycopg ``Connection`` or ``ConnectionPool`` (with the
+    run-control methods of :class:`~pgflow.client._sync_control.RunControl`)."""
 
     def __init__(
         self,
