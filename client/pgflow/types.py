@@ -296,6 +296,11 @@ class Context:
     ``await ctx.flow_input()`` returns the run's input: the task's own ``flow_input`` when
     start_tasks sent it (root single steps), otherwise read once from ``pgflow.runs`` and cached
     per run. Sync handlers (running in the worker's thread pool) call ``ctx.flow_input_sync()``.
+
+    ``await ctx.extend(seconds)`` (sync handlers: ``ctx.extend_sync(seconds)``) asks for more time:
+    the task's deadline, in the database (``pgflow.extend_task_timeout``) and in the worker, becomes
+    at least ``seconds`` from now. It returns the new deadline, or None when the task is no longer
+    this worker's (completed elsewhere, requeued, its run cancelled).
     """
 
     run_id: uuid.UUID
@@ -310,6 +315,23 @@ class Context:
     message: QueueMessage | None = None
     _load_flow_input: Callable[[], Awaitable[Any]] | None = field(default=None, repr=False, compare=False)
     _loop: asyncio.AbstractEventLoop | None = field(default=None, repr=False, compare=False)
+    _extend: Callable[[int], Awaitable[datetime | None]] | None = field(default=None, repr=False, compare=False)
+
+    async def extend(self, seconds: int) -> datetime | None:
+        """Move this task's deadline to at least ``seconds`` from now (see the class docstring)."""
+        if self._extend is None:
+            raise RuntimeError("ctx.extend() needs the worker that runs the task")
+        return await self._extend(seconds)
+
+    def extend_sync(self, seconds: int, timeout: float | None = 30.0) -> datetime | None:
+        """:meth:`extend` from a sync handler running in a worker thread (not on the loop)."""
+        if self._loop is None:
+            raise RuntimeError("ctx.extend_sync() needs the worker that runs the task")
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.run_coroutine_threadsafe(self.extend(seconds), self._loop).result(timeout)
+        raise RuntimeError("extend_sync() called on the event loop: use `await ctx.extend(seconds)`")
 
     async def flow_input(self) -> Any:
         if self.task.flow_input is not None or self._load_flow_input is None:

@@ -10,11 +10,13 @@ import logging
 import uuid
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
 
 from pgflow.client import AsyncPgflowSqlClient
+from pgflow.durations import parse_duration
 from pgflow.types import QueueMessage, StepTask
 from pgflow.worker.completer import BatchCompleter, Completer, InlineCompleter
 from pgflow.worker.connections import HotConnection, open_pool
@@ -41,6 +43,7 @@ from pgflow.worker.options import (
     WorkerOptions,
 )
 from pgflow.worker.poller import Poller
+from pgflow.worker.retention import prune_runs_job
 from pgflow.worker.services import Heartbeat, Maintenance, Services, requeue_stalled_job
 from pgflow.worker.slots import Slot, Slots
 from pgflow.worker.startup import Registrar, start_up
@@ -86,6 +89,7 @@ class Worker:
         batch_completions: bool = True,
         claim_next_tasks: bool = True,
         check_idle_after: float = DEFAULT_CHECK_IDLE_AFTER,
+        retention: timedelta | str | None = None,
     ) -> None:
         flow_list: list[FlowLike] = list(flows) if isinstance(flows, Sequence) else [flows]
         if not flow_list:
@@ -112,6 +116,7 @@ class Worker:
             batch_completions=batch_completions,
             claim_next_tasks=claim_next_tasks,
             check_idle_after=check_idle_after,
+            retention=None if retention is None else parse_duration(retention, "retention"),
         )
         self._flows: dict[str, FlowLike] = {f.slug: f for f in flow_list}
         self._dsn = dsn
@@ -220,7 +225,10 @@ class Worker:
             services.start(Heartbeat(sql, self.worker_ids, options.heartbeat_interval, self._deprecated,
                                      self._deprecate, registrar.register))
             if options.maintenance_interval > 0:
-                services.start(Maintenance([requeue_stalled_job(sql)], options.maintenance_interval))
+                jobs = [requeue_stalled_job(sql)]
+                if options.retention is not None:
+                    jobs.append(prune_runs_job(sql, options.retention))
+                services.start(Maintenance(jobs, options.maintenance_interval))
             if options.use_notify:
                 self._listener = Listener(self._dsn, self._flows)
                 services.start(self._listener)

@@ -7,6 +7,7 @@ The ``DEFAULT_*`` constants are what ``Worker(...)`` uses when a keyword is left
 from __future__ import annotations
 
 import dataclasses
+from datetime import timedelta
 from typing import Final, Literal
 
 from pgflow.client import DEFAULT_MAX_OUTPUT_BYTES
@@ -22,6 +23,7 @@ __all__ = [
     "DEFAULT_MAX_OUTPUT_BYTES",
     "DEFAULT_MAX_POLL_SECONDS",
     "DEFAULT_POLL_INTERVAL_MS",
+    "DEFAULT_RETENTION",
     "DEFAULT_SHUTDOWN_GRACE",
     "DEFAULT_VISIBILITY_TIMEOUT",
     "CompileMode",
@@ -53,6 +55,8 @@ DEFAULT_MAINTENANCE_INTERVAL: Final = 15.0
 """Seconds between maintenance sweeps (0: no sweeps)."""
 DEFAULT_CHECK_IDLE_AFTER: Final = 1.0
 """A connection idle longer than this (seconds) is tested with a round trip before its next use."""
+DEFAULT_RETENTION: Final[timedelta | None] = None
+"""How long finished runs are kept before the maintenance sweep prunes them (None: forever)."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -69,6 +73,10 @@ class WorkerOptions:
     ``batch_completions`` sends results in batches (``pgflow.complete_tasks_count``), and with
     ``claim_next_tasks`` a batch also starts the tasks its results make ready
     (``pgflow.complete_tasks_and_claim``); without them every result is one ``complete_task``.
+
+    ``retention`` (a timedelta; ``Worker`` also takes ``"7d"``): the maintenance sweep also
+    deletes finished runs older than this (``pgflow.prune_runs``, see :mod:`pgflow.worker.retention`);
+    it needs ``maintenance_interval`` > 0.
     """
 
     concurrency: int = DEFAULT_CONCURRENCY
@@ -89,6 +97,7 @@ class WorkerOptions:
     batch_completions: bool = True
     claim_next_tasks: bool = True
     check_idle_after: float = DEFAULT_CHECK_IDLE_AFTER
+    retention: timedelta | None = DEFAULT_RETENTION
 
     def __post_init__(self) -> None:
         for name in ("concurrency", "batch_size", "visibility_timeout", "poll_interval_ms"):
@@ -105,6 +114,10 @@ class WorkerOptions:
             raise ValueError(f"compile must be 'auto', 'verify' or 'off', got {self.compile!r}")
         if self.sync_threads is not None and self.sync_threads < 1:
             raise ValueError(f"sync_threads must be >= 1, got {self.sync_threads}")
+        if self.retention is not None and (not isinstance(self.retention, timedelta) or self.retention <= timedelta(0)):
+            raise ValueError(f"retention must be a positive timedelta, got {self.retention!r}")
+        if self.retention is not None and self.maintenance_interval == 0:
+            raise ValueError("retention needs maintenance sweeps: maintenance_interval must be > 0")
         if self.max_pool_size is not None and self.max_pool_size < 0:  # 0: the default size
             raise ValueError(f"max_pool_size must be >= 0, got {self.max_pool_size}")
 
