@@ -208,7 +208,7 @@ where s.flow_slug = %(flow_slug)s
 # `pgflow runs`: the newest runs, optionally of one flow and/or one status.
 CLI_LIST_RUNS = """
 select r.run_id, r.flow_slug, r.status, r.started_at,
-       coalesce(r.completed_at, r.failed_at) as finished_at, r.remaining_steps
+       coalesce(r.completed_at, r.failed_at, r.cancelled_at) as finished_at, r.remaining_steps
 from pgflow.runs as r
 where (%(flow_slug)s::text is null or r.flow_slug = %(flow_slug)s)
   and (%(status)s::text is null or r.status = %(status)s)

@@ -11,6 +11,10 @@ COMMANDS: tuple[str, ...] = (
     "start",
     "status",
     "runs",
+    "cancel",
+    "retry",
+    "resume",
+    "prune",
     "maintain",
     "demo",
 )

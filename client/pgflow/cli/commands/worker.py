@@ -7,6 +7,7 @@ import asyncio
 import os
 import sys
 
+from pgflow.cli.commands.prune import duration_arg
 from pgflow.cli.flows import load_flow
 from pgflow.cli.options import FLOW_SPEC_HELP, Subparsers, add_command, add_dsn, non_negative_float, positive_int
 from pgflow.cli.runtime import EXIT_INTERRUPTED, dsn, err
@@ -16,7 +17,7 @@ from pgflow.errors import PgflowError
 # option dest -> Worker keyword; only the options the user gave reach the worker, which owns its defaults
 _WORKER_OPTIONS = (
     "concurrency", "batch_size", "visibility_timeout", "max_poll_seconds", "poll_interval_ms", "compile",
-    "allow_data_loss", "shutdown_grace", "maintenance_interval",
+    "allow_data_loss", "shutdown_grace", "maintenance_interval", "retention",
 )
 
 
@@ -54,6 +55,9 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     p.add_argument("--maintenance-interval", type=non_negative_float, metavar="S",
                    help="run the stalled-task sweep (pgflow.requeue_stalled_tasks) every S seconds, at most "
                         "one worker at a time; 0 disables it, e.g. where pg_cron runs it (default 15)")
+    p.add_argument("--retention", type=duration_arg, metavar="DURATION",
+                   help="also delete finished runs older than DURATION (30m, 12h, 7d) in each maintenance sweep "
+                        "(pgflow.prune_runs, in short batches); default: keep them")
     return p
 
 
@@ -68,7 +72,10 @@ def run(args: argparse.Namespace) -> int:
 
     given = {name: getattr(args, name) for name in _WORKER_OPTIONS}
     given["allow_data_loss"] = given["allow_data_loss"] or None  # a flag: absent means the worker's default
-    worker = Worker(flows, url, **{k: v for k, v in given.items() if v is not None})
+    try:
+        worker = Worker(flows, url, **{k: v for k, v in given.items() if v is not None})
+    except ValueError as exc:  # options that contradict each other (--retention with --maintenance-interval 0)
+        raise PgflowError(str(exc)) from None
     err(f"pgflow worker: serving {', '.join(slugs)} (Ctrl-C or SIGTERM drains in-flight tasks and stops)")
     code = asyncio.run(run_until_signalled(worker))
     if code == EXIT_INTERRUPTED:
