@@ -36,7 +36,9 @@ with r as (
     insert into pgflow.runs (run_id, flow_slug, status, input, output, remaining_steps, started_at, completed_at)
     select gen_random_uuid(), %(flow)s, 'completed', %(input)s::jsonb,
         jsonb_build_object(%(step)s::text, %(input)s::jsonb), 0, f.at - interval '1 second', f.at
-    from (select now() - %(span)s::interval * random() as at from generate_series(1, %(runs)s)) as f
+    from (
+        select now() - %(offset)s::interval - %(span)s::interval * random() as at from generate_series(1, %(runs)s)
+    ) as f
     returning run_id, started_at, completed_at
 ), s as (
     insert into pgflow.step_states (
@@ -79,11 +81,13 @@ def prefill(
     tasks: int,
     *,
     span: timedelta = timedelta(days=7),
+    offset: timedelta = timedelta(0),
     tasks_per_run: int = TASKS_PER_RUN,
     say: Callable[[str], None] | None = None,
 ) -> int:
     """Add ``tasks // tasks_per_run`` completed runs of ``flow_slug`` (a root map step
-    ``step_slug``) finished within ``span`` before now. Returns how many runs it added."""
+    ``step_slug``) finished within ``span`` before ``now() - offset``. Returns how many runs it
+    added."""
     runs = tasks // tasks_per_run
     seq_row = conn.execute(
         "select pg_get_serial_sequence(format('pgmq.%%I', 'q_' || lower(%s)), 'msg_id')", (flow_slug,)
@@ -97,7 +101,7 @@ def prefill(
     while done < runs:
         n = min(RUNS_PER_STATEMENT, runs - done)
         params = {
-            "flow": flow_slug, "step": step_slug, "runs": n, "per": tasks_per_run, "span": span,
+            "flow": flow_slug, "step": step_slug, "runs": n, "per": tasks_per_run, "span": span, "offset": offset,
             "seq": seq_row[0], "input": Jsonb(element_input),
         }
         conn.execute(statement, params)
