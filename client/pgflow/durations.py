@@ -37,9 +37,9 @@ def parse_duration(value: timedelta | str, what: str = "duration") -> timedelta:
 
 
 def format_duration(value: timedelta) -> str:
-    """The largest whole unit that fits: ``timedelta(days=7)`` -> ``7d``, 90 s -> ``90s``."""
+    """The largest whole unit up to days that fits: ``timedelta(days=7)`` -> ``7d``, 90 s -> ``90s``."""
     seconds = value.total_seconds()
-    for suffix, size in sorted(UNITS.items(), key=lambda item: -item[1]):
+    for suffix, size in sorted(((k, v) for k, v in UNITS.items() if k != "w"), key=lambda item: -item[1]):
         if seconds and seconds % size == 0:
             return f"{int(seconds // size)}{suffix}"
     return f"{seconds:g}s"
