@@ -18,8 +18,8 @@ from pgflow.worker.control import DEFAULT_FLOW_TIMEOUT, TaskDeadline, retry_afte
 @pytest.mark.parametrize(
     ("text", "expected"),
     [("30s", timedelta(seconds=30)), ("30m", timedelta(minutes=30)), ("12h", timedelta(hours=12)),
-     ("7d", timedelta(days=7)), ("2w", timedelta(weeks=2)), ("1.5h", timedelta(minutes=90)), (" 7D ", timedelta(days=7)),
-     ("0s", timedelta(0))],
+     ("7d", timedelta(days=7)), ("2w", timedelta(weeks=2)), ("1.5h", timedelta(minutes=90)),
+     (" 7D ", timedelta(days=7)), ("0s", timedelta(0))],
 )
 def test_parse_duration(text: str, expected: timedelta) -> None:
     assert parse_duration(text) == expected
