@@ -11,8 +11,8 @@ from typing import Any
 
 import psycopg
 import pytest
-
 from bench.history import prefill
+
 from pgflow.client import PgflowSqlClient
 from pgflow.types import RunStatus
 from tests.support.processes import WorkerProcess, spawn_worker
