@@ -266,9 +266,9 @@ class PgflowSqlClient(RunControl):
     def wait_for_run(
         self, run_id: uuid.UUID | str, timeout: float = 60.0, *, poll_interval: float = 1.0
     ) -> RunWithStates:
-        """Wait until the run is completed or failed; return its final state.
+        """Wait until the run is completed, failed or cancelled; return its final state.
 
-        LISTENs on channel ``pgflow`` for the run's ``run:completed``/``run:failed`` event and
+        LISTENs on channel ``pgflow`` for the run's ``run:completed``/``run:failed``/``run:cancelled`` event and
         re-reads the run every ``poll_interval`` seconds as a fallback (events can be missed, and
         a connection inside an open transaction cannot receive them). Raises RunNotFound,
         RunTimeout."""

@@ -71,6 +71,7 @@ def test_cancel_run_returns_the_cancelled_run_and_a_finished_run_unchanged(clien
     state = client.get_run(run.run_id)
     assert state is not None and state.step("first").status is StepStatus.CANCELLED
     assert _take(client) == []  # its message was archived
+    assert client.wait_for_run(run.run_id, 5).run.status is RunStatus.CANCELLED  # a finished run
     with pytest.raises(RunNotFound, match="not found"):
         client.cancel_run(uuid.uuid4())
 
