@@ -166,8 +166,9 @@ def run_history(
     dsn: str, sizes: Any, tasks: int, say: Callable[[str], None], postmaster_pid: int | None = None
 ) -> list[dict[str, Any]]:
     """Scenario 1 on the empty database ``dsn`` and on a second database of the same server that
-    holds ``tasks`` finished tasks pruned to the last hour: for each worker count, ``repeat``
-    rounds of each, interleaved (empty, pruned, empty, ...), so both see the same machine load."""
+    holds ``tasks`` finished tasks pruned to the last hour: for each worker count, an untimed
+    warm-up on each, then ``repeat`` rounds of each, interleaved and in alternating order (empty
+    then pruned, pruned then empty, ...), so both see the same machine load."""
     from psycopg.conninfo import make_conninfo
 
     from bench.report import result_row
@@ -186,9 +187,12 @@ def run_history(
                                                                                 postmaster_pid=postmaster_pid)
         try:
             for k in sizes.workers:
+                for label, bench in (("empty", empty), ("pruned", pruned)):  # untimed warm-up of each
+                    bench.drain("single", max(100, sizes.runs // 10), 1, k)
                 samples: dict[str, list[dict[str, Any]]] = {"empty": [], "pruned": []}
                 for i in range(sizes.repeat):
-                    for label, bench in (("empty", empty), ("pruned", pruned)):
+                    order = (("empty", empty), ("pruned", pruned))
+                    for label, bench in order if i % 2 == 0 else order[::-1]:  # neither always goes first
                         s = bench.drain("single", sizes.runs, 1, k)
                         s["loadavg_1m"] = _loadavg()
                         samples[label].append(s)
