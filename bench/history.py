@@ -187,7 +187,7 @@ def run_history(
                                                                                 postmaster_pid=postmaster_pid)
         try:
             for k in sizes.workers:
-                for label, bench in (("empty", empty), ("pruned", pruned)):  # untimed warm-up of each
+                for bench in (empty, pruned):  # untimed warm-up of each
                     bench.drain("single", max(100, sizes.runs // 10), 1, k)
                 samples: dict[str, list[dict[str, Any]]] = {"empty": [], "pruned": []}
                 for i in range(sizes.repeat):
