@@ -14,15 +14,15 @@ import logging
 from datetime import timedelta
 from typing import Final
 
-from pgflow.client import AsyncPgflowSqlClient
+from pgflow.client import DEFAULT_PRUNE_BATCH, AsyncPgflowSqlClient
 from pgflow.worker.services import MaintenanceJob
 
 __all__ = ["PRUNE_BATCH", "PRUNE_BATCHES_PER_SWEEP", "prune_runs_job"]
 
 logger = logging.getLogger(__name__)
 
-PRUNE_BATCH: Final = 1000
-"""Runs one ``pgflow.prune_runs`` call deletes at most."""
+PRUNE_BATCH: Final = DEFAULT_PRUNE_BATCH
+"""Runs one ``pgflow.prune_runs`` call deletes at most (1000)."""
 PRUNE_BATCHES_PER_SWEEP: Final = 10
 """Calls of one sweep at most (so a backlog is worked off over several sweeps)."""
 

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from pgflow.cli.options import Subparsers, add_command, add_dsn, positive_int
 from pgflow.cli.runtime import EXIT_OK, connect, dsn, err
-from pgflow.client._async_control import DEFAULT_PRUNE_BATCH
+from pgflow.client import DEFAULT_PRUNE_BATCH
 from pgflow.durations import format_duration, parse_duration
 
 
