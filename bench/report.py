@@ -142,6 +142,8 @@ def markdown_table(result: dict[str, Any]) -> str:
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
     for r in result["rows"]:
         notes = []
+        if r.get("database"):  # scenario 1 with --history
+            notes.append(f"database {r['database']}")
         if r["scenario"] == "1" and r.get("worker_peak_rss_mb") is not None:
             notes.append(f"{r['tasks']} runs; worker peak RSS {r['worker_peak_rss_mb']:.0f} MB")
         if r["scenario"] == "2":

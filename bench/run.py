@@ -45,13 +45,18 @@ def run_benchmarks(
     sizes: Sizes,
     say: Callable[[str], None] = _say,
     postmaster_pid: int | None = None,
+    history: int | None = None,
 ) -> dict[str, Any]:
     bench = Bench(dsn, sizes, postmaster_pid=postmaster_pid)
     rows: list[dict[str, Any]] = []
     reps = range(sizes.repeat)
     t_all = time.monotonic()
     try:
-        if "1" in scenarios:
+        if "1" in scenarios and history:  # scenario 1: empty vs pruned history, rounds interleaved
+            from bench.history import run_history
+
+            rows.extend(run_history(dsn, sizes, history, say, postmaster_pid))
+        elif "1" in scenarios:
             began = _started(say, "1")
             for k in sizes.workers:
                 samples, floors = [], []
@@ -171,6 +176,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--latency-runs", type=int, help="runs of scenario 4 (default 200)")
     p.add_argument("--latency-rate", type=float, help="runs/s of scenario 4 (default 20)")
     p.add_argument("--select1-seconds", type=float, help="duration of the select 1 loop (default 2)")
+    p.add_argument("--history", type=int, metavar="TASKS",
+                   help="scenario 1 on an empty database and on one pre-filled with TASKS finished tasks "
+                        "(past week) and pruned to the last hour, rounds interleaved (see bench/history.py)")
     return p
 
 
@@ -209,7 +217,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         migrator.migrate(dsn, progress=_say)
         _say(f"benchmarking scenarios {','.join(scenarios)} ({'quick' if args.quick else 'full'} sizes), "
              f"load average {os.getloadavg()[0]:.2f}")
-        result = run_benchmarks(dsn, scenarios, sizes, postmaster_pid=None if pg is None else pg.postmaster_pid())
+        result = run_benchmarks(dsn, scenarios, sizes, postmaster_pid=None if pg is None else pg.postmaster_pid(),
+                                history=args.history)
     finally:
         if pg is not None:
             pg.stop()

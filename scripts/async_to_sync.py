@@ -34,8 +34,10 @@ statement's first line:
 Adding or changing a client method (run control, schedules, ...) is one step: write it in
 ``_async.py`` (SQL in ``pgflow/queries.py``, non-I/O helpers in ``_base.py``/``_values.py``), run
 this script, commit both files; tests/unit/test_client_parity.py checks that the two clients offer
-the same methods with the same parameters and that the generated file is current. Another
-generated pair is one more entry in ``PAIRS``.
+the same methods with the same parameters and that the generated files are current. The client
+is more than one module: each async source and its sync twin is one entry in ``PAIRS``
+(``_async.py`` -> ``_sync.py``; ``_async_control.py``, the run-control mixin both clients
+compose, -> ``_sync_control.py``); a new one is one more entry, with its names in ``RENAMES``.
 """
 
 from __future__ import annotations
@@ -48,7 +50,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 CLIENT = ROOT / "client" / "pgflow" / "client"
-PAIRS: list[tuple[Path, Path]] = [(CLIENT / "_async.py", CLIENT / "_sync.py")]
+PAIRS: list[tuple[Path, Path]] = [
+    (CLIENT / "_async.py", CLIENT / "_sync.py"),
+    (CLIENT / "_async_control.py", CLIENT / "_sync_control.py"),  # run control, a mixin of the client
+]
 
 RENAMES: dict[str, str] = {
     "AsyncConnection": "Connection",
@@ -69,7 +74,10 @@ RENAMES: dict[str, str] = {
     "__aiter__": "__iter__",
     "__anext__": "__next__",
     "AsyncPgflowSqlClient": "PgflowSqlClient",
+    "AsyncRunControl": "RunControl",
     "pgflow.client._async": "pgflow.client._sync",
+    "pgflow.client._async_control": "pgflow.client._sync_control",
+    "_async_control": "_sync_control",
 }
 ASYNCIO = {"sleep": ("time", "sleep")}  # asyncio.<name> -> <module>.<name>
 ASYNC_ONLY = re.compile(r"#\s*ASYNC ONLY\b")

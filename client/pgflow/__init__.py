@@ -12,18 +12,20 @@ from pgflow.dsl import Flow, FlowDefinitionError
 from pgflow.errors import (
     FlowNotFound,
     FlowShapeMismatch,
+    IdempotencyConflict,
     InvalidInput,
     InvalidOutput,
     MigrationError,
     PgflowError,
     RunNotFound,
+    RunStateError,
     SchemaVersionError,
     StepNotFound,
 )
 from pgflow.migrator import migrate
 from pgflow.serving import Serving, serve
 from pgflow.types import Context, RunStatus, StepStatus, TaskStatus
-from pgflow.worker import Worker
+from pgflow.worker import RetryAfter, Worker
 
 __all__ = [
     "AsyncPgflowSqlClient",
@@ -32,12 +34,15 @@ __all__ = [
     "FlowDefinitionError",
     "FlowNotFound",
     "FlowShapeMismatch",
+    "IdempotencyConflict",
     "InvalidInput",
     "InvalidOutput",
     "MigrationError",
     "PgflowError",
     "PgflowSqlClient",
+    "RetryAfter",
     "RunNotFound",
+    "RunStateError",
     "RunStatus",
     "SchemaVersionError",
     "Serving",

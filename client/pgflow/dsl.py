@@ -125,6 +125,14 @@ def _check_int(name: str, value: int | None, minimum: int) -> int | None:
     return value
 
 
+def _check_jitter(value: float | None) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+        raise FlowDefinitionError(f"retry_jitter must be a fraction between 0 and 1, got {value!r}")
+    return float(value)
+
+
 def _check_mode(name: str, value: str | None) -> FailureMode | None:
     if value is None:
         return None
@@ -244,6 +252,8 @@ class FlowOptions:
     max_attempts: int | None = None
     base_delay: int | None = None
     timeout: int | None = None
+    retry_jitter: float | None = None  # run control: pgflow.set_retry_policy, not in the shape
+    max_retry_delay: int | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -258,6 +268,8 @@ class StepOptions:
     if_not: Mapping[str, Any] | None = None
     when_unmet: FailureMode | None = None
     when_exhausted: FailureMode | None = None
+    retry_jitter: float | None = None  # run control: pgflow.set_retry_policy, not in the shape
+    max_retry_delay: int | None = None
 
 
 class _Unset:
@@ -464,12 +476,16 @@ class Flow:
         base_delay: int | None = None,
         timeout: int | None = None,
         schedule: str | None = None,
+        retry_jitter: float | None = None,
+        max_retry_delay: int | None = None,
     ) -> None:
         self.slug: Final[str] = validate_slug(slug, "Flow slug")
         self.options: Final = FlowOptions(
             max_attempts=_check_int("max_attempts", max_attempts, 1),
             base_delay=_check_int("base_delay", base_delay, 1),
             timeout=_check_int("timeout", timeout, 3),
+            retry_jitter=_check_jitter(retry_jitter),
+            max_retry_delay=_check_int("max_retry_delay", max_retry_delay, 0),
         )
         self._steps: dict[str, StepDef] = {}
         self._schedules: dict[str, ScheduleDef] = {}
@@ -535,6 +551,8 @@ class Flow:
         if_not: Mapping[str, Any] | None = None,
         when_unmet: FailureMode | None = None,
         when_exhausted: FailureMode | None = None,
+        retry_jitter: float | None = None,
+        max_retry_delay: int | None = None,
     ) -> Callable[[H], H]:
         """Add a single step (one task). A root step's handler gets the flow input; a dependent
         step's handler gets ``{dep_slug: dep_output, ...}`` for the dependencies that completed."""
@@ -546,6 +564,7 @@ class Flow:
         opts = self._options(
             slug, max_attempts, base_delay, timeout, start_delay, if_, if_not, when_unmet, when_exhausted
         )
+        opts = self._retry_options(slug, opts, retry_jitter, max_retry_delay)
         return self._register(slug, "single", deps, opts)
 
     array = step
@@ -564,6 +583,8 @@ class Flow:
         if_not: Mapping[str, Any] | None = None,
         when_unmet: FailureMode | None = None,
         when_exhausted: FailureMode | None = None,
+        retry_jitter: float | None = None,
+        max_retry_delay: int | None = None,
     ) -> Callable[[H], H]:
         """Add a map step: one task per element of an array, the handler gets one element. With
         ``array="<step>"`` it maps over that step's output; without it, over the flow input
@@ -574,6 +595,7 @@ class Flow:
         opts = self._options(
             slug, max_attempts, base_delay, timeout, start_delay, if_, if_not, when_unmet, when_exhausted
         )
+        opts = self._retry_options(slug, opts, retry_jitter, max_retry_delay)
         return self._register(slug, "map", deps, opts)
 
     def _options(
@@ -606,6 +628,31 @@ class Flow:
             )
         except FlowDefinitionError as e:
             raise ctx(e) from None
+
+    def _retry_options(
+        self, slug: str, opts: StepOptions, retry_jitter: float | None, max_retry_delay: int | None
+    ) -> StepOptions:
+        """Run control's opt-in retry policy of a step (compiled to ``pgflow.set_retry_policy``)."""
+        try:
+            return dataclasses.replace(
+                opts,
+                retry_jitter=_check_jitter(retry_jitter),
+                max_retry_delay=_check_int("max_retry_delay", max_retry_delay, 0),
+            )
+        except FlowDefinitionError as e:
+            raise FlowDefinitionError(f'Step "{slug}" in flow "{self.slug}": {e}') from None
+
+    def retry_policies(self) -> list[tuple[str | None, float | None, int | None]]:
+        """``(step_slug or None for the flow, retry_jitter, max_retry_delay)`` for the flow and
+        each step that sets either (run control; the worker applies them after compiling)."""
+        fo = self.options
+        out: list[tuple[str | None, float | None, int | None]] = []
+        if fo.retry_jitter is not None or fo.max_retry_delay is not None:
+            out.append((None, fo.retry_jitter, fo.max_retry_delay))
+        for s in self._steps.values():
+            if s.options.retry_jitter is not None or s.options.max_retry_delay is not None:
+                out.append((s.slug, s.options.retry_jitter, s.options.max_retry_delay))
+        return out
 
     def _register(self, slug: str, step_type: StepType, deps: tuple[str, ...], opts: StepOptions) -> Callable[[H], H]:
         if callable(slug):  # @flow.step without (...)
@@ -645,7 +692,8 @@ class Flow:
     def compile(self) -> list[str]:
         """The SQL statements that create this flow (pgflow's ``compileFlow``): one
         ``pgflow.create_flow`` and one ``pgflow.add_step`` per step, in definition order; then
-        one statement per schedule (see :meth:`ScheduleDef.compile_sql`)."""
+        one statement per schedule (see :meth:`ScheduleDef.compile_sql`), and one
+        ``pgflow.set_retry_policy`` per flow/step that sets retry_jitter or max_retry_delay."""
         fo = self.options
         flow_opts = _runtime_options(fo.max_attempts, fo.base_delay, fo.timeout)
         out = [f"SELECT pgflow.create_flow({_sql_literal(self.slug)}{flow_opts});"]
@@ -668,6 +716,13 @@ class Flow:
             if s.step_type == "map":
                 extra += ", step_type => 'map'"
             out.append(f"SELECT pgflow.add_step({', '.join(parts)}{extra});")
+        for step_slug, jitter, max_delay in self.retry_policies():
+            args = [_sql_literal(self.slug)] + ([_sql_literal(step_slug)] if step_slug is not None else [])
+            if jitter is not None:
+                args.append(f"retry_jitter => {jitter!r}")
+            if max_delay is not None:
+                args.append(f"max_retry_delay => {max_delay}")
+            out.append(f"SELECT pgflow.set_retry_policy({', '.join(args)});")
         if self._schedules:
             self.check_schedulable()
         out.extend(sched.compile_sql() for sched in self._schedules.values())

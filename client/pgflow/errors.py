@@ -51,6 +51,15 @@ class RunNotFound(PgflowError, LookupError):
     """No run with that id."""
 
 
+class TaskNotFound(PgflowError, LookupError):
+    """No task with that run, step and index (run control: ``extend_task_timeout``)."""
+
+
+class RunStateError(PgflowError):
+    """The run is not in a state that allows the call (run control: retrying a run that is
+    neither failed nor cancelled)."""
+
+
 class WorkerNotFound(PgflowError, LookupError):
     """The worker id has no row in pgflow.workers (start_tasks needs one)."""
 
@@ -87,6 +96,10 @@ class InvalidSchedule(InvalidInput):
     policy, a flow that cannot be scheduled, or a slug already taken. The message names what."""
 
 
+class IdempotencyConflict(InvalidInput):
+    """``start_flow_idempotent``: the idempotency key was used before with a different input."""
+
+
 class RunTimeout(PgflowError, TimeoutError):
     """wait_for_run gave up before the run finished."""
 
@@ -108,6 +121,24 @@ def _describe(context: dict[str, Any]) -> str:
     return f" ({', '.join(parts)})" if parts else ""
 
 
+def _run_control_error(sqlstate: str | None, primary: str) -> type[PgflowError] | None:
+    """The domain error of a run-control function's own exception (their SQL headers list them)."""
+    if sqlstate == "P0002":  # no_data_found: `Run <id> not found`, `Task <run>/<step>/<i> not found`, ...
+        if primary.startswith("Run "):
+            return RunNotFound
+        if primary.startswith("Task "):
+            return TaskNotFound
+        if primary.startswith("Step "):
+            return StepNotFound
+        if primary.startswith("Flow "):
+            return FlowNotFound
+    if sqlstate == "55000" and primary.startswith("Run "):  # object_not_in_prerequisite_state
+        return RunStateError
+    if sqlstate == "22023" and primary.startswith("Idempotency key ") and "different input" in primary:
+        return IdempotencyConflict
+    return None
+
+
 def map_sql_error(exc: psycopg.Error, **context: Any) -> PgflowError:
     """Translate a psycopg error into the pgflow error it means. ``context`` (flow_slug=...,
     run_id=..., step_slug=...) is appended to the message so the error names what failed.
@@ -116,6 +147,9 @@ def map_sql_error(exc: psycopg.Error, **context: Any) -> PgflowError:
     diag = getattr(exc, "diag", None)
     primary = (diag.message_primary if diag is not None else None) or str(exc).strip()
     where = _describe(context)
+    run_control = _run_control_error(sqlstate, primary)  # before the transient test: 55000 is operational
+    if run_control is not None:
+        return run_control(f"{primary}{where}")
 
     if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError) or sqlstate in (
         "40001",  # serialization_failure

@@ -20,6 +20,7 @@ class RunStatus(StrEnum):
     STARTED = "started"
     COMPLETED = "completed"
     FAILED = "failed"
+    CANCELLED = "cancelled"  # run control (pgflow.cancel_run), beside the contract's statuses
 
     @property
     def is_terminal(self) -> bool:
@@ -32,6 +33,7 @@ class StepStatus(StrEnum):
     COMPLETED = "completed"
     FAILED = "failed"
     SKIPPED = "skipped"
+    CANCELLED = "cancelled"
 
 
 class TaskStatus(StrEnum):
@@ -39,6 +41,7 @@ class TaskStatus(StrEnum):
     STARTED = "started"
     COMPLETED = "completed"
     FAILED = "failed"
+    CANCELLED = "cancelled"
 
 
 class CompileStatus(StrEnum):
@@ -65,6 +68,10 @@ def _req_ts(value: Any) -> datetime:
 
 def _uuid(value: Any) -> uuid.UUID:
     return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+
+
+def _opt_uuid(value: Any) -> uuid.UUID | None:
+    return None if value is None else _uuid(value)
 
 
 def _opt_int(value: Any) -> int | None:
@@ -125,7 +132,9 @@ class QueueMessage:
 
 @dataclass(frozen=True, slots=True)
 class Run:
-    """A ``pgflow.runs`` row."""
+    """A ``pgflow.runs`` row. Run control adds ``cancelled_at`` and ``retry_of_run_id`` (the run
+    this one retries); ``retried_by_run_id`` (the run that retries this one) comes only from
+    ``pgflow.get_run_with_states``."""
 
     run_id: uuid.UUID
     flow_slug: str
@@ -136,6 +145,9 @@ class Run:
     started_at: datetime
     completed_at: datetime | None
     failed_at: datetime | None
+    cancelled_at: datetime | None = None
+    retry_of_run_id: uuid.UUID | None = None
+    retried_by_run_id: uuid.UUID | None = None
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Run:
@@ -149,6 +161,9 @@ class Run:
             started_at=_req_ts(row["started_at"]),
             completed_at=_ts(row.get("completed_at")),
             failed_at=_ts(row.get("failed_at")),
+            cancelled_at=_ts(row.get("cancelled_at")),
+            retry_of_run_id=_opt_uuid(row.get("retry_of_run_id")),
+            retried_by_run_id=_opt_uuid(row.get("retried_by_run_id")),
         )
 
 
@@ -388,6 +403,11 @@ class Context:
     ``await ctx.flow_input()`` returns the run's input: the task's own ``flow_input`` when
     start_tasks sent it (root single steps), otherwise read once from ``pgflow.runs`` and cached
     per run. Sync handlers (running in the worker's thread pool) call ``ctx.flow_input_sync()``.
+
+    ``await ctx.extend(seconds)`` (sync handlers: ``ctx.extend_sync(seconds)``) asks for more time:
+    the task's deadline, in the database (``pgflow.extend_task_timeout``) and in the worker, becomes
+    at least ``seconds`` from now. It returns the new deadline, or None when the task is no longer
+    this worker's (completed elsewhere, requeued, its run cancelled).
     """
 
     run_id: uuid.UUID
@@ -402,6 +422,23 @@ class Context:
     message: QueueMessage | None = None
     _load_flow_input: Callable[[], Awaitable[Any]] | None = field(default=None, repr=False, compare=False)
     _loop: asyncio.AbstractEventLoop | None = field(default=None, repr=False, compare=False)
+    _extend: Callable[[int], Awaitable[datetime | None]] | None = field(default=None, repr=False, compare=False)
+
+    async def extend(self, seconds: int) -> datetime | None:
+        """Move this task's deadline to at least ``seconds`` from now (see the class docstring)."""
+        if self._extend is None:
+            raise RuntimeError("ctx.extend() needs the worker that runs the task")
+        return await self._extend(seconds)
+
+    def extend_sync(self, seconds: int, timeout: float | None = 30.0) -> datetime | None:
+        """:meth:`extend` from a sync handler running in a worker thread (not on the loop)."""
+        if self._loop is None:
+            raise RuntimeError("ctx.extend_sync() needs the worker that runs the task")
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.run_coroutine_threadsafe(self.extend(seconds), self._loop).result(timeout)
+        raise RuntimeError("extend_sync() called on the event loop: use `await ctx.extend(seconds)`")
 
     async def flow_input(self) -> Any:
         if self.task.flow_input is not None or self._load_flow_input is None:

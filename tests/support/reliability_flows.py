@@ -27,6 +27,7 @@ from typing import Any
 import psycopg
 
 from pgflow.dsl import Flow
+from pgflow.types import Context
 
 EFFECTS_DDL = """
 create table if not exists public.rel_effects (
@@ -223,15 +224,17 @@ def after(deps: dict[str, Any]) -> Any:
 # ------------------------------------------------------------------------------------------
 # ack: one task, two attempts. The worker started with REL_ROLE=first fails it (its error text
 # carries the marker LOSE_ACK that the test's proxy watches for); REL_ROLE=second runs it
-# behind the gate and succeeds.
+# behind the gate and succeeds. Held at the gate for longer than the step's 3 s timeout, which
+# the worker enforces, it first asks for more time (ctx.extend), as a long handler must.
 # ------------------------------------------------------------------------------------------
 
 ack = Flow("rel_ack", max_attempts=2, base_delay=1, timeout=3)
 
 
 @ack.step("flaky")
-async def flaky(run: dict[str, Any]) -> dict[str, Any]:
+async def flaky(run: dict[str, Any], ctx: Context) -> dict[str, Any]:
     if os.environ.get("REL_ROLE") == "first":
         raise RuntimeError("LOSE_ACK first attempt failed")
+    await ctx.extend(120)
     await _gate(run["tag"], "flaky", 0)
     return {"ok": True}

@@ -17,6 +17,8 @@ from pgflow.cli.output import text_table
 POSITIONALS = {
     "compile": ["m:f"], "worker": ["m:f"], "start": ["f"], "status": ["00000000-0000-0000-0000-000000000000"],
     "schedule": ["list"],
+    "cancel": ["00000000-0000-0000-0000-000000000000"], "retry": ["00000000-0000-0000-0000-000000000000"],
+    "resume": ["00000000-0000-0000-0000-000000000000"], "prune": ["--older-than", "7d"],
 }
 
 

@@ -41,6 +41,30 @@ def test_sync_and_async_clients_offer_the_same_methods_and_parameters() -> None:
     assert len(sync) >= 20  # the whole API, not an empty class
 
 
+RUN_CONTROL = (
+    "cancel_run",
+    "retry_run",
+    "resume_run",
+    "start_flow_idempotent",
+    "prune_runs",
+    "extend_task_timeout",
+    "fail_task_with_delay",
+    "set_retry_policy",
+)
+
+
+def test_both_clients_compose_the_run_control_mixin_generated_from_its_async_source() -> None:
+    from pgflow.client._async_control import AsyncRunControl
+    from pgflow.client._sync_control import RunControl
+
+    assert issubclass(AsyncPgflowSqlClient, AsyncRunControl) and issubclass(PgflowSqlClient, RunControl)
+    for name in RUN_CONTROL:
+        assert inspect.iscoroutinefunction(getattr(AsyncPgflowSqlClient, name)), name
+        assert callable(getattr(PgflowSqlClient, name)), name
+    pairs = {(s.name, t.name) for s, t in _generator().PAIRS}
+    assert {("_async.py", "_sync.py"), ("_async_control.py", "_sync_control.py")} <= pairs
+
+
 def test_async_methods_are_coroutines_and_sync_ones_are_not() -> None:
     for name, member in inspect.getmembers(AsyncPgflowSqlClient, inspect.isfunction):
         if name.startswith("_") or name == "completion":  # completion() does no I/O on either side
@@ -63,7 +87,7 @@ def test_generated_sync_client_is_up_to_date() -> None:
 
 def test_check_fails_on_a_stale_generated_file(tmp_path: Path) -> None:
     generator = _generator()
-    [(source, target)] = generator.PAIRS
+    source, target = generator.PAIRS[0]
     edited = tmp_path / "_sync.py"
     edited.write_text(target.read_text().replace("def heartbeat(", "def heart_beat(", 1))
     assert generator.stale([(source, edited)]) == [edited]

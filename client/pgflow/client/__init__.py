@@ -21,11 +21,14 @@ or is larger than ``max_output_bytes`` (default 10 MiB of UTF-8 JSON) raises
 psycopg errors are translated by :func:`pgflow.errors.map_sql_error`.
 
 The package: ``_async`` (the async client, written by hand), ``_sync`` (the sync client,
-generated from it by ``scripts/async_to_sync.py``: do not edit), ``_base`` (what both share that
-does no I/O), ``_values`` (encoding values, decoding rows by column name).
+generated from it by ``scripts/async_to_sync.py``: do not edit), ``_async_control`` /
+``_sync_control`` (the run-control methods, a mixin of each client, generated the same way),
+``_base`` (what both share that does no I/O), ``_values`` (encoding values, decoding rows by
+column name).
 """
 
 from pgflow.client._async import AsyncPgflowSqlClient, listen_for_tasks
+from pgflow.client._async_control import DEFAULT_PRUNE_BATCH
 from pgflow.client._sync import PgflowSqlClient
 from pgflow.client._values import (
     DEFAULT_MAX_ERROR_CHARS,
@@ -39,6 +42,7 @@ from pgflow.queries import EVENTS_CHANNEL, MAINTENANCE_LOCK_KEY, TASKS_CHANNEL
 __all__ = [
     "DEFAULT_MAX_ERROR_CHARS",
     "DEFAULT_MAX_OUTPUT_BYTES",
+    "DEFAULT_PRUNE_BATCH",
     "EVENTS_CHANNEL",
     "MAINTENANCE_LOCK_KEY",
     "TASKS_CHANNEL",

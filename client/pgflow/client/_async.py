@@ -20,6 +20,7 @@ from psycopg.rows import AsyncRowFactory, DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from pgflow import queries as q
+from pgflow.client._async_control import AsyncRunControl
 from pgflow.client._base import (
     ClientSettings,
     Params,
@@ -63,8 +64,9 @@ from pgflow.types import (
 )
 
 
-class AsyncPgflowSqlClient:
-    """pgflow's SQL API over a psycopg ``AsyncConnection`` or ``AsyncConnectionPool``."""
+class AsyncPgflowSqlClient(AsyncRunControl):
+    """pgflow's SQL API over a psycopg ``AsyncConnection`` or ``AsyncConnectionPool`` (with the
+    run-control methods of :class:`~pgflow.client._async_control.AsyncRunControl`)."""
 
     def __init__(
         self,
@@ -307,9 +309,9 @@ class AsyncPgflowSqlClient:
     async def wait_for_run(
         self, run_id: uuid.UUID | str, timeout: float = 60.0, *, poll_interval: float = 1.0
     ) -> RunWithStates:
-        """Wait until the run is completed or failed; return its final state.
+        """Wait until the run is completed, failed or cancelled; return its final state.
 
-        LISTENs on channel ``pgflow`` for the run's ``run:completed``/``run:failed`` event and
+        LISTENs on channel ``pgflow`` for the run's ``run:completed``/``run:failed``/``run:cancelled`` event and
         re-reads the run every ``poll_interval`` seconds as a fallback (events can be missed, and
         a connection inside an open transaction cannot receive them). Raises RunNotFound,
         RunTimeout."""

@@ -32,6 +32,7 @@ from pgflow.client._base import (
     report_query,
     schedule_params,
 )
+from pgflow.client._sync_control import RunControl
 from pgflow.client._values import (
     DEFAULT_MAX_ERROR_CHARS,
     DEFAULT_MAX_OUTPUT_BYTES,
@@ -63,8 +64,9 @@ from pgflow.types import (
 )
 
 
-class PgflowSqlClient:
-    """pgflow's SQL API over a psycopg ``Connection`` or ``ConnectionPool``."""
+class PgflowSqlClient(RunControl):
+    """pgflow's SQL API over a psycopg ``Connection`` or ``ConnectionPool`` (with the
+    run-control methods of :class:`~pgflow.client._sync_control.RunControl`)."""
 
     def __init__(
         self,
@@ -295,9 +297,9 @@ class PgflowSqlClient:
     def wait_for_run(
         self, run_id: uuid.UUID | str, timeout: float = 60.0, *, poll_interval: float = 1.0
     ) -> RunWithStates:
-        """Wait until the run is completed or failed; return its final state.
+        """Wait until the run is completed, failed or cancelled; return its final state.
 
-        LISTENs on channel ``pgflow`` for the run's ``run:completed``/``run:failed`` event and
+        LISTENs on channel ``pgflow`` for the run's ``run:completed``/``run:failed``/``run:cancelled`` event and
         re-reads the run every ``poll_interval`` seconds as a fallback (events can be missed, and
         a connection inside an open transaction cannot receive them). Raises RunNotFound,
         RunTimeout."""

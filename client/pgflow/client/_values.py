@@ -204,5 +204,5 @@ def is_run_end(payload: str, run_id: str) -> bool:
     return (
         isinstance(event, dict)
         and event.get("run_id") == run_id
-        and event.get("event_type") in ("run:completed", "run:failed")
+        and event.get("event_type") in ("run:completed", "run:failed", "run:cancelled")
     )

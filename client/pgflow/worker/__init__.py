@@ -30,6 +30,8 @@ One asyncio loop owns everything. Modules, one job each:
 ``observe``         one observation per task: hooks, span and metrics, as the executor reports
 ``tracing``         OpenTelemetry: a span per task, parented on the run's stored trace context
 ``metrics``         Prometheus: task counters, durations, queue depth; the metrics endpoint
+``control``         step timeouts held on handlers, ``ctx.extend``, ``retry_after`` (run control)
+``retention``       the maintenance job that prunes finished runs (``retention=``)
 ==================  ===========================================================================
 
 Polling. With ``use_notify`` (default) a LISTEN connection wakes idle pollers; a poller reads and
@@ -42,7 +44,9 @@ reads only messages it can start at once, and it polls again as soon as a slot f
 not wait for the whole batch, unlike pgflow's edge worker).
 
 Reporting. Handler result -> the completer; exception -> ``pgflow.fail_task`` with
-``"<ExceptionType>: <message>"``. With ``batch_completions`` (default) results go in batches
+``"<ExceptionType>: <message>"`` (one carrying ``retry_after`` -> ``pgflow.fail_task_with_delay``;
+a handler still running at its step's timeout is cancelled, or abandoned when sync, and fails
+with ``TimeoutError``: see ``control``). With ``batch_completions`` (default) results go in batches
 through ``pgflow.complete_tasks_count``: one call at a time, carrying every result that arrived
 while the previous call was in flight (so an idle worker reports at once); when that call fails,
 its tasks are reported one by one with ``pgflow.complete_task``, and when the batched functions
@@ -66,7 +70,8 @@ transaction-level advisory try-lock so at most one worker of a database runs it 
 off) and ``pgflow.fail_stalled_tasks()`` (a task stalled past the requeue limit fails its step).
 The schedule ticker calls ``pgflow.tick_schedules()`` every ``schedule_tick_interval``; every
 worker ticks, and ``FOR UPDATE SKIP LOCKED`` with the ``schedule_runs`` key make each scheduled
-time start once. A service that dies stops the worker, and ``run()`` raises :class:`ServiceDied`.
+time start once. With ``retention``, maintenance also runs ``pgflow.prune_runs`` in bounded batches.
+A service that dies stops the worker, and ``run()`` raises :class:`ServiceDied`.
 
 Stopping. ``stop()`` stops polling, waits up to ``shutdown_grace`` for in-flight tasks, then
 calls ``pgflow.mark_worker_stopped`` and closes its connections; tasks still running after the
@@ -79,10 +84,11 @@ installs SIGTERM -> ``stop()``).
 
 from __future__ import annotations
 
+from pgflow.worker.control import RetryAfter
 from pgflow.worker.core import Worker
 from pgflow.worker.flows import FlowLike, StepLike
 from pgflow.worker.lifecycle import State
 from pgflow.worker.options import CompileMode, WorkerOptions
 from pgflow.worker.services import ServiceDied
 
-__all__ = ["CompileMode", "FlowLike", "ServiceDied", "State", "StepLike", "Worker", "WorkerOptions"]
+__all__ = ["CompileMode", "FlowLike", "RetryAfter", "ServiceDied", "State", "StepLike", "Worker", "WorkerOptions"]

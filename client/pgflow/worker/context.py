@@ -7,6 +7,7 @@ import asyncio
 import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime
 from typing import Any, Final
 
 from pgflow.types import Context, QueueMessage, StepTask
@@ -34,7 +35,14 @@ class ContextFactory:
         self._loop = loop
         self._flow_inputs: OrderedDict[uuid.UUID, Any] = OrderedDict()
 
-    def build(self, flow_slug: str, task: StepTask, message: QueueMessage | None) -> Context:
+    def build(
+        self,
+        flow_slug: str,
+        task: StepTask,
+        message: QueueMessage | None,
+        extend: Callable[[int], Awaitable[datetime | None]] | None = None,
+    ) -> Context:
+        """``extend(seconds)``: what ``ctx.extend`` calls (the executor's, bound to the task)."""
         return Context(
             run_id=task.run_id,
             flow_slug=task.flow_slug,
@@ -48,6 +56,7 @@ class ContextFactory:
             message=message,
             _load_flow_input=lambda: self.flow_input(task.run_id),
             _loop=self._loop,
+            _extend=extend,
         )
 
     async def flow_input(self, run_id: uuid.UUID) -> Any:

@@ -10,12 +10,13 @@ import logging
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
 
 from pgflow.client import AsyncPgflowSqlClient
+from pgflow.durations import parse_duration
 from pgflow.types import QueueMessage, StepTask
 from pgflow.worker.completer import BatchCompleter, Completer, InlineCompleter
 from pgflow.worker.connections import HotConnection, open_pool
@@ -48,6 +49,7 @@ from pgflow.worker.options import (
     WorkerOptions,
 )
 from pgflow.worker.poller import Poller
+from pgflow.worker.retention import prune_runs_job
 from pgflow.worker.runwatch import OwnBackends, RunWatcher
 from pgflow.worker.scheduler import ScheduleTicker
 from pgflow.worker.services import (
@@ -121,6 +123,7 @@ class Worker(HookDecorators):
         tracer_provider: Any = None,
         metrics_port: int | None = None,
         metrics_registry: Any = None,
+        retention: timedelta | str | None = None,
     ) -> None:
         flow_list: list[FlowLike] = list(flows) if isinstance(flows, Sequence) else [flows]
         if not flow_list:
@@ -152,6 +155,7 @@ class Worker(HookDecorators):
             schedule_tick_interval=schedule_tick_interval,
             schedule_clock=schedule_clock,
             metrics_port=metrics_port,
+            retention=None if retention is None else parse_duration(retention, "retention"),
         )
         self.hooks = hooks if hooks is not None else Hooks()
         self.hooks.add("before_task", before_task)
@@ -318,13 +322,15 @@ class Worker(HookDecorators):
     def _maintenance_jobs(self, sql: AsyncPgflowSqlClient, heartbeat: Heartbeat) -> list[MaintenanceJob]:
         """The sweep: stalled tasks (pgflow's function), then the tasks of dead workers of the same
         function_name (once this worker's own heartbeat is steady), then the tasks stalled past
-        the requeue limit (issue 21)."""
+        the requeue limit (issue 21); with ``retention``, finished runs pruned (issue 16)."""
         options = self.options
         jobs = [requeue_stalled_job(sql)]
         if options.recover_dead_workers:
             jobs.append(requeue_dead_workers_job(sql, options.dead_after, options.function_name,
                                                  options.recovery_interval, heartbeat.steady_for))
         jobs.append(fail_stalled_job(sql, options.recovery_interval))
+        if options.retention is not None:
+            jobs.append(prune_runs_job(sql, options.retention))
         return jobs
 
     def _stops_polling(self, slug: str) -> bool:

@@ -1,16 +1,20 @@
 """Running one task: its handler (async on the loop, sync in the worker's bounded thread pool),
 then its report: the result through the completer, an exception through ``pgflow.fail_task``
-with ``"<ExceptionType>: <message>"``. The task's slot is given back at the end, unless its
-completion handed it to a task it claimed. What became of each task is told to the worker's
-observers (:mod:`pgflow.worker.observe`: hooks, span, metrics) once its slot is free."""
+with ``"<ExceptionType>: <message>"`` (``pgflow.fail_task_with_delay`` when it carries
+``retry_after``). The handler runs within its step's timeout, which ``ctx.extend`` moves (see
+:mod:`pgflow.worker.control`). The task's slot is given back at the end, unless its completion
+handed it to a task it claimed. What became of each task is told to the worker's observers
+(:mod:`pgflow.worker.observe`: hooks, span, metrics) once its slot is free."""
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import logging
 from collections.abc import Mapping, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from typing import Any
 
 from pgflow.client import AsyncPgflowSqlClient
@@ -18,6 +22,7 @@ from pgflow.errors import InvalidOutput
 from pgflow.types import Context, QueueMessage, StepTask
 from pgflow.worker.completer import Completer
 from pgflow.worker.context import ContextFactory, task_extra
+from pgflow.worker.control import TaskDeadline, retry_after_seconds, step_timeout
 from pgflow.worker.flows import FlowLike, StepLike
 from pgflow.worker.observe import Observers, QuietObservation, TaskObservation
 from pgflow.worker.retry import report_with_retry
@@ -78,27 +83,36 @@ class Executor:
             await self.fail(task, message_text)
             obs.failed(None, message_text)
             return
-        ctx = self._contexts.build(flow_slug, task, message)
+        loop = asyncio.get_running_loop()
+        deadline = TaskDeadline(step_timeout(flow, step), loop)
+        ctx = self._contexts.build(flow_slug, task, message, functools.partial(self._extend, task, deadline))
         handler_input = task.flow_input if step.step_type == "single" and not step.depends_on else task.input
         if debug:
             logger.debug("task started", extra=task_extra(task))
         await obs.start()
         try:
             with obs.running():
-                if step.is_async:
-                    output = step.to_output(await step.invoke(handler_input, ctx))
-                else:
-                    # the handler's thread sees the caller's context (the task's span, if any)
-                    run = contextvars.copy_context().run
-                    loop = asyncio.get_running_loop()
-                    output = await loop.run_in_executor(self._threads, run, _run_sync, step, handler_input, ctx)
+                async with deadline.scope():
+                    if step.is_async:
+                        output = step.to_output(await step.invoke(handler_input, ctx))
+                    else:
+                        # the handler's thread sees the caller's context (the task's span, if any)
+                        run = contextvars.copy_context().run
+                        output = await loop.run_in_executor(self._threads, run, _run_sync, step, handler_input, ctx)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             obs.handler_returned()
+            if isinstance(exc, TimeoutError) and deadline.expired:
+                # async: cancelled; sync: abandoned, its thread runs on and its result is dropped
+                logger.warning("task timed out after %s s", deadline.timeout, extra=task_extra(task))
+                error_message = deadline.message(task.step_slug)
+                await self.fail(task, error_message)
+                obs.failed(exc, error_message)
+                return
             logger.warning("task failed: %s: %s", type(exc).__name__, exc, extra=task_extra(task), exc_info=exc)
             error_message = f"{type(exc).__name__}: {exc}"
-            await self.fail(task, error_message)
+            await self.fail(task, error_message, retry_after_seconds(exc))
             obs.failed(exc, error_message)
             return
         obs.handler_returned()
@@ -115,16 +129,35 @@ class Executor:
         if debug:
             logger.debug("task completed", extra=task_extra(task))
 
-    async def fail(self, task: StepTask, message: str) -> None:
-        """Report a failed attempt. Always guarded: a fail_task replayed after a lost
-        acknowledgement must not fail the task's next attempt (pgflow's fail_task names none)."""
-        await report_with_retry(
-            lambda _retry: self._sql.fail_task(
-                task.run_id, task.step_slug, task.task_index, message, expected_attempt=task.attempts_count
-            ),
-            task,
-        )
+    async def fail(self, task: StepTask, message: str, retry_after: int | None = None) -> None:
+        """Report a failed attempt (with ``retry_after``: its retry waits that many seconds).
+        Always guarded: a fail_task replayed after a lost acknowledgement must not fail the
+        task's next attempt (pgflow's fail_task names none)."""
+        attempt = task.attempts_count
+        if retry_after is None:
+            await report_with_retry(
+                lambda _retry: self._sql.fail_task(
+                    task.run_id, task.step_slug, task.task_index, message, expected_attempt=attempt
+                ),
+                task,
+            )
+        else:
+            await report_with_retry(
+                lambda _retry: self._sql.fail_task_with_delay(
+                    task.run_id, task.step_slug, task.task_index, message, retry_after, expected_attempt=attempt
+                ),
+                task,
+            )
         self._stats["failed"] += 1
+
+    async def _extend(self, task: StepTask, deadline: TaskDeadline, seconds: int) -> datetime | None:
+        """``ctx.extend(seconds)``: the task's deadline in the database, then the worker's own."""
+        new = await self._sql.extend_task_timeout(task.run_id, task.step_slug, task.task_index, seconds)
+        if new is not None:
+            deadline.extend(seconds)
+        else:
+            logger.info("timeout not extended: the task is no longer this worker's", extra=task_extra(task))
+        return new
 
 
 def _run_sync(step: StepLike, handler_input: Any, ctx: Context) -> Any:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Final, Literal
 
 from pgflow.client import DEFAULT_MAX_OUTPUT_BYTES
@@ -26,6 +26,7 @@ __all__ = [
     "DEFAULT_MAX_POLL_SECONDS",
     "DEFAULT_POLL_INTERVAL_MS",
     "DEFAULT_RECOVER_DEAD_WORKERS",
+    "DEFAULT_RETENTION",
     "DEFAULT_SCHEDULE_TICK_INTERVAL",
     "DEFAULT_SHUTDOWN_GRACE",
     "DEFAULT_VISIBILITY_TIMEOUT",
@@ -64,6 +65,8 @@ DEFAULT_DEAD_WORKER_HEARTBEATS: Final = 3
 """``dead_worker_timeout`` when not given: this many heartbeat intervals (15 s with the default 5 s)."""
 DEFAULT_SCHEDULE_TICK_INTERVAL: Final = 5.0
 """Seconds between two ``pgflow.tick_schedules()`` calls of a worker (0 or None: it does not tick)."""
+DEFAULT_RETENTION: Final[timedelta | None] = None
+"""How long finished runs are kept before the maintenance sweep prunes them (None: forever)."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -95,6 +98,9 @@ class WorkerOptions:
     (0 or None: the worker starts no scheduled runs); ``schedule_clock`` (default: the
     database's clock) gives the ``now`` each tick passes, for tests and simulations.
     ``metrics_port`` serves the worker's Prometheus metrics (see :mod:`pgflow.worker.metrics`).
+    ``retention`` (a timedelta; ``Worker`` also takes ``"7d"``): the maintenance sweep also
+    deletes finished runs older than this (``pgflow.prune_runs``, see :mod:`pgflow.worker.retention`);
+    it needs ``maintenance_interval`` > 0.
     """
 
     concurrency: int = DEFAULT_CONCURRENCY
@@ -120,6 +126,7 @@ class WorkerOptions:
     schedule_tick_interval: float | None = DEFAULT_SCHEDULE_TICK_INTERVAL
     schedule_clock: Callable[[], datetime] | None = None
     metrics_port: int | None = None
+    retention: timedelta | None = DEFAULT_RETENTION
 
     def __post_init__(self) -> None:
         for name in ("concurrency", "batch_size", "visibility_timeout", "poll_interval_ms"):
@@ -143,6 +150,10 @@ class WorkerOptions:
             raise ValueError(f"schedule_clock must be a callable returning a datetime, got {self.schedule_clock!r}")
         if self.metrics_port is not None and not 0 <= self.metrics_port <= 65535:
             raise ValueError(f"metrics_port must be a TCP port (0-65535; 0: any free port), got {self.metrics_port}")
+        if self.retention is not None and (not isinstance(self.retention, timedelta) or self.retention <= timedelta(0)):
+            raise ValueError(f"retention must be a positive timedelta, got {self.retention!r}")
+        if self.retention is not None and self.maintenance_interval == 0:
+            raise ValueError("retention needs maintenance sweeps: maintenance_interval must be > 0")
         if self.max_pool_size is not None and self.max_pool_size < 0:  # 0: the default size
             raise ValueError(f"max_pool_size must be >= 0, got {self.max_pool_size}")
         if self.dead_worker_timeout is not None and not self.dead_worker_timeout > self.heartbeat_interval:

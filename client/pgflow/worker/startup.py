@@ -81,6 +81,8 @@ async def _compile(sql: AsyncPgflowSqlClient, flow: FlowLike, options: WorkerOpt
         )
     if result.status is CompileStatus.MISMATCH:
         raise FlowShapeMismatch(flow.slug, result.differences, hint)
+    if options.compile == "auto":
+        await _apply_retry_policies(sql, flow)
     logger.info("flow %s: %s", flow.slug, result.status.value, extra={"flow_slug": flow.slug})
     if options.compile == "auto":
         await _ensure_schedules(sql, flow)
@@ -102,3 +104,11 @@ async def _ensure_schedules(sql: AsyncPgflowSqlClient, flow: FlowLike) -> None:
             "" if row.enabled else " (paused)",
             extra={"flow_slug": flow.slug, "schedule_slug": row.schedule_slug},
         )
+
+
+async def _apply_retry_policies(sql: AsyncPgflowSqlClient, flow: FlowLike) -> None:
+    """Run control: the flow's opt-in retry jitter / max delay (pgflow.dsl's ``retry_policies()``;
+    not part of the shape, so set again on every start: a recompiled flow's rows are new)."""
+    policies = getattr(flow, "retry_policies", None)
+    for step_slug, jitter, max_delay in policies() if callable(policies) else ():
+        await sql.set_retry_policy(flow.slug, step_slug, retry_jitter=jitter, max_retry_delay=max_delay)

@@ -9,7 +9,7 @@ from pgflow.cli.options import Subparsers, add_command, add_dsn, positive_int
 from pgflow.cli.output import duration, json_text, text_table, timestamp
 from pgflow.cli.runtime import EXIT_OK, connect, dsn, err, sql_error
 
-RUN_STATUSES = ("started", "completed", "failed")
+RUN_STATUSES = ("started", "completed", "failed", "cancelled")
 
 
 def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:

@@ -7,6 +7,7 @@ import json
 
 from pgflow.cli.options import Subparsers, add_command, add_dsn, positive_float
 from pgflow.cli.runtime import EXIT_ERROR, EXIT_OK, connect, dsn, err, parse_json, parse_uuid
+from pgflow.errors import PgflowError
 
 
 def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
@@ -20,12 +21,16 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
             pgflow start greet --input '{"name": "Ada"}'
             RUN=$(pgflow start digest --input @input.json)
             pgflow start greet --input '{"name": "Ada"}' --wait --timeout 60
+            pgflow start greet --input '{"name": "Ada"}' --idempotency-key order-42
             """,
     )
     p.add_argument("flow", metavar="FLOW", help="the flow slug")
     p.add_argument("-i", "--input", default="{}", metavar="JSON",
                    help="the run input as JSON, @file to read a file, - for stdin (default {})")
     p.add_argument("--run-id", metavar="UUID", help="use this run id instead of a random one")
+    p.add_argument("--idempotency-key", metavar="KEY",
+                   help="start at most one run per flow and KEY: a later call with the same key prints the run "
+                        "the first one started (the same key with another input is an error)")
     p.add_argument("--wait", action="store_true", help="wait for the run to finish; print status and output")
     p.add_argument("--timeout", type=positive_float, default=300.0, metavar="S",
                    help="with --wait: give up after S seconds (default 300)")
@@ -41,11 +46,16 @@ def run(args: argparse.Namespace) -> int:
 
     payload = parse_json(args.input, "--input")
     run_id = parse_uuid(args.run_id) if args.run_id else None
+    if run_id is not None and args.idempotency_key is not None:
+        raise PgflowError("--run-id and --idempotency-key exclude each other (the key's first run chooses the id)")
     with connect(dsn(args)) as conn:
         client = PgflowSqlClient(conn)
         if args.wait:
             conn.execute(queries.LISTEN_EVENTS)  # before the run starts: no event of it is missed
-        started = client.start_flow(args.flow, payload, run_id)
+        if args.idempotency_key is not None:
+            started = client.start_flow_idempotent(args.flow, payload, args.idempotency_key)
+        else:
+            started = client.start_flow(args.flow, payload, run_id)
         print(started.run_id, flush=True)
         if not args.wait:
             return EXIT_OK

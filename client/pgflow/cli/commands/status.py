@@ -8,6 +8,7 @@ import json
 from pgflow import queries
 from pgflow.cli.options import Subparsers, add_command, add_dsn
 from pgflow.cli.output import duration, json_text, short, text_table, timestamp
+from pgflow.cli.run_control import retry_link_lines
 from pgflow.cli.runtime import EXIT_OK, connect, dsn, parse_uuid, sql_error
 from pgflow.errors import PgflowError
 from pgflow.types import StepState
@@ -53,12 +54,14 @@ def run(args: argparse.Namespace) -> int:
         print(json_text({"run": state.run, "steps": steps}))
         return EXIT_OK
     r = state.run
-    finished = r.completed_at or r.failed_at
+    finished = r.completed_at or r.failed_at or r.cancelled_at
     print(f"run      {r.run_id}")
     print(f"flow     {r.flow_slug}")
     print(f"status   {r.status}" + ("" if finished else f" ({r.remaining_steps} step(s) to go)"))
     took = f" (took {duration(r.started_at, finished)})" if finished else ""
     print(f"started  {timestamp(r.started_at)}{took}")
+    for line in retry_link_lines(r):
+        print(line)
     print()
     print(text_table(["STEP", "STATUS", "TASKS", "STARTED", "TOOK", "NOTE"], [_step_row(s) for s in steps]))
     if args.output and r.status == "completed":

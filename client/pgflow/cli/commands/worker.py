@@ -7,6 +7,7 @@ import asyncio
 import os
 import sys
 
+from pgflow.cli.commands.prune import duration_arg
 from pgflow.cli.flows import load_flow
 from pgflow.cli.options import (
     FLOW_SPEC_HELP,
@@ -26,7 +27,7 @@ from pgflow.worker.options import DEFAULT_SCHEDULE_TICK_INTERVAL
 _WORKER_OPTIONS = (
     "concurrency", "batch_size", "visibility_timeout", "max_poll_seconds", "poll_interval_ms", "compile",
     "allow_data_loss", "shutdown_grace", "maintenance_interval", "dead_worker_timeout", "recover_dead_workers",
-    "schedule_tick_interval", "metrics_port",
+    "schedule_tick_interval", "metrics_port", "retention",
 )
 
 
@@ -77,6 +78,9 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     p.add_argument("--metrics-port", type=port_number, metavar="PORT",
                    help="serve Prometheus metrics (task counters and durations, queue depth) on "
                         "http://<any interface>:PORT/metrics; needs pgflow-py[prometheus] (default: off)")
+    p.add_argument("--retention", type=duration_arg, metavar="DURATION",
+                   help="also delete finished runs older than DURATION (30m, 12h, 7d) in each maintenance sweep "
+                        "(pgflow.prune_runs, in short batches); default: keep them")
     return p
 
 
@@ -106,6 +110,8 @@ def run(args: argparse.Namespace) -> int:
     except ImportError as exc:  # an optional extra (--metrics-port) that is not installed
         err(f"pgflow worker: {exc}")
         return 1
+    except ValueError as exc:  # options that contradict each other (--retention with --maintenance-interval 0)
+        raise PgflowError(str(exc)) from None
     err(f"pgflow worker: serving {', '.join(slugs)} (Ctrl-C or SIGTERM drains in-flight tasks and stops)")
     code = asyncio.run(run_until_signalled(worker))
     if code == EXIT_INTERRUPTED:
