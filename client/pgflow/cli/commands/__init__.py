@@ -10,7 +10,9 @@ COMMANDS: tuple[str, ...] = (
     "worker",
     "start",
     "status",
+    "inspect",
     "runs",
     "maintain",
+    "ui",
     "demo",
 )
