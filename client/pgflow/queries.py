@@ -489,11 +489,17 @@ order by w.stopped_at is not null, w.last_heartbeat_at desc, w.worker_id
 limit %(limit)s
 """
 
-# Queue depth per flow queue (pgmq's own metrics; needs select on pgmq's tables).
+# Queue depth per flow queue (pgmq's own metrics, queue by queue: needs select on each flow's
+# queue table and its sequence, which pgflow.grant_viewer gives, and nothing of other queues).
 UI_QUEUE_METRICS = """
 select m.queue_name, m.queue_length, m.newest_msg_age_sec, m.oldest_msg_age_sec, m.total_messages
-from pgmq.metrics_all() as m
-where exists (select 1 from pgflow.flows as f where f.flow_slug = m.queue_name)
+from (
+    -- flows whose queue exists (offset 0: filtered before pgmq.metrics is called)
+    select f.flow_slug from pgflow.flows as f
+    where to_regclass(format('pgmq.%I', 'q_' || lower(f.flow_slug))) is not null
+    offset 0
+) as f
+cross join lateral pgmq.metrics(f.flow_slug) as m
 order by m.queue_name
 """
 
