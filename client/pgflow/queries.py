@@ -452,12 +452,35 @@ order by h.at, h.rank, h.step_slug, h.task_index
 limit %(limit)s
 """
 
-# Every flow with its options and how many steps it has.
+# Every flow with its options, how many steps it has and its schedules' cron expressions.
 UI_FLOWS = """
 select f.flow_slug, f.opt_max_attempts, f.opt_base_delay, f.opt_timeout, f.created_at,
-       (select count(*) from pgflow.steps as s where s.flow_slug = f.flow_slug) as step_count
+       (select count(*) from pgflow.steps as s where s.flow_slug = f.flow_slug) as step_count,
+       array(
+           select sc.cron || case when sc.enabled then '' else ' (paused)' end
+           from pgflow.schedules as sc
+           where sc.flow_slug = f.flow_slug
+           order by sc.schedule_slug
+       ) as schedules
 from pgflow.flows as f
 order by f.flow_slug
+"""
+
+# A flow's schedules (pgflow.schedules), by slug.
+UI_FLOW_SCHEDULES = """
+select sc.schedule_slug, sc.cron, sc.timezone, sc.input, sc.enabled, sc.overlap_policy, sc.catchup_policy,
+       sc.next_scheduled_start_time, sc.last_run_id, sc.last_scheduled_for
+from pgflow.schedules as sc
+where sc.flow_slug = %(flow_slug)s
+order by sc.schedule_slug
+"""
+
+# The runs retry_run started from a run (the "retried as" links), oldest first.
+UI_RUN_RETRIES = """
+select r.run_id, r.status, r.started_at
+from pgflow.runs as r
+where r.retry_of_run_id = %(run_id)s
+order by r.started_at, r.run_id
 """
 
 # One flow.
