@@ -2,7 +2,7 @@
 -- by one and batched), extends a timeout, fails a task, runs the maintenance sweep and stops; it
 -- cannot define flows, start, cancel or retry runs, delete, or create queues.
 begin;
-select plan(22);
+select plan(23);
 
 select pgflow.create_flow('grants_w', max_attempts => 1);
 select pgflow.add_step('grants_w', 'root');
@@ -54,6 +54,7 @@ select throws_ok($$ select pgflow.start_flow_with_states('grants_w', '{}') $$, '
     'it cannot start a run through the SECURITY DEFINER function either');
 select throws_ok(format($$ select pgflow.cancel_run(%L) $$, :'other_id'), '42501', null, 'it cannot cancel a run');
 select throws_ok(format($$ select pgflow.retry_run(%L) $$, :'run_id'), '42501', null, 'it cannot retry a run');
+select throws_ok(format($$ select pgflow.resume_run(%L) $$, :'run_id'), '42501', null, 'it cannot resume a run');
 select throws_ok($$ delete from pgflow.runs $$, '42501', null, 'it cannot delete runs');
 select throws_ok($$ delete from pgflow.step_tasks $$, '42501', null, 'it cannot delete tasks');
 select throws_ok($$ select pgmq.create('grants_w_queue') $$, '42501', null, 'it cannot create a queue');
