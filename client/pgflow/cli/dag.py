@@ -5,10 +5,10 @@ layer just above it: the layers are the dashboard's columns, pgflow.ui.layout's 
 the roots), so a step's depth in the tree is its layer and every step is drawn exactly once. A
 step with several dependencies also says ``needs: a, b``, so every edge of the DAG is visible::
 
-    fetch                   completed
-    ├─▶ summarize           started
-    │   └─▶ publish         created    needs: summarize, translate
-    └─▶ translate           started    map 3/10
+    fetch            completed
+    ├─▶ summarize    started
+    │   └─▶ publish  created           needs: summarize, translate
+    └─▶ translate    started map 3/10
 
 Pure Python: no database, no terminal control; ``ascii=True`` draws with ``|-> `` instead.
 """
