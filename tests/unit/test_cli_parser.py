@@ -16,6 +16,7 @@ from pgflow.cli.output import text_table
 # the positional arguments a command needs to parse (no command runs here)
 POSITIONALS = {
     "compile": ["m:f"], "worker": ["m:f"], "start": ["f"], "status": ["00000000-0000-0000-0000-000000000000"],
+    "inspect": ["00000000-0000-0000-0000-000000000000"],
 }
 
 
