@@ -212,9 +212,6 @@ where s.flow_slug = %(flow_slug)s
 order by s.step_index
 """
 
-# `pgflow status --watch`: whether the run is still going (cheap; read between redraws).
-CLI_RUN_STATUS = "select r.status from pgflow.runs as r where r.run_id = %(run_id)s"
-
 # `pgflow inspect`: one run. cancelled_at is run control's column, read by name from the row's
 # JSON so that the statement also serves a schema without it.
 CLI_INSPECT_RUN = """
