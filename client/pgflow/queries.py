@@ -248,11 +248,51 @@ where r.run_id = %(run_id)s::uuid"""
 # CLI then says to run `pgflow migrate`).
 CLI_SCHEMA_MISSING = "select to_regnamespace('pgflow') is null as schema_missing"
 
-# `pgflow status`: the definition order of a flow's steps (get_run_with_states orders by slug).
+# `pgflow status`: a flow's steps in definition order (get_run_with_states orders by slug), each
+# with its type and its dependencies (the DAG drawing).
 CLI_STEP_ORDER = """
-select s.step_slug, s.step_index
+select s.step_slug, s.step_index, s.step_type,
+       array(
+           select d.dep_slug from pgflow.deps as d
+           where d.flow_slug = s.flow_slug and d.step_slug = s.step_slug
+           order by d.dep_slug
+       ) as deps
 from pgflow.steps as s
 where s.flow_slug = %(flow_slug)s
+order by s.step_index
+"""
+
+# `pgflow inspect`: one run. cancelled_at is run control's column, read by name from the row's
+# JSON so that the statement also serves a schema without it.
+CLI_INSPECT_RUN = """
+select r.run_id, r.flow_slug, r.status, r.remaining_steps, r.started_at, r.completed_at, r.failed_at,
+       (to_jsonb(r) ->> 'cancelled_at')::timestamptz as cancelled_at
+from pgflow.runs as r
+where r.run_id = %(run_id)s
+"""
+
+# `pgflow inspect`: the run's failed steps with their errors, in definition order.
+CLI_FAILED_STEPS = """
+select ss.step_slug, ss.error_message, ss.started_at, ss.failed_at
+from pgflow.step_states as ss
+inner join pgflow.steps as s on s.flow_slug = ss.flow_slug and s.step_slug = ss.step_slug
+where ss.run_id = %(run_id)s and ss.status = 'failed'
+order by s.step_index
+"""
+
+# `pgflow inspect`: tasks of a run that failed (for good), then those that failed an attempt and
+# were retried (status queued/started/completed with an error kept), by step definition order and
+# task index; at most `limit` rows (the caller asks one more to know there are more).
+CLI_FAILED_TASKS = """
+select st.step_slug, st.task_index, st.status, st.attempts_count,
+       coalesce(s.opt_max_attempts, f.opt_max_attempts) as max_attempts, st.error_message,
+       st.queued_at, st.started_at, st.failed_at, st.completed_at, st.last_worker_id, st.requeued_count
+from pgflow.step_tasks as st
+inner join pgflow.steps as s on s.flow_slug = st.flow_slug and s.step_slug = st.step_slug
+inner join pgflow.flows as f on f.flow_slug = st.flow_slug
+where st.run_id = %(run_id)s and (st.status = 'failed' or st.error_message is not null)
+order by st.status <> 'failed', s.step_index, st.task_index
+limit %(limit)s
 """
 
 # `pgflow runs`: the newest runs, optionally of one flow and/or one status.
@@ -592,12 +632,35 @@ order by h.at, h.rank, h.step_slug, h.task_index
 limit %(limit)s
 """
 
-# Every flow with its options and how many steps it has.
+# Every flow with its options, how many steps it has and its schedules' cron expressions.
 UI_FLOWS = """
 select f.flow_slug, f.opt_max_attempts, f.opt_base_delay, f.opt_timeout, f.created_at,
-       (select count(*) from pgflow.steps as s where s.flow_slug = f.flow_slug) as step_count
+       (select count(*) from pgflow.steps as s where s.flow_slug = f.flow_slug) as step_count,
+       array(
+           select sc.cron || case when sc.enabled then '' else ' (paused)' end
+           from pgflow.schedules as sc
+           where sc.flow_slug = f.flow_slug
+           order by sc.schedule_slug
+       ) as schedules
 from pgflow.flows as f
 order by f.flow_slug
+"""
+
+# A flow's schedules (pgflow.schedules), by slug.
+UI_FLOW_SCHEDULES = """
+select sc.schedule_slug, sc.cron, sc.timezone, sc.input, sc.enabled, sc.overlap_policy, sc.catchup_policy,
+       sc.next_scheduled_start_time, sc.last_run_id, sc.last_scheduled_for
+from pgflow.schedules as sc
+where sc.flow_slug = %(flow_slug)s
+order by sc.schedule_slug
+"""
+
+# The runs retry_run started from a run (the "retried as" links), oldest first.
+UI_RUN_RETRIES = """
+select r.run_id, r.status, r.started_at
+from pgflow.runs as r
+where r.retry_of_run_id = %(run_id)s
+order by r.started_at, r.run_id
 """
 
 # One flow.
@@ -629,11 +692,17 @@ order by w.stopped_at is not null, w.last_heartbeat_at desc, w.worker_id
 limit %(limit)s
 """
 
-# Queue depth per flow queue (pgmq's own metrics; needs select on pgmq's tables).
+# Queue depth per flow queue (pgmq's own metrics, queue by queue: needs select on each flow's
+# queue table and its sequence, which pgflow.grant_viewer gives, and nothing of other queues).
 UI_QUEUE_METRICS = """
 select m.queue_name, m.queue_length, m.newest_msg_age_sec, m.oldest_msg_age_sec, m.total_messages
-from pgmq.metrics_all() as m
-where exists (select 1 from pgflow.flows as f where f.flow_slug = m.queue_name)
+from (
+    -- flows whose queue exists (offset 0: filtered before pgmq.metrics is called)
+    select f.flow_slug from pgflow.flows as f
+    where to_regclass(format('pgmq.%I', 'q_' || lower(f.flow_slug))) is not null
+    offset 0
+) as f
+cross join lateral pgmq.metrics(f.flow_slug) as m
 order by m.queue_name
 """
 

@@ -33,6 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
             pgflow start greet --input '{"name": "Ada"}' --wait
             pgflow status 5f0c...                         # a run and its steps
             pgflow runs --status failed
+            pgflow inspect 5f0c...                        # a run's failed tasks and their errors
+            pgflow ui --read-only                         # the web dashboard on 127.0.0.1:8080
         """) + "\n\nexit codes: 0 ok, 1 error (or a run that failed/timed out), 2 usage, 130 interrupted",
         formatter_class=FORMATTER,
     )
@@ -48,8 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    # A worker is a long-running service: it reports start, compilation, drain and stop (INFO).
-    verbosity = args.verbose + (1 if getattr(args, "command", None) == "worker" else 0)
+    # A worker and the dashboard are long-running services: they report start and stop (INFO).
+    verbosity = args.verbose + (1 if getattr(args, "command", None) in ("worker", "ui") else 0)
     logging.basicConfig(
         level=[logging.WARNING, logging.INFO, logging.DEBUG][min(verbosity, 2)],
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

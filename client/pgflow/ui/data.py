@@ -195,11 +195,21 @@ class HistoryEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class RetryRow:
+    """A run that pgflow.retry_run started from the run shown."""
+
+    run_id: uuid.UUID
+    status: str
+    started_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
 class RunView:
     run: Run
     steps: list[RunStep]
     layout: Layout
     history: list[HistoryEvent]
+    retried_as: list[RetryRow] = field(default_factory=list)
 
     @property
     def active(self) -> bool:
@@ -237,8 +247,11 @@ async def run_view(conn: AsyncConn, run_id: uuid.UUID) -> RunView | None:
     async with conn.cursor(row_factory=class_row(HistoryEvent)) as cur:
         await cur.execute(queries.UI_RUN_HISTORY, {"run_id": run_id, "limit": HISTORY_LIMIT})
         history = await cur.fetchall()
+    async with conn.cursor(row_factory=class_row(RetryRow)) as cur:
+        await cur.execute(queries.UI_RUN_RETRIES, {"run_id": run_id})
+        retried_as = await cur.fetchall()
     layout = await _flow_layout(conn, run.flow_slug, [s.step_slug for s in steps])
-    return RunView(run=run, steps=steps, layout=layout, history=history)
+    return RunView(run=run, steps=steps, layout=layout, history=history, retried_as=retried_as)
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,6 +292,7 @@ class FlowRow:
     opt_timeout: int
     created_at: dt.datetime
     step_count: int = 0
+    schedules: list[str] = field(default_factory=list)  # cron expressions ("... (paused)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -298,11 +312,26 @@ class FlowStep:
 
 
 @dataclass(frozen=True, slots=True)
+class ScheduleRow:
+    schedule_slug: str
+    cron: str
+    timezone: str
+    input: Any
+    enabled: bool
+    overlap_policy: str
+    catchup_policy: str
+    next_scheduled_start_time: dt.datetime
+    last_run_id: uuid.UUID | None
+    last_scheduled_for: dt.datetime | None
+
+
+@dataclass(frozen=True, slots=True)
 class FlowView:
     flow: FlowRow
     steps: list[FlowStep]
     layout: Layout
     recent: RunsPage
+    schedules: list[ScheduleRow] = field(default_factory=list)
 
     @property
     def states(self) -> dict[str, FlowStep]:
@@ -326,7 +355,10 @@ async def flow_view(conn: AsyncConn, flow_slug: str) -> FlowView | None:
         steps = await cur.fetchall()
     layout = await _flow_layout(conn, flow_slug, [s.step_slug for s in steps])
     recent = await runs_page(conn, RunFilters(flow_slug=flow_slug), limit=10)
-    return FlowView(flow=flow, steps=steps, layout=layout, recent=recent)
+    async with conn.cursor(row_factory=class_row(ScheduleRow)) as cur:
+        await cur.execute(queries.UI_FLOW_SCHEDULES, {"flow_slug": flow_slug})
+        schedules = await cur.fetchall()
+    return FlowView(flow=flow, steps=steps, layout=layout, recent=recent, schedules=schedules)
 
 
 @dataclass(frozen=True, slots=True)

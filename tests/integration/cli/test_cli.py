@@ -21,7 +21,7 @@ from tests.support.sql import complete_task, fail_task, insert_worker, read_and_
 
 # Every command the README and the top-level help document; the help tests below run over the
 # parser's registry, so a command added there is covered without editing this file.
-DOCUMENTED = ("migrate", "compile", "worker", "start", "status", "runs", "maintain", "demo")
+DOCUMENTED = ("migrate", "compile", "worker", "start", "status", "inspect", "runs", "maintain", "ui", "demo")
 
 
 FLOWS_PY = textwrap.dedent('''

@@ -10,6 +10,7 @@ COMMANDS: tuple[str, ...] = (
     "worker",
     "start",
     "status",
+    "inspect",
     "runs",
     "cancel",
     "retry",
@@ -17,6 +18,7 @@ COMMANDS: tuple[str, ...] = (
     "prune",
     "maintain",
     "schedule",
+    "ui",
     "demo",
     "dev",
 )

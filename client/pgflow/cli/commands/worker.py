@@ -21,7 +21,7 @@ from pgflow.cli.options import (
 from pgflow.cli.runtime import EXIT_INTERRUPTED, dsn, err
 from pgflow.cli.signals import run_until_signalled
 from pgflow.errors import PgflowError
-from pgflow.worker.options import DEFAULT_SCHEDULE_TICK_INTERVAL
+from pgflow.worker import options as defaults
 
 # option dest -> Worker keyword; only the options the user gave reach the worker, which owns its defaults
 _WORKER_OPTIONS = (
@@ -46,25 +46,28 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     p.add_argument("flows", metavar="MODULE:FLOW", nargs="+", help=FLOW_SPEC_HELP)
     add_dsn(p)
     p.add_argument("--concurrency", type=positive_int, metavar="N",
-                   help="handlers running at once (default 10)")
-    p.add_argument("--batch-size", type=positive_int, metavar="N", help="messages read per poll (default 10)")
+                   help=f"handlers running at once (default {defaults.DEFAULT_CONCURRENCY})")
+    p.add_argument("--batch-size", type=positive_int, metavar="N",
+                   help=f"messages read per poll (default {defaults.DEFAULT_BATCH_SIZE})")
     p.add_argument("--visibility-timeout", type=positive_int, metavar="S",
                    help="seconds a message read but not started stays hidden (a started task's message "
-                        "stays hidden for its step's timeout + 2 s) (default 5)")
+                        f"stays hidden for its step's timeout + 2 s) (default {defaults.DEFAULT_VISIBILITY_TIMEOUT})")
     p.add_argument("--max-poll-seconds", type=non_negative_float, metavar="S",
-                   help="longest wait for messages in one poll (default 2)")
+                   help=f"longest wait for messages in one poll (default {defaults.DEFAULT_MAX_POLL_SECONDS:g})")
     p.add_argument("--poll-interval-ms", type=positive_int, metavar="MS",
-                   help="pause between queue checks within one poll (default 100)")
+                   help=f"pause between queue checks within one poll (default {defaults.DEFAULT_POLL_INTERVAL_MS})")
     p.add_argument("--compile", choices=("auto", "verify", "off"),
-                   help="auto: create a missing flow, refuse a changed one (default); verify: only compare; "
-                        "off: trust that migrations created the flows")
+                   help="auto: create a missing flow, refuse a changed one; verify: only compare; "
+                        f"off: trust that migrations created the flows (default {defaults.DEFAULT_COMPILE})")
     p.add_argument("--allow-data-loss", action="store_true",
                    help="with --compile auto: drop and recreate a flow whose definition changed, WITH ALL ITS RUNS")
     p.add_argument("--shutdown-grace", type=non_negative_float, metavar="S",
-                   help="on stop, wait up to S seconds for in-flight tasks (default 30)")
+                   help="on stop, wait up to S seconds for in-flight tasks "
+                        f"(default {defaults.DEFAULT_SHUTDOWN_GRACE:g})")
     p.add_argument("--maintenance-interval", type=non_negative_float, metavar="S",
                    help="run the stalled-task sweep (pgflow.requeue_stalled_tasks) every S seconds, at most "
-                        "one worker at a time; 0 disables it, e.g. where pg_cron runs it (default 15)")
+                        "one worker at a time; 0 disables it, e.g. where pg_cron runs it "
+                        f"(default {defaults.DEFAULT_MAINTENANCE_INTERVAL:g})")
     p.add_argument("--dead-worker-timeout", type=positive_float, metavar="S",
                    help="requeue at once the tasks of a worker (of the same function name) whose last heartbeat "
                         "is older than S seconds and that did not stop; swept every heartbeat interval "
@@ -74,7 +77,7 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     p.add_argument("--schedule-tick-interval", type=non_negative_float, metavar="S",
                    help="start the runs schedules owe (pgflow.tick_schedules) every S seconds; any number of "
                         "workers may tick, each time starts once; 0 disables it "
-                        f"(default {DEFAULT_SCHEDULE_TICK_INTERVAL:g})")
+                        f"(default {defaults.DEFAULT_SCHEDULE_TICK_INTERVAL:g})")
     p.add_argument("--metrics-port", type=port_number, metavar="PORT",
                    help="serve Prometheus metrics (task counters and durations, queue depth) on "
                         "http://<any interface>:PORT/metrics; needs pgflow-py[prometheus] (default: off)")
