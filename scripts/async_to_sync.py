@@ -53,6 +53,9 @@ CLIENT = ROOT / "client" / "pgflow" / "client"
 PAIRS: list[tuple[Path, Path]] = [
     (CLIENT / "_async.py", CLIENT / "_sync.py"),
     (CLIENT / "_async_control.py", CLIENT / "_sync_control.py"),  # run control, a mixin of the client
+    (CLIENT / "_async_schedules.py", CLIENT / "_sync_schedules.py"),  # schedules, a mixin of the client
+    (CLIENT / "_async_workers.py", CLIENT / "_sync_workers.py"),  # workers' bookkeeping and sweeps, a mixin
+    (CLIENT / "_async_io.py", CLIENT / "_sync_io.py"),  # the shared cursor helper
 ]
 
 RENAMES: dict[str, str] = {
@@ -75,6 +78,15 @@ RENAMES: dict[str, str] = {
     "__anext__": "__next__",
     "AsyncPgflowSqlClient": "PgflowSqlClient",
     "AsyncRunControl": "RunControl",
+    "AsyncSchedules": "Schedules",
+    "AsyncWorkers": "Workers",
+    "pgflow.client._async_io": "pgflow.client._sync_io",
+    "_async_io": "_sync_io",
+    "pgflow.client._async_workers": "pgflow.client._sync_workers",
+    "_async_workers": "_sync_workers",
+    "AbstractAsyncContextManager": "AbstractContextManager",
+    "pgflow.client._async_schedules": "pgflow.client._sync_schedules",
+    "_async_schedules": "_sync_schedules",
     "pgflow.client._async": "pgflow.client._sync",
     "pgflow.client._async_control": "pgflow.client._sync_control",
     "_async_control": "_sync_control",

@@ -89,7 +89,7 @@ def test_check_fails_on_a_stale_generated_file(tmp_path: Path) -> None:
     generator = _generator()
     source, target = generator.PAIRS[0]
     edited = tmp_path / "_sync.py"
-    edited.write_text(target.read_text().replace("def heartbeat(", "def heart_beat(", 1))
+    edited.write_text(target.read_text().replace("def get_run(", "def get_the_run(", 1))
     assert generator.stale([(source, edited)]) == [edited]
     assert generator.main(["--check"], [(source, edited)]) == 1
     assert generator.main(["--check"], [(source, target)]) == 0

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import json
 import time
 import uuid
@@ -21,17 +20,18 @@ from psycopg_pool import AsyncConnectionPool
 
 from pgflow import queries as q
 from pgflow.client._async_control import AsyncRunControl
+from pgflow.client._async_io import execute_as
+from pgflow.client._async_schedules import AsyncSchedules
+from pgflow.client._async_workers import AsyncWorkers
 from pgflow.client._base import (
     ClientSettings,
     Params,
     Query,
     R,
-    has_rows,
     next_visible_query,
     read_params,
     read_query,
     report_query,
-    schedule_params,
 )
 from pgflow.client._values import (
     DEFAULT_MAX_ERROR_CHARS,
@@ -42,31 +42,27 @@ from pgflow.client._values import (
     complete_tasks_params,
     first,
     is_run_end,
-    schedule_row,
     started_task_row,
     verify_result,
     with_attempts,
 )
-from pgflow.errors import PgflowError, RunNotFound, RunTimeout, WorkerNotFound, map_sql_error
-from pgflow.schedules import DEFAULT_CATCHUP_WINDOW
+from pgflow.errors import PgflowError, RunNotFound, RunTimeout, map_sql_error
 from pgflow.tracing import check_traceparent, current_traceparent
 from pgflow.types import (
     CompileResult,
-    DeadWorkerTask,
     QueueMessage,
     Run,
     RunWithStates,
-    Schedule,
-    ScheduledRun,
-    StalledTaskFailure,
     StepTask,
     TaskRow,
 )
 
 
-class AsyncPgflowSqlClient(AsyncRunControl):
+class AsyncPgflowSqlClient(AsyncRunControl, AsyncSchedules, AsyncWorkers):
     """pgflow's SQL API over a psycopg ``AsyncConnection`` or ``AsyncConnectionPool`` (with the
-    run-control methods of :class:`~pgflow.client._async_control.AsyncRunControl`)."""
+    run-control methods of :class:`~pgflow.client._async_control.AsyncRunControl` and the
+    schedule methods of :class:`~pgflow.client._async_schedules.AsyncSchedules`, and the workers'
+    bookkeeping and maintenance sweeps of :class:`~pgflow.client._async_workers.AsyncWorkers`)."""
 
     def __init__(
         self,
@@ -120,12 +116,12 @@ class AsyncPgflowSqlClient(AsyncRunControl):
         transaction or savepoint of its own). psycopg errors are mapped with ``context``."""
         try:
             if conn is not None:
-                return await _execute_as(conn, query, params, rows)
+                return await execute_as(conn, query, params, rows)
             async with self._borrow() as c:
                 if c.autocommit or isinstance(self._source, AsyncConnectionPool):
-                    return await _execute_as(c, query, params, rows)
+                    return await execute_as(c, query, params, rows)
                 async with c.transaction():
-                    return await _execute_as(c, query, params, rows)
+                    return await execute_as(c, query, params, rows)
         except psycopg.Error as exc:
             raise map_sql_error(exc, **context) from exc
 
@@ -176,8 +172,8 @@ class AsyncPgflowSqlClient(AsyncRunControl):
             return []
         params = {"flow_slug": flow_slug, "msg_ids": list(msg_ids), "worker_id": worker_id}
         async with self._transaction(conn, flow_slug=flow_slug, worker_id=str(worker_id)) as c:
-            rows = await _execute_as(c, q.START_TASKS, params, dict_row)
-            attempts = await _execute_as(c, q.STARTED_ATTEMPTS, params, dict_row) if rows else []
+            rows = await execute_as(c, q.START_TASKS, params, dict_row)
+            attempts = await execute_as(c, q.STARTED_ATTEMPTS, params, dict_row) if rows else []
         return with_attempts(rows, attempts)
 
     async def complete_task(
@@ -337,31 +333,6 @@ class AsyncPgflowSqlClient(AsyncRunControl):
 
     # -- workers and flows -----------------------------------------------------------------
 
-    async def register_worker(
-        self,
-        worker_id: uuid.UUID | str,
-        queue_name: str,
-        function_name: str,
-        *,
-        conn: psycopg.AsyncConnection[Any] | None = None,
-    ) -> None:
-        """Insert (or revive) the worker's row in ``pgflow.workers``, as the edge worker does."""
-        params = {"worker_id": worker_id, "queue_name": queue_name, "function_name": function_name}
-        await self._fetch(q.REGISTER_WORKER, params, conn, worker_id=str(worker_id))
-
-    async def heartbeat(self, worker_id: uuid.UUID | str, *, conn: psycopg.AsyncConnection[Any] | None = None) -> bool:
-        """Record a heartbeat; return True when an operator has deprecated this worker."""
-        row = first(await self._fetch(q.HEARTBEAT, {"worker_id": worker_id}, conn, worker_id=str(worker_id)))
-        if row is None:
-            raise WorkerNotFound(f"worker {worker_id} has no row in pgflow.workers")
-        return bool(row["is_deprecated"])
-
-    async def mark_worker_stopped(
-        self, worker_id: uuid.UUID | str, *, conn: psycopg.AsyncConnection[Any] | None = None
-    ) -> None:
-        """``pgflow.mark_worker_stopped``: record the worker's graceful shutdown (its ``stopped_at``)."""
-        await self._fetch(q.MARK_WORKER_STOPPED, {"worker_id": worker_id}, conn, worker_id=str(worker_id))
-
     async def ensure_flow_compiled(
         self,
         flow_slug: str,
@@ -386,48 +357,6 @@ class AsyncPgflowSqlClient(AsyncRunControl):
         rows = await self._fetch(q.VERIFY_FLOW_SHAPE, params, conn, flow_slug=flow_slug)
         return verify_result(flow_slug, first(rows))
 
-    async def requeue_stalled_tasks(self, *, conn: psycopg.AsyncConnection[Any] | None = None) -> int | None:
-        """``pgflow.requeue_stalled_tasks()`` under a transaction-level advisory try-lock, so
-        that concurrent callers skip instead of queueing up. None: someone else holds the lock."""
-        async with self._transaction(conn) as c:
-            if not await _maintenance_lock(c):
-                return None
-            row = first(await _execute_as(c, q.REQUEUE_STALLED_TASKS, None, dict_row))
-            return int(row["requeued"] or 0) if row else 0
-
-    async def requeue_dead_worker_tasks(
-        self,
-        heartbeat_timeout: float,
-        function_name: str | None = None,
-        *,
-        conn: psycopg.AsyncConnection[Any] | None = None,
-    ) -> list[DeadWorkerTask] | None:
-        """``pgflow.requeue_dead_worker_tasks``: the started tasks of every worker (of
-        ``function_name``, when given) whose last heartbeat is older than ``heartbeat_timeout``
-        seconds and which did not stop cleanly go back to the queue (or are given up on at the
-        requeue limit). One row per task. Under the maintenance try-lock, as
-        :meth:`requeue_stalled_tasks`: None when someone else holds it."""
-        if not heartbeat_timeout > 0:
-            raise ValueError(f"heartbeat_timeout must be > 0 seconds, got {heartbeat_timeout}")
-        params = {"heartbeat_timeout": heartbeat_timeout, "function_name": function_name}
-        async with self._transaction(conn) as c:
-            if not await _maintenance_lock(c):
-                return None
-            rows = await _execute_as(c, q.REQUEUE_DEAD_WORKER_TASKS, params, dict_row)
-            return [DeadWorkerTask.from_row(r) for r in rows]
-
-    async def fail_stalled_tasks(
-        self, *, conn: psycopg.AsyncConnection[Any] | None = None
-    ) -> list[StalledTaskFailure] | None:
-        """``pgflow.fail_stalled_tasks``: fail each task stalled past the requeue limit as a
-        failure of its step would (the run fails, or the step is skipped, by its policy). One row
-        per task failed. Under the maintenance try-lock: None when someone else holds it."""
-        async with self._transaction(conn) as c:
-            if not await _maintenance_lock(c):
-                return None
-            rows = await _execute_as(c, q.FAIL_STALLED_TASKS, None, dict_row)
-            return [StalledTaskFailure.from_row(r) for r in rows]
-
     async def schema_version(self, *, conn: psycopg.AsyncConnection[Any] | None = None) -> int | None:
         """``pgflow.schema_version()``, or None when the database has no pgflow schema."""
         present = first(await self._fetch(q.HAS_SCHEMA, None, conn))
@@ -444,148 +373,6 @@ class AsyncPgflowSqlClient(AsyncRunControl):
         row = first(await self._fetch(next_visible_query(queue_name), None, conn, flow_slug=queue_name))
         return None if row is None or row["seconds"] is None else float(row["seconds"])
 
-    # -- schedules -------------------------------------------------------------------------
-
-    async def create_schedule(
-        self,
-        schedule_slug: str,
-        flow_slug: str,
-        cron: str,
-        input: Mapping[str, Any] | None = None,
-        *,
-        timezone: str = "UTC",
-        overlap_policy: str = "allow",
-        catchup_policy: str = "latest",
-        catchup_window: dt.timedelta | str = DEFAULT_CATCHUP_WINDOW,
-        enabled: bool = True,
-        start_after: dt.datetime | None = None,
-        conn: psycopg.AsyncConnection[Any] | None = None,
-    ) -> Schedule:
-        """``pgflow.create_schedule``: start ``flow_slug`` at every time ``cron`` names in
-        ``timezone``, each run's input being ``input`` plus ``"scheduled_for"``. The first time is
-        the first match after ``start_after`` (default: now). InvalidSchedule (bad slug, cron,
-        zone, input, policy, or the slug is taken) or FlowNotFound: nothing is written."""
-        params = schedule_params(
-            schedule_slug, input={} if input is None else input, max_bytes=self._settings.max_output_bytes,
-            catchup_window=catchup_window, flow_slug=flow_slug, cron=cron, timezone=timezone,
-            overlap_policy=overlap_policy, catchup_policy=catchup_policy, enabled=enabled, start_after=start_after,
-        )
-        return schedule_row(await self._fetch(q.CREATE_SCHEDULE, params, conn, schedule_slug=schedule_slug))
-
-    async def update_schedule(
-        self,
-        schedule_slug: str,
-        *,
-        flow_slug: str | None = None,
-        cron: str | None = None,
-        input: Mapping[str, Any] | None = None,
-        timezone: str | None = None,
-        overlap_policy: str | None = None,
-        catchup_policy: str | None = None,
-        catchup_window: dt.timedelta | str | None = None,
-        enabled: bool | None = None,
-        conn: psycopg.AsyncConnection[Any] | None = None,
-    ) -> Schedule:
-        """``pgflow.update_schedule``: change the settings given (None keeps the current value); a
-        new expression or zone, or enabling again, moves the next time to the first match after
-        now. ScheduleNotFound, InvalidSchedule."""
-        params = schedule_params(
-            schedule_slug, input=input, max_bytes=self._settings.max_output_bytes, catchup_window=catchup_window,
-            flow_slug=flow_slug, cron=cron, timezone=timezone, overlap_policy=overlap_policy,
-            catchup_policy=catchup_policy, enabled=enabled,
-        )
-        return schedule_row(await self._fetch(q.UPDATE_SCHEDULE, params, conn, schedule_slug=schedule_slug))
-
-    async def ensure_schedule(
-        self,
-        schedule_slug: str,
-        flow_slug: str,
-        cron: str,
-        input: Mapping[str, Any] | None = None,
-        *,
-        timezone: str = "UTC",
-        overlap_policy: str = "allow",
-        catchup_policy: str = "latest",
-        catchup_window: dt.timedelta | str = DEFAULT_CATCHUP_WINDOW,
-        conn: psycopg.AsyncConnection[Any] | None = None,
-    ) -> Schedule:
-        """Create the schedule, or bring an existing one to these settings (a compiled flow's
-        schedule: idempotent). ``enabled`` is left as it is, so a paused schedule stays paused.
-        Callers at once are serialised by an advisory lock on the slug."""
-        params = schedule_params(
-            schedule_slug, input={} if input is None else input, max_bytes=self._settings.max_output_bytes,
-            catchup_window=catchup_window, flow_slug=flow_slug, cron=cron, timezone=timezone,
-            overlap_policy=overlap_policy, catchup_policy=catchup_policy, lock_class=q.SCHEDULE_LOCK_CLASS,
-        )
-        async with self._transaction(conn, schedule_slug=schedule_slug) as c:
-            await _execute_as(c, q.LOCK_SCHEDULE_SLUG, params, dict_row)
-            return schedule_row(await _execute_as(c, q.ENSURE_SCHEDULE, params, dict_row))
-
-    async def delete_schedule(
-        self, schedule_slug: str, *, conn: psycopg.AsyncConnection[Any] | None = None
-    ) -> Schedule:
-        """``pgflow.delete_schedule``: the schedule's last state (its runs are kept). ScheduleNotFound."""
-        params = {"schedule_slug": schedule_slug}
-        return schedule_row(await self._fetch(q.DELETE_SCHEDULE, params, conn, schedule_slug=schedule_slug))
-
-    async def pause_schedule(self, schedule_slug: str, *, conn: psycopg.AsyncConnection[Any] | None = None) -> Schedule:
-        """``pgflow.pause_schedule``: nothing starts until resumed. ScheduleNotFound."""
-        params = {"schedule_slug": schedule_slug}
-        return schedule_row(await self._fetch(q.PAUSE_SCHEDULE, params, conn, schedule_slug=schedule_slug))
-
-    async def resume_schedule(
-        self, schedule_slug: str, *, conn: psycopg.AsyncConnection[Any] | None = None
-    ) -> Schedule:
-        """``pgflow.resume_schedule``: enabled again, from the first time after now (no catch-up of
-        the paused times). ScheduleNotFound."""
-        params = {"schedule_slug": schedule_slug}
-        return schedule_row(await self._fetch(q.RESUME_SCHEDULE, params, conn, schedule_slug=schedule_slug))
-
-    async def list_schedules(
-        self, *, flow_slug: str | None = None, conn: psycopg.AsyncConnection[Any] | None = None
-    ) -> list[Schedule]:
-        """Every schedule (or those of one flow), by slug."""
-        rows = await self._fetch(q.LIST_SCHEDULES, {"flow_slug": flow_slug}, conn, flow_slug=flow_slug)
-        return [Schedule.from_row(r) for r in rows]
-
-    async def tick_schedules(
-        self, now: dt.datetime | None = None, *, conn: psycopg.AsyncConnection[Any] | None = None
-    ) -> list[ScheduledRun]:
-        """``pgflow.tick_schedules``: start every run the schedules owe at ``now`` (default: the
-        database's clock) and advance them; the runs started. Safe from any number of callers."""
-        query, params = (q.TICK_SCHEDULES_NOW, None) if now is None else (q.TICK_SCHEDULES, {"now": now})
-        return [ScheduledRun.from_row(r) for r in await self._fetch(query, params, conn)]
-
-    async def cron_next(
-        self,
-        cron: str,
-        after: dt.datetime | None = None,
-        timezone: str = "UTC",
-        *,
-        count: int = 1,
-        conn: psycopg.AsyncConnection[Any] | None = None,
-    ) -> list[dt.datetime]:
-        """``pgflow.cron_next`` ``count`` times: the next ``count`` instants the expression names in
-        the zone, strictly after ``after`` (default: now). InvalidSchedule names a bad field or zone."""
-        if count < 1:
-            raise ValueError(f"count must be at least 1, got {count}")
-        params = {"cron": cron, "after": after or dt.datetime.now(dt.UTC), "timezone": timezone, "count": count}
-        return [r["at"] for r in await self._fetch(q.CRON_NEXT_TIMES, params, conn)]
-
-
-async def _execute_as(
-    c: psycopg.AsyncConnection[Any], query: Query, params: Params | None, rows: AsyncRowFactory[R]
-) -> list[R]:
-    async with c.cursor(row_factory=rows) as cur:
-        await cur.execute(query, params)
-        return await cur.fetchall() if has_rows(cur) else []
-
-
-async def _maintenance_lock(c: psycopg.AsyncConnection[Any]) -> bool:
-    """Take the maintenance advisory try-lock for the transaction open on ``c``: False when
-    another session holds it."""
-    locked = first(await _execute_as(c, q.TRY_MAINTENANCE_LOCK, {"key": q.MAINTENANCE_LOCK_KEY}, dict_row))
-    return bool(locked and locked["locked"])
 
 
 @contextlib.asynccontextmanager

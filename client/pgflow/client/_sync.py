@@ -7,7 +7,6 @@ Do not edit: edit the async source, then run ``python scripts/async_to_sync.py``
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import json
 import time
 import uuid
@@ -25,14 +24,15 @@ from pgflow.client._base import (
     Params,
     Query,
     R,
-    has_rows,
     next_visible_query,
     read_params,
     read_query,
     report_query,
-    schedule_params,
 )
 from pgflow.client._sync_control import RunControl
+from pgflow.client._sync_io import execute_as
+from pgflow.client._sync_schedules import Schedules
+from pgflow.client._sync_workers import Workers
 from pgflow.client._values import (
     DEFAULT_MAX_ERROR_CHARS,
     DEFAULT_MAX_OUTPUT_BYTES,
@@ -42,31 +42,20 @@ from pgflow.client._values import (
     complete_tasks_params,
     first,
     is_run_end,
-    schedule_row,
     started_task_row,
     verify_result,
     with_attempts,
 )
-from pgflow.errors import PgflowError, RunNotFound, RunTimeout, WorkerNotFound, map_sql_error
-from pgflow.schedules import DEFAULT_CATCHUP_WINDOW
+from pgflow.errors import PgflowError, RunNotFound, RunTimeout, map_sql_error
 from pgflow.tracing import check_traceparent, current_traceparent
-from pgflow.types import (
-    CompileResult,
-    DeadWorkerTask,
-    QueueMessage,
-    Run,
-    RunWithStates,
-    Schedule,
-    ScheduledRun,
-    StalledTaskFailure,
-    StepTask,
-    TaskRow,
-)
+from pgflow.types import CompileResult, QueueMessage, Run, RunWithStates, StepTask, TaskRow
 
 
-class PgflowSqlClient(RunControl):
+class PgflowSqlClient(RunControl, Schedules, Workers):
     """pgflow's SQL API over a psycopg ``Connection`` or ``ConnectionPool`` (with the
-    run-control methods of :class:`~pgflow.client._sync_control.RunControl`)."""
+    run-control methods of :class:`~pgflow.client._sync_control.RunControl` and the
+    schedule methods of :class:`~pgflow.client._sync_schedules.Schedules`, and the workers'
+    bookkeeping and maintenance sweeps of :class:`~pgflow.client._sync_workers.Workers`)."""
 
     def __init__(
         self,
@@ -116,12 +105,12 @@ class PgflowSqlClient(RunControl):
         transaction or savepoint of its own). psycopg errors are mapped with ``context``."""
         try:
             if conn is not None:
-                return _execute_as(conn, query, params, rows)
+                return execute_as(conn, query, params, rows)
             with self._borrow() as c:
                 if c.autocommit or isinstance(self._source, ConnectionPool):
-                    return _execute_as(c, query, params, rows)
+                    return execute_as(c, query, params, rows)
                 with c.transaction():
-                    return _execute_as(c, query, params, rows)
+                    return execute_as(c, query, params, rows)
         except psycopg.Error as exc:
             raise map_sql_error(exc, **context) from exc
 
@@ -170,8 +159,8 @@ class PgflowSqlClient(RunControl):
             return []
         params = {"flow_slug": flow_slug, "msg_ids": list(msg_ids), "worker_id": worker_id}
         with self._transaction(conn, flow_slug=flow_slug, worker_id=str(worker_id)) as c:
-            rows = _execute_as(c, q.START_TASKS, params, dict_row)
-            attempts = _execute_as(c, q.STARTED_ATTEMPTS, params, dict_row) if rows else []
+            rows = execute_as(c, q.START_TASKS, params, dict_row)
+            attempts = execute_as(c, q.STARTED_ATTEMPTS, params, dict_row) if rows else []
         return with_attempts(rows, attempts)
 
     def complete_task(
@@ -323,29 +312,6 @@ class PgflowSqlClient(RunControl):
                 else:
                     time.sleep(wait)
 
-    def register_worker(
-        self,
-        worker_id: uuid.UUID | str,
-        queue_name: str,
-        function_name: str,
-        *,
-        conn: psycopg.Connection[Any] | None = None,
-    ) -> None:
-        """Insert (or revive) the worker's row in ``pgflow.workers``, as the edge worker does."""
-        params = {"worker_id": worker_id, "queue_name": queue_name, "function_name": function_name}
-        self._fetch(q.REGISTER_WORKER, params, conn, worker_id=str(worker_id))
-
-    def heartbeat(self, worker_id: uuid.UUID | str, *, conn: psycopg.Connection[Any] | None = None) -> bool:
-        """Record a heartbeat; return True when an operator has deprecated this worker."""
-        row = first(self._fetch(q.HEARTBEAT, {"worker_id": worker_id}, conn, worker_id=str(worker_id)))
-        if row is None:
-            raise WorkerNotFound(f"worker {worker_id} has no row in pgflow.workers")
-        return bool(row["is_deprecated"])
-
-    def mark_worker_stopped(self, worker_id: uuid.UUID | str, *, conn: psycopg.Connection[Any] | None = None) -> None:
-        """``pgflow.mark_worker_stopped``: record the worker's graceful shutdown (its ``stopped_at``)."""
-        self._fetch(q.MARK_WORKER_STOPPED, {"worker_id": worker_id}, conn, worker_id=str(worker_id))
-
     def ensure_flow_compiled(
         self,
         flow_slug: str,
@@ -370,42 +336,6 @@ class PgflowSqlClient(RunControl):
         rows = self._fetch(q.VERIFY_FLOW_SHAPE, params, conn, flow_slug=flow_slug)
         return verify_result(flow_slug, first(rows))
 
-    def requeue_stalled_tasks(self, *, conn: psycopg.Connection[Any] | None = None) -> int | None:
-        """``pgflow.requeue_stalled_tasks()`` under a transaction-level advisory try-lock, so
-        that concurrent callers skip instead of queueing up. None: someone else holds the lock."""
-        with self._transaction(conn) as c:
-            if not _maintenance_lock(c):
-                return None
-            row = first(_execute_as(c, q.REQUEUE_STALLED_TASKS, None, dict_row))
-            return int(row["requeued"] or 0) if row else 0
-
-    def requeue_dead_worker_tasks(
-        self, heartbeat_timeout: float, function_name: str | None = None, *, conn: psycopg.Connection[Any] | None = None
-    ) -> list[DeadWorkerTask] | None:
-        """``pgflow.requeue_dead_worker_tasks``: the started tasks of every worker (of
-        ``function_name``, when given) whose last heartbeat is older than ``heartbeat_timeout``
-        seconds and which did not stop cleanly go back to the queue (or are given up on at the
-        requeue limit). One row per task. Under the maintenance try-lock, as
-        :meth:`requeue_stalled_tasks`: None when someone else holds it."""
-        if not heartbeat_timeout > 0:
-            raise ValueError(f"heartbeat_timeout must be > 0 seconds, got {heartbeat_timeout}")
-        params = {"heartbeat_timeout": heartbeat_timeout, "function_name": function_name}
-        with self._transaction(conn) as c:
-            if not _maintenance_lock(c):
-                return None
-            rows = _execute_as(c, q.REQUEUE_DEAD_WORKER_TASKS, params, dict_row)
-            return [DeadWorkerTask.from_row(r) for r in rows]
-
-    def fail_stalled_tasks(self, *, conn: psycopg.Connection[Any] | None = None) -> list[StalledTaskFailure] | None:
-        """``pgflow.fail_stalled_tasks``: fail each task stalled past the requeue limit as a
-        failure of its step would (the run fails, or the step is skipped, by its policy). One row
-        per task failed. Under the maintenance try-lock: None when someone else holds it."""
-        with self._transaction(conn) as c:
-            if not _maintenance_lock(c):
-                return None
-            rows = _execute_as(c, q.FAIL_STALLED_TASKS, None, dict_row)
-            return [StalledTaskFailure.from_row(r) for r in rows]
-
     def schema_version(self, *, conn: psycopg.Connection[Any] | None = None) -> int | None:
         """``pgflow.schema_version()``, or None when the database has no pgflow schema."""
         present = first(self._fetch(q.HAS_SCHEMA, None, conn))
@@ -419,163 +349,6 @@ class PgflowSqlClient(RunControl):
         None: the queue is empty)."""
         row = first(self._fetch(next_visible_query(queue_name), None, conn, flow_slug=queue_name))
         return None if row is None or row["seconds"] is None else float(row["seconds"])
-
-    def create_schedule(
-        self,
-        schedule_slug: str,
-        flow_slug: str,
-        cron: str,
-        input: Mapping[str, Any] | None = None,
-        *,
-        timezone: str = "UTC",
-        overlap_policy: str = "allow",
-        catchup_policy: str = "latest",
-        catchup_window: dt.timedelta | str = DEFAULT_CATCHUP_WINDOW,
-        enabled: bool = True,
-        start_after: dt.datetime | None = None,
-        conn: psycopg.Connection[Any] | None = None,
-    ) -> Schedule:
-        """``pgflow.create_schedule``: start ``flow_slug`` at every time ``cron`` names in
-        ``timezone``, each run's input being ``input`` plus ``"scheduled_for"``. The first time is
-        the first match after ``start_after`` (default: now). InvalidSchedule (bad slug, cron,
-        zone, input, policy, or the slug is taken) or FlowNotFound: nothing is written."""
-        params = schedule_params(
-            schedule_slug,
-            input={} if input is None else input,
-            max_bytes=self._settings.max_output_bytes,
-            catchup_window=catchup_window,
-            flow_slug=flow_slug,
-            cron=cron,
-            timezone=timezone,
-            overlap_policy=overlap_policy,
-            catchup_policy=catchup_policy,
-            enabled=enabled,
-            start_after=start_after,
-        )
-        return schedule_row(self._fetch(q.CREATE_SCHEDULE, params, conn, schedule_slug=schedule_slug))
-
-    def update_schedule(
-        self,
-        schedule_slug: str,
-        *,
-        flow_slug: str | None = None,
-        cron: str | None = None,
-        input: Mapping[str, Any] | None = None,
-        timezone: str | None = None,
-        overlap_policy: str | None = None,
-        catchup_policy: str | None = None,
-        catchup_window: dt.timedelta | str | None = None,
-        enabled: bool | None = None,
-        conn: psycopg.Connection[Any] | None = None,
-    ) -> Schedule:
-        """``pgflow.update_schedule``: change the settings given (None keeps the current value); a
-        new expression or zone, or enabling again, moves the next time to the first match after
-        now. ScheduleNotFound, InvalidSchedule."""
-        params = schedule_params(
-            schedule_slug,
-            input=input,
-            max_bytes=self._settings.max_output_bytes,
-            catchup_window=catchup_window,
-            flow_slug=flow_slug,
-            cron=cron,
-            timezone=timezone,
-            overlap_policy=overlap_policy,
-            catchup_policy=catchup_policy,
-            enabled=enabled,
-        )
-        return schedule_row(self._fetch(q.UPDATE_SCHEDULE, params, conn, schedule_slug=schedule_slug))
-
-    def ensure_schedule(
-        self,
-        schedule_slug: str,
-        flow_slug: str,
-        cron: str,
-        input: Mapping[str, Any] | None = None,
-        *,
-        timezone: str = "UTC",
-        overlap_policy: str = "allow",
-        catchup_policy: str = "latest",
-        catchup_window: dt.timedelta | str = DEFAULT_CATCHUP_WINDOW,
-        conn: psycopg.Connection[Any] | None = None,
-    ) -> Schedule:
-        """Create the schedule, or bring an existing one to these settings (a compiled flow's
-        schedule: idempotent). ``enabled`` is left as it is, so a paused schedule stays paused.
-        Callers at once are serialised by an advisory lock on the slug."""
-        params = schedule_params(
-            schedule_slug,
-            input={} if input is None else input,
-            max_bytes=self._settings.max_output_bytes,
-            catchup_window=catchup_window,
-            flow_slug=flow_slug,
-            cron=cron,
-            timezone=timezone,
-            overlap_policy=overlap_policy,
-            catchup_policy=catchup_policy,
-            lock_class=q.SCHEDULE_LOCK_CLASS,
-        )
-        with self._transaction(conn, schedule_slug=schedule_slug) as c:
-            _execute_as(c, q.LOCK_SCHEDULE_SLUG, params, dict_row)
-            return schedule_row(_execute_as(c, q.ENSURE_SCHEDULE, params, dict_row))
-
-    def delete_schedule(self, schedule_slug: str, *, conn: psycopg.Connection[Any] | None = None) -> Schedule:
-        """``pgflow.delete_schedule``: the schedule's last state (its runs are kept). ScheduleNotFound."""
-        params = {"schedule_slug": schedule_slug}
-        return schedule_row(self._fetch(q.DELETE_SCHEDULE, params, conn, schedule_slug=schedule_slug))
-
-    def pause_schedule(self, schedule_slug: str, *, conn: psycopg.Connection[Any] | None = None) -> Schedule:
-        """``pgflow.pause_schedule``: nothing starts until resumed. ScheduleNotFound."""
-        params = {"schedule_slug": schedule_slug}
-        return schedule_row(self._fetch(q.PAUSE_SCHEDULE, params, conn, schedule_slug=schedule_slug))
-
-    def resume_schedule(self, schedule_slug: str, *, conn: psycopg.Connection[Any] | None = None) -> Schedule:
-        """``pgflow.resume_schedule``: enabled again, from the first time after now (no catch-up of
-        the paused times). ScheduleNotFound."""
-        params = {"schedule_slug": schedule_slug}
-        return schedule_row(self._fetch(q.RESUME_SCHEDULE, params, conn, schedule_slug=schedule_slug))
-
-    def list_schedules(
-        self, *, flow_slug: str | None = None, conn: psycopg.Connection[Any] | None = None
-    ) -> list[Schedule]:
-        """Every schedule (or those of one flow), by slug."""
-        rows = self._fetch(q.LIST_SCHEDULES, {"flow_slug": flow_slug}, conn, flow_slug=flow_slug)
-        return [Schedule.from_row(r) for r in rows]
-
-    def tick_schedules(
-        self, now: dt.datetime | None = None, *, conn: psycopg.Connection[Any] | None = None
-    ) -> list[ScheduledRun]:
-        """``pgflow.tick_schedules``: start every run the schedules owe at ``now`` (default: the
-        database's clock) and advance them; the runs started. Safe from any number of callers."""
-        query, params = (q.TICK_SCHEDULES_NOW, None) if now is None else (q.TICK_SCHEDULES, {"now": now})
-        return [ScheduledRun.from_row(r) for r in self._fetch(query, params, conn)]
-
-    def cron_next(
-        self,
-        cron: str,
-        after: dt.datetime | None = None,
-        timezone: str = "UTC",
-        *,
-        count: int = 1,
-        conn: psycopg.Connection[Any] | None = None,
-    ) -> list[dt.datetime]:
-        """``pgflow.cron_next`` ``count`` times: the next ``count`` instants the expression names in
-        the zone, strictly after ``after`` (default: now). InvalidSchedule names a bad field or zone."""
-        if count < 1:
-            raise ValueError(f"count must be at least 1, got {count}")
-        params = {"cron": cron, "after": after or dt.datetime.now(dt.UTC), "timezone": timezone, "count": count}
-        return [r["at"] for r in self._fetch(q.CRON_NEXT_TIMES, params, conn)]
-
-
-def _execute_as(c: psycopg.Connection[Any], query: Query, params: Params | None, rows: RowFactory[R]) -> list[R]:
-    with c.cursor(row_factory=rows) as cur:
-        cur.execute(query, params)
-        return cur.fetchall() if has_rows(cur) else []
-
-
-def _maintenance_lock(c: psycopg.Connection[Any]) -> bool:
-    """Take the maintenance advisory try-lock for the transaction open on ``c``: False when
-    another session holds it."""
-    locked = first(_execute_as(c, q.TRY_MAINTENANCE_LOCK, {"key": q.MAINTENANCE_LOCK_KEY}, dict_row))
-    return bool(locked and locked["locked"])
 
 
 @contextlib.contextmanager
