@@ -32,7 +32,7 @@ statement's first line:
     psycopg's own marker works). For a sync-only piece, put it in that ``else``.
 
 Adding or changing a client method (run control, schedules, ...) is one step: write it in
-``_async.py`` (SQL in ``pgflow/queries.py``, non-I/O helpers in ``_base.py``/``_values.py``), run
+``_async.py`` (SQL in ``pgflow/queries/``, non-I/O helpers in ``_base.py``/``_values.py``), run
 this script, commit both files; tests/unit/test_client_parity.py checks that the two clients offer
 the same methods with the same parameters and that the generated files are current. The client
 is more than one module: each async source and its sync twin is one entry in ``PAIRS``
