@@ -1669,7 +1669,10 @@ begin
     from (select count(*) as n from events) as e;
 
     -- Statistics for the workers' plans when a big map lands on a small table
-    perform pgflow._refresh_task_statistics(coalesce(v_inserted, 0));
+    -- (its threshold checked here first: no call, no catalog read for the common small start)
+    if coalesce(v_inserted, 0) >= 1000 then
+        perform pgflow._refresh_task_statistics(coalesce(v_inserted, 0));
+    end if;
 
     -- Worker wake-up: one notification per flow with messages visible now
     perform pg_notify('pgflow_tasks', v.flow_slug) from unnest(v_visible) as v (flow_slug);
@@ -2282,6 +2285,10 @@ $$;
 --     step:<slug>:completed is broadcast before anything it unblocks; then
 --     cascade_resolve_conditions -> cascade_complete_taskless_steps (both repeated while the
 --     cascade completes steps) -> (archive message) -> start_ready_steps -> maybe_complete_run.
+--     The step that leaves none to do completes the run in the update that counts it down (the
+--     output and run:completed of maybe_complete_run; with no step left the cascades and
+--     start_ready_steps have nothing to find); a task that does not complete its step skips
+--     start_ready_steps and maybe_complete_run (nothing became ready, the run still has it).
 -- A bounded number of statements whatever the DAG width or map size.
 -- Called by workers.
 -- LOCKS: the run row, then the step_states row (FOR UPDATE), then the task row, then dependents'
@@ -2297,11 +2304,14 @@ as $$
 declare
     v_run pgflow.runs;
     v_state pgflow.step_states;
-    v_step pgflow.steps;
+    v_step_type text;
+    v_has_map_child boolean;
     v_task pgflow.step_tasks;
     v_map_child text;
     v_output_type text;
     v_has_conditions boolean;
+    v_run_completed boolean := false;
+    v_cascaded boolean := false;
 begin
     -- LOCKS: run, then step state
     select * into v_run
@@ -2319,10 +2329,22 @@ begin
         return;
     end if;
 
-    select * into v_state
+    -- The step state, with what the guards below need of the step's definition (its type, and
+    -- whether a map step depends on it) read in the same statement
+    select
+        ss.flow_slug, ss.run_id, ss.step_slug, ss.status, ss.remaining_tasks, s.step_type,
+        exists (
+            select 1
+            from pgflow.deps as d
+            inner join pgflow.steps as cs on cs.flow_slug = d.flow_slug and cs.step_slug = d.step_slug
+            where d.flow_slug = ss.flow_slug and d.dep_slug = ss.step_slug and cs.step_type = 'map'
+        )
+    into v_state.flow_slug, v_state.run_id, v_state.step_slug, v_state.status, v_state.remaining_tasks,
+        v_step_type, v_has_map_child
     from pgflow.step_states as ss
+    inner join pgflow.steps as s on s.flow_slug = ss.flow_slug and s.step_slug = ss.step_slug
     where ss.run_id = complete_task.run_id and ss.step_slug = complete_task.step_slug
-    for update;
+    for update of ss;
 
     -- GUARD: late or duplicate callback (step completed, failed or skipped): no state change
     if v_state.run_id is null or v_state.status <> 'started' then
@@ -2336,12 +2358,9 @@ begin
         return;
     end if;
 
-    select * into v_step
-    from pgflow.steps as s
-    where s.flow_slug = v_state.flow_slug and s.step_slug = v_state.step_slug;
-
     -- GUARD: type violation (a map child needs an array from this single step)
-    if v_step.step_type = 'single' and coalesce(jsonb_typeof(complete_task.output), 'null') <> 'array' then
+    if v_step_type = 'single' and v_has_map_child
+        and coalesce(jsonb_typeof(complete_task.output), 'null') <> 'array' then
         select cs.step_slug into v_map_child
         from pgflow.deps as d
         inner join pgflow.steps as cs on cs.flow_slug = d.flow_slug and cs.step_slug = d.step_slug
@@ -2448,7 +2467,7 @@ begin
         set remaining_tasks = ss.remaining_tasks - 1
         where ss.run_id = complete_task.run_id and ss.step_slug = complete_task.step_slug
         returning ss.* into v_state;
-    elsif v_step.step_type = 'map' then
+    elsif v_step_type = 'map' then
         update pgflow.step_states as ss
         set
             remaining_tasks = 0,
@@ -2472,16 +2491,16 @@ begin
     end if;
 
     if v_state.status = 'completed' then
-        perform pgflow._emit_event(
-            'step:' || v_state.step_slug || ':completed',
-            jsonb_build_object(
+        perform pgflow._emit_events(
+            array['step:' || v_state.step_slug || ':completed'],
+            array[jsonb_build_object(
                 'event_type', 'step:completed',
                 'run_id', v_state.run_id,
                 'step_slug', v_state.step_slug,
                 'status', v_state.status,
                 'output', v_state.output,
                 'completed_at', v_state.completed_at
-            )
+            )]
         );
 
         -- Dependents: one dep fewer; a dependent map learns how many tasks it has
@@ -2503,9 +2522,32 @@ begin
             and cs.run_id = v_state.run_id
             and cs.step_slug = d.step_slug;
 
+        -- The run: one step fewer. The last step completes the run in the same update (what
+        -- maybe_complete_run would do at the end: with no step left, the cascades and
+        -- start_ready_steps below find nothing), so the run row gets one new version, not two.
         update pgflow.runs as r
-        set remaining_steps = r.remaining_steps - 1
-        where r.run_id = complete_task.run_id;
+        set
+            remaining_steps = r.remaining_steps - 1,
+            status = case when r.remaining_steps = 1 and r.status = 'started' then 'completed' else r.status end,
+            completed_at = case when r.remaining_steps = 1 and r.status = 'started' then now() else r.completed_at end,
+            output = case
+                when r.remaining_steps = 1 and r.status = 'started' then (
+                    select jsonb_object_agg(ss.step_slug, ss.output)
+                    from pgflow.step_states as ss
+                    where
+                        ss.run_id = r.run_id
+                        and ss.status = 'completed'
+                        and not exists (
+                            select 1
+                            from pgflow.deps as d
+                            where d.flow_slug = ss.flow_slug and d.dep_slug = ss.step_slug
+                        )
+                )
+                else r.output
+            end
+        where r.run_id = complete_task.run_id
+        returning r.* into v_run;
+        v_run_completed := v_run.status = 'completed';
 
         -- Conditions of the steps this unblocked, then steps with nothing to do; repeated so that
         -- steps unblocked by the taskless cascade are evaluated before they start (spec §13
@@ -2513,32 +2555,35 @@ begin
         -- Both cascades are skipped where they cannot find anything (same result, two function
         -- calls and their statements saved on the hot path): conditions when no step of the flow
         -- has one; the taskless wave when no step is created, unblocked and taskless.
-        v_has_conditions := exists (
-            select 1
-            from pgflow.steps as s
-            where
-                s.flow_slug = v_state.flow_slug
-                and (s.required_input_pattern is not null or s.forbidden_input_pattern is not null)
-        );
-        loop
-            if v_has_conditions and not pgflow.cascade_resolve_conditions(complete_task.run_id) then
-                perform pgflow._archive_task_message(
-                    complete_task.run_id, complete_task.step_slug, complete_task.task_index
-                );
-                return query select v_task.*;
-                return;
-            end if;
-            exit when not exists (
+        if not v_run_completed then
+            v_has_conditions := exists (
                 select 1
-                from pgflow.step_states as ss
+                from pgflow.steps as s
                 where
-                    ss.run_id = complete_task.run_id
-                    and ss.status = 'created'
-                    and ss.remaining_deps = 0
-                    and ss.initial_tasks = 0
+                    s.flow_slug = v_state.flow_slug
+                    and (s.required_input_pattern is not null or s.forbidden_input_pattern is not null)
             );
-            exit when pgflow.cascade_complete_taskless_steps(complete_task.run_id) = 0;
-        end loop;
+            loop
+                if v_has_conditions and not pgflow.cascade_resolve_conditions(complete_task.run_id) then
+                    perform pgflow._archive_task_message(
+                        complete_task.run_id, complete_task.step_slug, complete_task.task_index
+                    );
+                    return query select v_task.*;
+                    return;
+                end if;
+                exit when not exists (
+                    select 1
+                    from pgflow.step_states as ss
+                    where
+                        ss.run_id = complete_task.run_id
+                        and ss.status = 'created'
+                        and ss.remaining_deps = 0
+                        and ss.initial_tasks = 0
+                );
+                v_cascaded := true;
+                exit when pgflow.cascade_complete_taskless_steps(complete_task.run_id) = 0;
+            end loop;
+        end if;
     end if;
 
     -- The task's message (what _archive_task_message would look up, already in hand)
@@ -2546,8 +2591,27 @@ begin
         perform pgmq.archive(v_task.flow_slug, v_task.message_id);
     end if;
 
-    perform pgflow.start_ready_steps(complete_task.run_id);
-    perform pgflow.maybe_complete_run(complete_task.run_id);
+    -- Only a completed step changes what is ready or what is left of the run: a countdown
+    -- (a map task that is not the last) leaves both as they were
+    if v_run_completed then
+        perform pgflow._emit_events(
+            array['run:completed'],
+            array[jsonb_build_object(
+                'event_type', 'run:completed',
+                'run_id', v_run.run_id,
+                'flow_slug', v_run.flow_slug,
+                'status', v_run.status,
+                'output', v_run.output,
+                'completed_at', v_run.completed_at
+            )]
+        );
+    elsif v_state.status = 'completed' then
+        perform pgflow.start_ready_steps(complete_task.run_id);
+        -- steps are left (the run did not complete above): only a cascade can have finished them
+        if v_has_conditions or v_cascaded then
+            perform pgflow.maybe_complete_run(complete_task.run_id);
+        end if;
+    end if;
 
     return query select v_task.*;
 end;
@@ -4581,6 +4645,124 @@ begin
 end;
 $$;
 
+-- ==== sql/0100_function_start_flow.sql ====
+-- pgflow.start_flow(flow_slug, input, run_id): starts a run of a flow; returns the run row (its
+-- status may already be completed, e.g. a flow without steps, or failed by a condition).
+-- Creates the run (remaining_steps = number of steps) and one step_state per step
+-- (remaining_deps = deps_count; initial_tasks 1 for single steps, the input's length for root
+-- maps, NULL for dependent maps until their parent completes), broadcasts run:started, then:
+-- cascade_resolve_conditions -> (run failed: stop) -> cascade_complete_taskless_steps (both
+-- repeated while the cascade completes steps) -> start_ready_steps -> maybe_complete_run.
+-- Called by clients and start_flow_with_states.
+-- Locks the new run row (insert). Raises `Flow <slug> has root map steps but input is NULL`,
+-- `Flow <slug> has root map steps but input is not an array (got <jsonb_typeof>)`; unknown flow
+-- violates runs_flow_slug_fkey, NULL input on other flows the NOT NULL of runs.input.
+create or replace function pgflow.start_flow(flow_slug text, input jsonb, run_id uuid default null)
+returns setof pgflow.runs
+language plpgsql
+volatile
+set search_path = ''
+as $$
+declare
+    v_run pgflow.runs;
+    v_has_conditions boolean;
+    v_cascaded boolean := false;
+begin
+    -- GUARD: a root map step fans out over the input, which must therefore be an array
+    if exists (
+        select 1
+        from pgflow.steps as s
+        where s.flow_slug = start_flow.flow_slug and s.step_type = 'map' and s.deps_count = 0
+    ) then
+        if start_flow.input is null then
+            raise exception 'Flow % has root map steps but input is NULL', start_flow.flow_slug;
+        end if;
+        if jsonb_typeof(start_flow.input) <> 'array' then
+            raise exception 'Flow % has root map steps but input is not an array (got %)',
+                start_flow.flow_slug, jsonb_typeof(start_flow.input);
+        end if;
+    end if;
+
+    -- MAIN: the run and its step states
+    insert into pgflow.runs (run_id, flow_slug, input, remaining_steps)
+    values (
+        coalesce(start_flow.run_id, gen_random_uuid()),
+        start_flow.flow_slug,
+        start_flow.input,
+        (select count(*) from pgflow.steps as s where s.flow_slug = start_flow.flow_slug)
+    )
+    returning * into v_run;
+
+    insert into pgflow.step_states (flow_slug, run_id, step_slug, remaining_deps, initial_tasks)
+    select
+        s.flow_slug,
+        v_run.run_id,
+        s.step_slug,
+        s.deps_count,
+        case
+            -- nested CASE: the planner folds constant arms, the array check must come first
+            when s.step_type = 'map' and s.deps_count = 0 then
+                case when jsonb_typeof(v_run.input) = 'array' then jsonb_array_length(v_run.input) end
+            when s.step_type = 'map' then null
+            else 1
+        end
+    from pgflow.steps as s
+    where s.flow_slug = v_run.flow_slug
+    order by s.step_index;
+
+    perform pgflow._emit_events(
+        array['run:started'],
+        array[jsonb_build_object(
+            'event_type', 'run:started',
+            'run_id', v_run.run_id,
+            'flow_slug', v_run.flow_slug,
+            'input', v_run.input,
+            'status', v_run.status,
+            'remaining_steps', v_run.remaining_steps,
+            'started_at', v_run.started_at
+        )]
+    );
+
+    -- Scheduling: conditions, then steps with nothing to do, then real work. Steps unblocked by
+    -- the taskless cascade get their conditions evaluated too before anything starts (pgflow
+    -- starts them unevaluated, spec §13 quirk 3); each extra pass completes at least one step.
+    -- Each cascade is skipped where it cannot find anything (same result, fewer statements):
+    -- conditions when no step of the flow has one, the taskless wave when no step is created,
+    -- unblocked and taskless; and maybe_complete_run when the run has steps and neither cascade
+    -- ran (no step can have finished yet).
+    v_has_conditions := exists (
+        select 1
+        from pgflow.steps as s
+        where
+            s.flow_slug = v_run.flow_slug
+            and (s.required_input_pattern is not null or s.forbidden_input_pattern is not null)
+    );
+    loop
+        if v_has_conditions and not pgflow.cascade_resolve_conditions(v_run.run_id) then
+            return query select * from pgflow.runs as r where r.run_id = v_run.run_id;
+            return;
+        end if;
+        exit when not exists (
+            select 1
+            from pgflow.step_states as ss
+            where
+                ss.run_id = v_run.run_id
+                and ss.status = 'created'
+                and ss.remaining_deps = 0
+                and ss.initial_tasks = 0
+        );
+        v_cascaded := true;
+        exit when pgflow.cascade_complete_taskless_steps(v_run.run_id) = 0;
+    end loop;
+    perform pgflow.start_ready_steps(v_run.run_id);
+    if v_has_conditions or v_cascaded or v_run.remaining_steps = 0 then
+        perform pgflow.maybe_complete_run(v_run.run_id);
+    end if;
+
+    return query select * from pgflow.runs as r where r.run_id = v_run.run_id;
+end;
+$$;
+
 -- ==== sql/0100_function_start_flow_idempotent.sql ====
 -- pgflow.start_flow_idempotent(flow_slug, input, idempotency_key): pgflow.start_flow, at most once
 -- per (flow, key). Beside the contract (run control). The first call starts a run (start_flow)
@@ -4727,21 +4909,25 @@ begin
     ),
 
     events as (
+        -- one call for all the started steps' broadcasts, in step_index order
         select
-            pgflow._emit_event(
-                'step:' || ss.step_slug || ':started',
-                jsonb_build_object(
-                    'event_type', 'step:started',
-                    'run_id', ss.run_id,
-                    'step_slug', ss.step_slug,
-                    'status', ss.status,
-                    'started_at', ss.started_at,
-                    'remaining_tasks', ss.remaining_tasks,
-                    'remaining_deps', ss.remaining_deps
+            pgflow._emit_events(
+                array_agg('step:' || ss.step_slug || ':started' order by ss.step_index),
+                array_agg(
+                    jsonb_build_object(
+                        'event_type', 'step:started',
+                        'run_id', ss.run_id,
+                        'step_slug', ss.step_slug,
+                        'status', ss.status,
+                        'started_at', ss.started_at,
+                        'remaining_tasks', ss.remaining_tasks,
+                        'remaining_deps', ss.remaining_deps
+                    )
+                    order by ss.step_index
                 )
             ) as emitted
         from started_steps as ss
-        order by ss.step_index
+        having count(*) > 0
     ),
 
     sent as (
@@ -4782,7 +4968,10 @@ begin
     cross join (select count(*) as n from inserted) as i;
 
     -- Statistics for the workers' plans when a big map lands on a small table
-    perform pgflow._refresh_task_statistics(v_inserted);
+    -- (its threshold checked here first: no call, no catalog read for the common small start)
+    if v_inserted >= 1000 then
+        perform pgflow._refresh_task_statistics(v_inserted);
+    end if;
 
     -- Worker wake-up: one notification per call, only for messages visible now
     if v_visible_now > 0 then

@@ -208,7 +208,10 @@ begin
     from (select count(*) as n from events) as e;
 
     -- Statistics for the workers' plans when a big map lands on a small table
-    perform pgflow._refresh_task_statistics(coalesce(v_inserted, 0));
+    -- (its threshold checked here first: no call, no catalog read for the common small start)
+    if coalesce(v_inserted, 0) >= 1000 then
+        perform pgflow._refresh_task_statistics(coalesce(v_inserted, 0));
+    end if;
 
     -- Worker wake-up: one notification per flow with messages visible now
     perform pg_notify('pgflow_tasks', v.flow_slug) from unnest(v_visible) as v (flow_slug);

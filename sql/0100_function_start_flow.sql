@@ -17,6 +17,8 @@ set search_path = ''
 as $$
 declare
     v_run pgflow.runs;
+    v_has_conditions boolean;
+    v_cascaded boolean := false;
 begin
     -- GUARD: a root map step fans out over the input, which must therefore be an array
     if exists (
@@ -60,9 +62,9 @@ begin
     where s.flow_slug = v_run.flow_slug
     order by s.step_index;
 
-    perform pgflow._emit_event(
-        'run:started',
-        jsonb_build_object(
+    perform pgflow._emit_events(
+        array['run:started'],
+        array[jsonb_build_object(
             'event_type', 'run:started',
             'run_id', v_run.run_id,
             'flow_slug', v_run.flow_slug,
@@ -70,21 +72,44 @@ begin
             'status', v_run.status,
             'remaining_steps', v_run.remaining_steps,
             'started_at', v_run.started_at
-        )
+        )]
     );
 
     -- Scheduling: conditions, then steps with nothing to do, then real work. Steps unblocked by
     -- the taskless cascade get their conditions evaluated too before anything starts (pgflow
     -- starts them unevaluated, spec §13 quirk 3); each extra pass completes at least one step.
+    -- Each cascade is skipped where it cannot find anything (same result, fewer statements):
+    -- conditions when no step of the flow has one, the taskless wave when no step is created,
+    -- unblocked and taskless; and maybe_complete_run when the run has steps and neither cascade
+    -- ran (no step can have finished yet).
+    v_has_conditions := exists (
+        select 1
+        from pgflow.steps as s
+        where
+            s.flow_slug = v_run.flow_slug
+            and (s.required_input_pattern is not null or s.forbidden_input_pattern is not null)
+    );
     loop
-        if not pgflow.cascade_resolve_conditions(v_run.run_id) then
+        if v_has_conditions and not pgflow.cascade_resolve_conditions(v_run.run_id) then
             return query select * from pgflow.runs as r where r.run_id = v_run.run_id;
             return;
         end if;
+        exit when not exists (
+            select 1
+            from pgflow.step_states as ss
+            where
+                ss.run_id = v_run.run_id
+                and ss.status = 'created'
+                and ss.remaining_deps = 0
+                and ss.initial_tasks = 0
+        );
+        v_cascaded := true;
         exit when pgflow.cascade_complete_taskless_steps(v_run.run_id) = 0;
     end loop;
     perform pgflow.start_ready_steps(v_run.run_id);
-    perform pgflow.maybe_complete_run(v_run.run_id);
+    if v_has_conditions or v_cascaded or v_run.remaining_steps = 0 then
+        perform pgflow.maybe_complete_run(v_run.run_id);
+    end if;
 
     return query select * from pgflow.runs as r where r.run_id = v_run.run_id;
 end;
