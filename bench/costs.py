@@ -110,7 +110,9 @@ def _start_all(conn: psycopg.Connection[Any], slug: str, step: str) -> list[tupl
 
 
 START_FLOW = "select * from pgflow.start_flow(flow_slug => %(slug)s, input => %(input)s::jsonb)"
-START_TASKS = "select * from pgflow.start_tasks(flow_slug => %(slug)s, msg_ids => %(ids)s::bigint[], worker_id => %(w)s)"
+START_TASKS = (
+    "select * from pgflow.start_tasks(flow_slug => %(slug)s, msg_ids => %(ids)s::bigint[], worker_id => %(w)s)"
+)
 COMPLETE_TASK = (
     "select * from pgflow.complete_task(run_id => %(run)s::uuid, step_slug => %(step)s, task_index => %(i)s, "
     "output => %(out)s::jsonb)"
@@ -345,6 +347,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--fast", action="store_true", help="fsync and synchronous_commit off")
     p.add_argument("--top", type=int, default=0, help="also list each call's N most frequent statements")
     p.add_argument("--dsn", help="an existing server with pg_stat_statements (track = all) preloaded")
+    p.add_argument("--history", type=int, default=0, help="first load N finished tasks (bench.history)")
+    p.add_argument("--skip-map", action="store_true", help="leave out the big map's breakdown")
     args = p.parse_args(argv)
     from pgflow import migrator
 
@@ -357,6 +361,10 @@ def main(argv: list[str] | None = None) -> int:
         migrator.migrate(dsn)
         conn = stack.enter_context(psycopg.connect(dsn, autocommit=True))
         conn.execute("create extension if not exists pg_stat_statements")
+        if args.history:
+            from bench.history import load_history
+
+            load_history(conn, args.history)
         for kind in ("single", "chain", "map"):
             _create_flow(conn, kind, f"costs_{kind}")
         costs = []
@@ -365,6 +373,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"measuring {name} ...", file=sys.stderr, flush=True)
             costs.append(measure(conn, name, stmt, prep, n, args.top))
         print_table(costs, args.top)
+        if args.skip_map:
+            return 0
         with_fk, without_fk = time_big_map(conn, args.map_size)
         print(
             f"\nstart_flow of a map of {args.map_size} (median of 3, commit included): {with_fk:.0f} ms; "

@@ -111,6 +111,10 @@ def run_benchmarks(
                         say(f"[5] pgmq K={k} run {i + 1}/{sizes.repeat}: {f['msgs_per_s']:8.0f} msgs/s")
                         floors.append(f)
                     rows.append(floor_row(k, floors, sizes.runs, "pgmq"))
+        if "6" in scenarios:
+            rows.extend(_contract_rows(bench, sizes, say))
+        if "7" in scenarios:
+            rows.extend(_history_rows(bench, sizes, say))
         info = postgres_info(bench.conn)
     finally:
         bench.close()
@@ -122,6 +126,58 @@ def run_benchmarks(
     }
 
 
+def _contract_rows(bench: Bench, sizes: Sizes, say: Callable[[str], None]) -> list[dict[str, Any]]:
+    """Scenario 6: the contract path (pgmq.read, start_tasks, one complete_task per task)."""
+    from bench.contract import contract_drain
+
+    rows: list[dict[str, Any]] = []
+    cases = [("single", sizes.runs, 1), ("chain", sizes.chain_runs, 5), ("map", 1, sizes.contract_map_size + 1)]
+    for kind, runs, steps in cases:
+        for k in [w for w in sizes.workers if w > 1] or list(sizes.workers):
+            samples, floors = [], []
+            for i in range(sizes.repeat):
+                s = contract_drain(bench, kind, runs, k, map_size=sizes.contract_map_size)
+                f = bench.floor(runs * steps, k)
+                say(
+                    f"[6] {kind} K={k} run {i + 1}/{sizes.repeat}: {s['tasks_per_s']:8.0f} tasks/s "
+                    f"({s['seconds']:.2f} s); floor {f['msgs_per_s']:8.0f} msgs/s"
+                )
+                samples.append(s)
+                floors.append(f)
+            rows.append(result_row("6", k, None, with_floor(samples, floors), tasks=runs * steps, flow=kind))
+    return rows
+
+
+def _history_rows(bench: Bench, sizes: Sizes, say: Callable[[str], None]) -> list[dict[str, Any]]:
+    """Scenario 7: scenarios 1 and 2 on an empty database and on one with a long history."""
+    from bench.history import create_history_database
+
+    say(f"[7] loading a history of {sizes.history:,} finished tasks into a second database")
+    old = Bench(create_history_database(bench.dsn, sizes.history), sizes, postmaster_pid=bench.postmaster_pid)
+    rows: list[dict[str, Any]] = []
+    k = max(sizes.workers)
+    try:
+        for kind, runs, steps in (("single", sizes.runs, 1), ("chain", sizes.chain_runs, 5)):
+            samples = []
+            for i in range(sizes.repeat):
+                empty = bench.drain(kind, runs, steps, k)
+                full = old.drain(kind, runs, steps, k)
+                say(
+                    f"[7] {kind} K={k} run {i + 1}/{sizes.repeat}: empty {empty['tasks_per_s']:8.0f}, with history "
+                    f"{full['tasks_per_s']:8.0f} tasks/s ({full['tasks_per_s'] / empty['tasks_per_s']:.2f}x)"
+                )
+                samples.append({
+                    "tasks_per_s": full["tasks_per_s"],
+                    "empty_tasks_per_s": empty["tasks_per_s"],
+                    "history_over_empty": full["tasks_per_s"] / empty["tasks_per_s"],
+                    "seconds": full["seconds"],
+                })
+            rows.append(result_row("7", k, True, samples, tasks=runs * steps, flow=kind, history=sizes.history))
+    finally:
+        old.close()
+    return rows
+
+
 REPO_ROOT = Path(__file__).resolve().parent.parent  # bench/ sits at the repository root
 
 
@@ -131,9 +187,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--dsn", help="an existing database (migrated here if needed); default: a throwaway server")
     p.add_argument("--quick", action="store_true", help="smaller sizes (about a minute)")
-    p.add_argument("--scenarios", default="1,2,3,4,5", help="comma-separated subset of 1,2,3,4,5")
+    p.add_argument("--scenarios", default="1,2,3,4,5,6,7", help="comma-separated subset of 1,2,3,4,5,6,7")
     p.add_argument("--json", type=Path, help="where to write the JSON (default: bench-results.json at the repo root)")
-    p.add_argument("--durable", action="store_true", help="embedded server with fsync/synchronous_commit on")
+    p.add_argument(
+        "--fast", action="store_true",
+        help="embedded server with fsync, synchronous_commit and full_page_writes off (default: durable settings)",
+    )
+    p.add_argument("--durable", action="store_true", help="the default; kept for older command lines")
+    p.add_argument("--history", type=int, help="finished tasks in scenario 7's history database (default 1000000)")
+    p.add_argument("--contract-map-size", type=int, help="map elements of scenario 6 (default 2000)")
     p.add_argument("--repeat", type=int, help="runs per figure (default 3)")
     p.add_argument("--workers", help="worker counts for scenario 1, e.g. 1,2,4 (the largest is used by 2 and 3)")
     p.add_argument("--runs", type=int, help="runs of scenario 1 (default 5000)")
@@ -148,14 +210,17 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     sizes = Sizes.quick() if args.quick else Sizes()
-    for name in ("repeat", "runs", "chain_runs", "map_size", "latency_runs", "latency_rate", "select1_seconds"):
+    for name in (
+        "repeat", "runs", "chain_runs", "map_size", "latency_runs", "latency_rate", "select1_seconds", "history",
+        "contract_map_size",
+    ):
         value = getattr(args, name)
         if value is not None:
             setattr(sizes, name, value)
     if args.workers:
         sizes.workers = tuple(int(x) for x in args.workers.split(","))
     scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
-    bad = [s for s in scenarios if s not in ("1", "2", "3", "4", "5")]
+    bad = [s for s in scenarios if s not in ("1", "2", "3", "4", "5", "6", "7")]
     if bad:
         build_parser().error(f"unknown scenario(s): {', '.join(bad)}")
 
@@ -170,11 +235,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             from pgflow.embedded import EmbeddedPostgres
 
-            pg = EmbeddedPostgres(fast=not args.durable).start()
+            pg = EmbeddedPostgres(fast=args.fast).start()
             pg.wait_ready()
             dsn = pg.dsn
-            server = "embedded (fsync=off, synchronous_commit=off, full_page_writes=off)" if not args.durable else (
-                "embedded (durable defaults)"
+            server = "embedded (fsync=off, synchronous_commit=off, full_page_writes=off)" if args.fast else (
+                "embedded (durable: fsync, synchronous_commit and full_page_writes on)"
             )
             _say(f"started a throwaway PostgreSQL on 127.0.0.1:{pg.port}")
         migrator.migrate(dsn)
