@@ -186,6 +186,10 @@ def measure(conn: psycopg.Connection[Any], name: str, stmt: str, prepare: Prepar
     conn.autocommit = True
     params = prepare(conn, n)
     conn.execute("analyze")
+    # Every measurement starts right after a checkpoint: the first change of each page after one
+    # writes a full-page image to the WAL, so WAL bytes depend on how many distinct pages a call
+    # touches (what grows with a long history when inserts land on random pages)
+    conn.execute("checkpoint")
     conn.execute("select pg_stat_statements_reset()")
     writes: dict[str, list[int]] = {}
     times: list[float] = []

@@ -1,5 +1,39 @@
 -- Generated from sql/ by scripts/gen_migration.py: edit sql/, then regenerate. Do not edit.
 
+-- ==== sql/0047_function__time_ordered_uuid.sql ====
+-- pgflow._time_ordered_uuid(): a new random UUID whose first 48 bits are the current time in
+-- milliseconds since the Unix epoch (the layout of RFC 9562's version 7: version nibble 7, variant
+-- 10, 74 random bits). The run_id of a run started without one.
+-- Why: every index keyed by run_id (runs_pkey, step_states_pkey, step_tasks_pkey,
+-- idx_step_states_run_id, idx_step_tasks_flow_run_step) takes a new run's rows, and the new rows
+-- of its updates, where the recent runs are; with version 4 UUIDs they land on a random leaf of
+-- an index that grows with the history, so every insert touches a page nobody touched lately (a
+-- buffer to read, and a full-page image in the WAL after each checkpoint). Measured with 1,000,000
+-- finished tasks in the tables (bench/costs.py --history): start_flow wrote 30 kB of WAL instead
+-- of 2.2 kB.
+-- Called by start_flow and start_flow_idempotent. Locks nothing; raises nothing.
+create or replace function pgflow._time_ordered_uuid()
+returns uuid
+language sql
+volatile
+parallel safe
+set search_path = ''
+as $$
+    select encode(
+        set_byte(
+            overlay(
+                r.u
+                placing substring(int8send((extract(epoch from clock_timestamp()) * 1000)::bigint) from 3)
+                from 1 for 6
+            ),
+            6,
+            (get_byte(r.u, 6) & 15) | 112
+        ),
+        'hex'
+    )::uuid
+    from (select uuid_send(gen_random_uuid()) as u) as r;
+$$;
+
 -- ==== sql/0061_alter_runs_run_control.sql ====
 -- Run control (beside the contract): pgflow.runs gains
 --   * status `cancelled` (pgflow.cancel_run), with its time in cancelled_at; the contract's
@@ -172,6 +206,22 @@ create table pgflow.schedule_runs (
     references pgflow.schedules (schedule_slug) on delete cascade,
     constraint schedule_runs_run_id_fkey foreign key (run_id) references pgflow.runs (run_id) on delete cascade
 );
+
+-- ==== sql/0067_alter_runtime_fillfactor.sql ====
+-- Storage (beside the contract; no column, constraint or index changes): runs, step_states and
+-- step_tasks keep 15% of each heap page free for the new versions of the rows already on it.
+-- Why: every run, step state and task is written a few times (status changes), and VACUUM leaves
+-- a hole the size of a dead version on each page it cleans. At fillfactor 100 the free-space map
+-- sends new rows into those holes, so with a long history each start_flow and each completion
+-- lands on a different old page: a buffer to read and an 8 kB full-page image in the WAL after
+-- every checkpoint (measured with 1,000,000 finished tasks: one such page per start_flow, ~10 kB of
+-- WAL per call instead of ~2 kB; bench/costs.py --history). With pages kept 15% free an insert
+-- takes only a page with its size plus the reserve free, which the hole of one dead version is
+-- not: new rows go to the table's end, next to the other recent ones, and a row's later versions
+-- stay on its own page where there is room.
+alter table pgflow.runs set (fillfactor = 85);
+alter table pgflow.step_states set (fillfactor = 85);
+alter table pgflow.step_tasks set (fillfactor = 85);
 
 -- ==== sql/0070_function__emit_event.sql ====
 -- pgflow._emit_event(event, payload): publishes one run or step transition.
@@ -4653,6 +4703,8 @@ $$;
 -- maps, NULL for dependent maps until their parent completes), broadcasts run:started, then:
 -- cascade_resolve_conditions -> (run failed: stop) -> cascade_complete_taskless_steps (both
 -- repeated while the cascade completes steps) -> start_ready_steps -> maybe_complete_run.
+-- Without run_id the run gets pgflow._time_ordered_uuid() (random, in time order: the indexes
+-- keyed by run_id take new runs where the recent ones are, however long the history).
 -- Called by clients and start_flow_with_states.
 -- Locks the new run row (insert). Raises `Flow <slug> has root map steps but input is NULL`,
 -- `Flow <slug> has root map steps but input is not an array (got <jsonb_typeof>)`; unknown flow
@@ -4686,7 +4738,7 @@ begin
     -- MAIN: the run and its step states
     insert into pgflow.runs (run_id, flow_slug, input, remaining_steps)
     values (
-        coalesce(start_flow.run_id, gen_random_uuid()),
+        coalesce(start_flow.run_id, pgflow._time_ordered_uuid()),
         start_flow.flow_slug,
         start_flow.input,
         (select count(*) from pgflow.steps as s where s.flow_slug = start_flow.flow_slug)
@@ -4786,7 +4838,7 @@ volatile
 set search_path = ''
 as $$
 declare
-    v_run_id uuid := gen_random_uuid();
+    v_run_id uuid := pgflow._time_ordered_uuid();
     v_claimed uuid;
     v_run pgflow.runs;
 begin

@@ -5,6 +5,8 @@
 -- maps, NULL for dependent maps until their parent completes), broadcasts run:started, then:
 -- cascade_resolve_conditions -> (run failed: stop) -> cascade_complete_taskless_steps (both
 -- repeated while the cascade completes steps) -> start_ready_steps -> maybe_complete_run.
+-- Without run_id the run gets pgflow._time_ordered_uuid() (random, in time order: the indexes
+-- keyed by run_id take new runs where the recent ones are, however long the history).
 -- Called by clients and start_flow_with_states.
 -- Locks the new run row (insert). Raises `Flow <slug> has root map steps but input is NULL`,
 -- `Flow <slug> has root map steps but input is not an array (got <jsonb_typeof>)`; unknown flow
@@ -38,7 +40,7 @@ begin
     -- MAIN: the run and its step states
     insert into pgflow.runs (run_id, flow_slug, input, remaining_steps)
     values (
-        coalesce(start_flow.run_id, gen_random_uuid()),
+        coalesce(start_flow.run_id, pgflow._time_ordered_uuid()),
         start_flow.flow_slug,
         start_flow.input,
         (select count(*) from pgflow.steps as s where s.flow_slug = start_flow.flow_slug)
