@@ -36,6 +36,7 @@ declare
     v_state pgflow.step_states;
     v_step_type text;
     v_has_map_child boolean;
+    v_has_dependents boolean;
     v_task pgflow.step_tasks;
     v_map_child text;
     v_output_type text;
@@ -59,8 +60,8 @@ begin
         return;
     end if;
 
-    -- The step state, with what the guards below need of the step's definition (its type, and
-    -- whether a map step depends on it) read in the same statement
+    -- The step state, with what the code below needs of the step's definition (its type, whether
+    -- a step depends on it, whether a map step does) read in the same statement
     select
         ss.flow_slug, ss.run_id, ss.step_slug, ss.status, ss.remaining_tasks, s.step_type,
         exists (
@@ -68,9 +69,10 @@ begin
             from pgflow.deps as d
             inner join pgflow.steps as cs on cs.flow_slug = d.flow_slug and cs.step_slug = d.step_slug
             where d.flow_slug = ss.flow_slug and d.dep_slug = ss.step_slug and cs.step_type = 'map'
-        )
+        ),
+        exists (select 1 from pgflow.deps as d where d.flow_slug = ss.flow_slug and d.dep_slug = ss.step_slug)
     into v_state.flow_slug, v_state.run_id, v_state.step_slug, v_state.status, v_state.remaining_tasks,
-        v_step_type, v_has_map_child
+        v_step_type, v_has_map_child, v_has_dependents
     from pgflow.step_states as ss
     inner join pgflow.steps as s on s.flow_slug = ss.flow_slug and s.step_slug = ss.step_slug
     where ss.run_id = complete_task.run_id and ss.step_slug = complete_task.step_slug
@@ -221,36 +223,26 @@ begin
     end if;
 
     if v_state.status = 'completed' then
-        perform pgflow._emit_events(
-            array['step:' || v_state.step_slug || ':completed'],
-            array[jsonb_build_object(
-                'event_type', 'step:completed',
-                'run_id', v_state.run_id,
-                'step_slug', v_state.step_slug,
-                'status', v_state.status,
-                'output', v_state.output,
-                'completed_at', v_state.completed_at
-            )]
-        );
-
-        -- Dependents: one dep fewer; a dependent map learns how many tasks it has
-        update pgflow.step_states as cs
-        set
-            remaining_deps = cs.remaining_deps - 1,
-            initial_tasks = case
-                when cs_step.step_type = 'map' and cs.initial_tasks is null then
-                    -- nested CASE: the planner folds constant arms, the array check must come first
-                    case when jsonb_typeof(v_state.output) = 'array' then jsonb_array_length(v_state.output) end
-                else cs.initial_tasks
-            end
-        from pgflow.deps as d, pgflow.steps as cs_step
-        where
-            d.flow_slug = v_state.flow_slug
-            and d.dep_slug = v_state.step_slug
-            and cs_step.flow_slug = d.flow_slug
-            and cs_step.step_slug = d.step_slug
-            and cs.run_id = v_state.run_id
-            and cs.step_slug = d.step_slug;
+        -- Dependents (a leaf has none): one dep fewer; a dependent map learns how many tasks it has
+        if v_has_dependents then
+            update pgflow.step_states as cs
+            set
+                remaining_deps = cs.remaining_deps - 1,
+                initial_tasks = case
+                    when cs_step.step_type = 'map' and cs.initial_tasks is null then
+                        -- nested CASE: the planner folds constant arms, the array check must come first
+                        case when jsonb_typeof(v_state.output) = 'array' then jsonb_array_length(v_state.output) end
+                    else cs.initial_tasks
+                end
+            from pgflow.deps as d, pgflow.steps as cs_step
+            where
+                d.flow_slug = v_state.flow_slug
+                and d.dep_slug = v_state.step_slug
+                and cs_step.flow_slug = d.flow_slug
+                and cs_step.step_slug = d.step_slug
+                and cs.run_id = v_state.run_id
+                and cs.step_slug = d.step_slug;
+        end if;
 
         -- The run: one step fewer. The last step completes the run in the same update (what
         -- maybe_complete_run would do at the end: with no step left, the cascades and
@@ -278,6 +270,33 @@ begin
         where r.run_id = complete_task.run_id
         returning r.* into v_run;
         v_run_completed := v_run.status = 'completed';
+
+        -- step:<slug>:completed, before anything it unblocks; with run:completed in the same call
+        -- when this step completed the run (nothing can be emitted between them then)
+        perform pgflow._emit_events(
+            case
+                when v_run_completed then array['step:' || v_state.step_slug || ':completed', 'run:completed']
+                else array['step:' || v_state.step_slug || ':completed']
+            end,
+            array[jsonb_build_object(
+                'event_type', 'step:completed',
+                'run_id', v_state.run_id,
+                'step_slug', v_state.step_slug,
+                'status', v_state.status,
+                'output', v_state.output,
+                'completed_at', v_state.completed_at
+            )] || case
+                when v_run_completed then array[jsonb_build_object(
+                    'event_type', 'run:completed',
+                    'run_id', v_run.run_id,
+                    'flow_slug', v_run.flow_slug,
+                    'status', v_run.status,
+                    'output', v_run.output,
+                    'completed_at', v_run.completed_at
+                )]
+                else '{}'::jsonb []
+            end
+        );
 
         -- Conditions of the steps this unblocked, then steps with nothing to do; repeated so that
         -- steps unblocked by the taskless cascade are evaluated before they start (spec §13
@@ -323,19 +342,7 @@ begin
 
     -- Only a completed step changes what is ready or what is left of the run: a countdown
     -- (a map task that is not the last) leaves both as they were
-    if v_run_completed then
-        perform pgflow._emit_events(
-            array['run:completed'],
-            array[jsonb_build_object(
-                'event_type', 'run:completed',
-                'run_id', v_run.run_id,
-                'flow_slug', v_run.flow_slug,
-                'status', v_run.status,
-                'output', v_run.output,
-                'completed_at', v_run.completed_at
-            )]
-        );
-    elsif v_state.status = 'completed' then
+    if v_state.status = 'completed' and not v_run_completed then
         perform pgflow.start_ready_steps(complete_task.run_id);
         -- steps are left (the run did not complete above): only a cascade can have finished them
         if v_has_conditions or v_cascaded then
