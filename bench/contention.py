@@ -2,14 +2,17 @@
 
     python -m bench.contention [--runs N] [--workers 2,4] [--repeat N] [--fast] [--dsn URL]
 
-Drains scenario 1 (single-step flow, ``pgflow.worker.Worker`` processes) at each K while a
-sampler thread records, every few milliseconds, what the workers' backends are doing
+Drains scenario 1 (single-step flow, ``pgflow.worker.Worker`` processes; or, with ``--path
+contract``, scenario 6's emulated contract-path workers) at each K while a sampler thread
+records, every few milliseconds, what the workers' backends are doing
 (pg_stat_activity: on CPU or runnable, waiting for a lock and which, for an LWLock, for I/O, for
 the client inside a transaction, idle) and how many processes the kernel has runnable
 (``procs_running`` in /proc/stat) against the CPUs there are. Engine contention shows up as lock
 waits; a machine with more runnable processes than CPUs shows up as procs_running above the CPU
 count, with backends "active" but no wait event (runnable, waiting for a CPU) and backends idle
-in transaction while their worker process waits for a CPU.
+in transaction while their worker process waits for a CPU. ``Lock: object`` is the lock a
+transaction that sent a NOTIFY takes at commit and holds until its commit is flushed (PostgreSQL
+serializes notifying commits to keep the notification queue in commit order).
 """
 
 from __future__ import annotations
@@ -95,9 +98,15 @@ def sampling(dsn: str) -> Iterator[Sampler]:
         s.join(10)
 
 
-def measure(bench: Bench, k: int, runs: int) -> dict[str, Any]:
+def measure(bench: Bench, k: int, runs: int, path: str = "worker") -> dict[str, Any]:
+    from bench.contract import contract_drain
+
     with sampling(bench.dsn) as s:
-        result = bench.drain("single", runs, 1, k)
+        if path == "contract":
+            result = contract_drain(bench, "single", runs, k)
+            result["worker_cpu_ms_per_task"] = 0.0  # not measured for the emulated workers
+        else:
+            result = bench.drain("single", runs, 1, k)
     total = sum(s.states.values()) or 1
     return {
         "k": k,
@@ -119,6 +128,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeat", type=int, default=2)
     p.add_argument("--fast", action="store_true", help="fsync, synchronous_commit and full_page_writes off")
     p.add_argument("--dsn", help="an existing database (migrated if needed)")
+    p.add_argument(
+        "--path", choices=("worker", "contract"), default="worker",
+        help="drain with pgflow.worker.Worker (scenario 1) or with emulated contract-path workers (scenario 6)",
+    )
     args = p.parse_args(argv)
     from pgflow import migrator
     from pgflow.embedded import EmbeddedPostgres
@@ -138,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             for i in range(args.repeat):
                 for k in ks:
-                    m = measure(bench, k, args.runs)
+                    m = measure(bench, k, args.runs, args.path)
                     print(f"K={k} run {i + 1}: {m['tasks_per_s']:.0f} tasks/s", file=sys.stderr, flush=True)
                     out.append(m)
         finally:
