@@ -2,10 +2,11 @@
 
     python -m bench [--dsn URL] [--quick] [--scenarios 1,2,...] [--json PATH]
 
-Without ``--dsn`` a throwaway PostgreSQL is started (:class:`pgflow.embedded.EmbeddedPostgres`,
-``fast=True`` by default: fsync, synchronous_commit and full_page_writes off; ``--durable``
-keeps PostgreSQL's defaults) and migrated. With ``--dsn`` the database is migrated if needed and
-the benchmark's flows (slugs ``bench_*``) are deleted afterwards.
+Without ``--dsn`` a throwaway PostgreSQL is started (:class:`pgflow.embedded.EmbeddedPostgres`)
+with PostgreSQL's durable defaults (fsync, synchronous_commit and full_page_writes on), as a
+production server runs; ``--fast`` turns the three off (the harness's default before issue 20).
+With ``--dsn`` the database is migrated if needed and the benchmark's flows (slugs ``bench_*``)
+are deleted afterwards.
 
 Scenarios (every figure is the median of ``--repeat`` runs, default 3, with min and max):
 
@@ -23,6 +24,12 @@ Scenarios (every figure is the median of ``--repeat`` runs, default 3, with min 
    it is compared with: ``pgmq.send_batch`` (timed apart), then ``pgmq.read(queue, vt, 10)`` +
    ``pgmq.archive(queue, msg_ids[])`` until the queue is empty (msgs/s of the drain); and
    ``select 1`` round trips/s with K processes.
+6. the contract path (bench.contract): K = 2, 4 emulated workers doing what pgflow's TypeScript
+   worker does (``pgmq.read`` of 10, ``start_tasks``, one ``complete_task`` transaction per task)
+   on a single-step flow, a 5-step chain and a map of ``--contract-map-size`` (2,000) + join; and
+   ``start_flow`` one call per run (runs/s, PostgreSQL CPU per run).
+7. long histories (bench.history): scenarios 1 and 2 at the largest K on an empty database and,
+   interleaved, on one holding ``--history`` (1,000,000) finished tasks: history / empty.
 
 Engine throughput is timed from the first task started (min ``step_tasks.started_at``) to the
 last run completed (max ``runs.completed_at``), on the server's clock; the floor from the
@@ -35,8 +42,10 @@ shape of the JSON with tiny sizes.
 
 A developer tool, not part of the installed package (``make bench`` runs it from a checkout).
 Modules: flows (the benchmark flows), processes (child processes and probes), scenarios (one
-method per measurement), report (rows, medians, the Markdown table, machine and server facts),
-run (orchestration and the command line).
+method per measurement), contract and history (scenarios 6 and 7), report (rows, medians, the
+Markdown table, machine and server facts), run (orchestration and the command line), costs
+(``python -m bench.costs``: statements, row writes, WAL and buffers per contract call; a separate
+command, not a scenario), contention (``python -m bench.contention``: wait events while draining).
 """
 
 from __future__ import annotations

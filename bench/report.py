@@ -172,12 +172,27 @@ def markdown_table(result: dict[str, Any]) -> str:
                     f"raw pgmq read+archive of {r['messages']} msgs (floor of scenario {r['floor_of']}); "
                     f"send_batch {_spread(r, 'send_msgs_per_s')} msgs/s"
                 )
-        digits_ratio = 2
+        if r["scenario"] == "6":
+            notes.append(f"contract path ({r['flow']}): read, start_tasks, one complete_task per task")
+            if r.get("start_flow_runs_per_s") is not None:
+                notes.append(
+                    f"start_flow one call each: {_spread(r, 'start_flow_runs_per_s')} runs/s, PostgreSQL CPU "
+                    f"{_spread(r, 'start_flow_server_cpu_ms', 3)} ms per run"
+                )
+            if r.get("server_cpu_ms_per_task") is not None:
+                notes.append(f"PostgreSQL CPU per task {_fmt(r['server_cpu_ms_per_task'], 3)} ms")
+        if r["scenario"] == "7":
+            notes.append(
+                f"{r['flow']} with {r['history']:,} finished tasks in the tables: "
+                f"{_spread(r, 'history_over_empty', 2)}x of an empty database "
+                f"({_spread(r, 'empty_tasks_per_s')} tasks/s)"
+            )
+        digits_ratio = 3
         cells = [
             r["scenario"], _fmt(r["workers"]), _fmt(r["notify"]),
             _spread(r, "tasks_per_s"), _spread(r, "floor_msgs_per_s"), _spread(r, "ratio_to_floor", digits_ratio),
             _spread(r, "p50_ms", 1), _spread(r, "p95_ms", 1), _spread(r, "p99_ms", 1),
-            _spread(r, "seconds", 2) if r["scenario"] in ("1", "2", "3") else "-", "; ".join(notes),
+            _spread(r, "seconds", 2) if r["scenario"] in ("1", "2", "3", "6", "7") else "-", "; ".join(notes),
         ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)

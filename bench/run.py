@@ -25,6 +25,8 @@ TITLES = {
     "3": "root map then a join",
     "4": "start -> handler latency, one idle worker",
     "5": "floors: select 1 round trips and raw pgmq",
+    "6": "the contract path: start_tasks and one complete_task per task",
+    "7": "scenarios 1 and 2 with a long history of finished runs",
 }
 
 
@@ -38,24 +40,23 @@ def _done(say: Callable[[str], None], number: str, began: float) -> None:
     say(f"[{number}] scenario {number}: done in {time.monotonic() - began:.1f} s")
 
 
-
 def run_benchmarks(
     dsn: str,
     scenarios: Sequence[str],
     sizes: Sizes,
     say: Callable[[str], None] = _say,
     postmaster_pid: int | None = None,
-    history: int | None = None,
+    pruned_history: int | None = None,
 ) -> dict[str, Any]:
     bench = Bench(dsn, sizes, postmaster_pid=postmaster_pid)
     rows: list[dict[str, Any]] = []
     reps = range(sizes.repeat)
     t_all = time.monotonic()
     try:
-        if "1" in scenarios and history:  # scenario 1: empty vs pruned history, rounds interleaved
-            from bench.history import run_history
+        if "1" in scenarios and pruned_history:  # scenario 1: empty vs pruned history, rounds interleaved
+            from bench.pruned_history import run_history
 
-            rows.extend(run_history(dsn, sizes, history, say, postmaster_pid))
+            rows.extend(run_history(dsn, sizes, pruned_history, say, postmaster_pid))
         elif "1" in scenarios:
             began = _started(say, "1")
             for k in sizes.workers:
@@ -145,6 +146,14 @@ def run_benchmarks(
                         floors.append(f)
                     rows.append(floor_row(k, floors, sizes.runs, "pgmq"))
             _done(say, "5", began)
+        if "6" in scenarios:
+            began = _started(say, "6")
+            rows.extend(_contract_rows(bench, sizes, say))
+            _done(say, "6", began)
+        if "7" in scenarios:
+            began = _started(say, "7")
+            rows.extend(_history_rows(bench, sizes, say))
+            _done(say, "7", began)
         info = postgres_info(bench.conn)
     finally:
         bench.close()
@@ -156,6 +165,58 @@ def run_benchmarks(
     }
 
 
+def _contract_rows(bench: Bench, sizes: Sizes, say: Callable[[str], None]) -> list[dict[str, Any]]:
+    """Scenario 6: the contract path (pgmq.read, start_tasks, one complete_task per task)."""
+    from bench.contract import contract_drain
+
+    rows: list[dict[str, Any]] = []
+    cases = [("single", sizes.runs, 1), ("chain", sizes.chain_runs, 5), ("map", 1, sizes.contract_map_size + 1)]
+    for kind, runs, steps in cases:
+        for k in [w for w in sizes.workers if w > 1] or list(sizes.workers):
+            samples, floors = [], []
+            for i in range(sizes.repeat):
+                s = contract_drain(bench, kind, runs, k, map_size=sizes.contract_map_size)
+                f = bench.floor(runs * steps, k)
+                say(
+                    f"[6] {kind} K={k} run {i + 1}/{sizes.repeat}: {s['tasks_per_s']:8.0f} tasks/s "
+                    f"({s['seconds']:.2f} s); floor {f['msgs_per_s']:8.0f} msgs/s"
+                )
+                samples.append(s)
+                floors.append(f)
+            rows.append(result_row("6", k, None, with_floor(samples, floors), tasks=runs * steps, flow=kind))
+    return rows
+
+
+def _history_rows(bench: Bench, sizes: Sizes, say: Callable[[str], None]) -> list[dict[str, Any]]:
+    """Scenario 7: scenarios 1 and 2 on an empty database and on one with a long history."""
+    from bench.history import create_history_database
+
+    say(f"[7] loading a history of {sizes.history:,} finished tasks into a second database")
+    old = Bench(create_history_database(bench.dsn, sizes.history), sizes, postmaster_pid=bench.postmaster_pid)
+    rows: list[dict[str, Any]] = []
+    k = max(sizes.workers)
+    try:
+        for kind, runs, steps in (("single", sizes.runs, 1), ("chain", sizes.chain_runs, 5)):
+            samples = []
+            for i in range(sizes.repeat):
+                empty = bench.drain(kind, runs, steps, k)
+                full = old.drain(kind, runs, steps, k)
+                say(
+                    f"[7] {kind} K={k} run {i + 1}/{sizes.repeat}: empty {empty['tasks_per_s']:8.0f}, with history "
+                    f"{full['tasks_per_s']:8.0f} tasks/s ({full['tasks_per_s'] / empty['tasks_per_s']:.2f}x)"
+                )
+                samples.append({
+                    "tasks_per_s": full["tasks_per_s"],
+                    "empty_tasks_per_s": empty["tasks_per_s"],
+                    "history_over_empty": full["tasks_per_s"] / empty["tasks_per_s"],
+                    "seconds": full["seconds"],
+                })
+            rows.append(result_row("7", k, True, samples, tasks=runs * steps, flow=kind, history=sizes.history))
+    finally:
+        old.close()
+    return rows
+
+
 REPO_ROOT = Path(__file__).resolve().parent.parent  # bench/ sits at the repository root
 
 
@@ -165,9 +226,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--dsn", help="an existing database (migrated here if needed); default: a throwaway server")
     p.add_argument("--quick", action="store_true", help="smaller sizes (about a minute)")
-    p.add_argument("--scenarios", default="1,2,3,4,5", help="comma-separated subset of 1,2,3,4,5")
+    p.add_argument("--scenarios", default="1,2,3,4,5,6,7", help="comma-separated subset of 1,2,3,4,5,6,7")
     p.add_argument("--json", type=Path, help="where to write the JSON (default: bench-results.json at the repo root)")
-    p.add_argument("--durable", action="store_true", help="embedded server with fsync/synchronous_commit on")
+    p.add_argument(
+        "--fast", action="store_true",
+        help="embedded server with fsync, synchronous_commit and full_page_writes off (default: durable settings)",
+    )
+    p.add_argument("--durable", action="store_true", help="the default; kept for older command lines")
+    p.add_argument("--history", type=int, help="finished tasks in scenario 7's history database (default 1000000)")
+    p.add_argument("--contract-map-size", type=int, help="map elements of scenario 6 (default 2000)")
     p.add_argument("--repeat", type=int, help="runs per figure (default 3)")
     p.add_argument("--workers", help="worker counts for scenario 1, e.g. 1,2,4 (the largest is used by 2 and 3)")
     p.add_argument("--runs", type=int, help="runs of scenario 1 (default 5000)")
@@ -176,23 +243,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--latency-runs", type=int, help="runs of scenario 4 (default 200)")
     p.add_argument("--latency-rate", type=float, help="runs/s of scenario 4 (default 20)")
     p.add_argument("--select1-seconds", type=float, help="duration of the select 1 loop (default 2)")
-    p.add_argument("--history", type=int, metavar="TASKS",
+    p.add_argument("--pruned-history", type=int, metavar="TASKS",
                    help="scenario 1 on an empty database and on one pre-filled with TASKS finished tasks "
-                        "(past week) and pruned to the last hour, rounds interleaved (see bench/history.py)")
+                        "(past week) and pruned to the last hour, rounds interleaved (see bench/pruned_history.py)")
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     sizes = Sizes.quick() if args.quick else Sizes()
-    for name in ("repeat", "runs", "chain_runs", "map_size", "latency_runs", "latency_rate", "select1_seconds"):
+    for name in (
+        "repeat", "runs", "chain_runs", "map_size", "latency_runs", "latency_rate", "select1_seconds", "history",
+        "contract_map_size",
+    ):
         value = getattr(args, name)
         if value is not None:
             setattr(sizes, name, value)
     if args.workers:
         sizes.workers = tuple(int(x) for x in args.workers.split(","))
     scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
-    bad = [s for s in scenarios if s not in ("1", "2", "3", "4", "5")]
+    bad = [s for s in scenarios if s not in ("1", "2", "3", "4", "5", "6", "7")]
     if bad:
         build_parser().error(f"unknown scenario(s): {', '.join(bad)}")
 
@@ -207,18 +277,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             from pgflow.embedded import EmbeddedPostgres
 
-            pg = EmbeddedPostgres(fast=not args.durable).start()
+            pg = EmbeddedPostgres(fast=args.fast).start()
             pg.wait_ready()
             dsn = pg.dsn
-            server = "embedded (fsync=off, synchronous_commit=off, full_page_writes=off)" if not args.durable else (
-                "embedded (durable defaults)"
+            server = "embedded (fsync=off, synchronous_commit=off, full_page_writes=off)" if args.fast else (
+                "embedded (durable: fsync, synchronous_commit and full_page_writes on)"
             )
             _say(f"started a throwaway PostgreSQL on 127.0.0.1:{pg.port}")
         migrator.migrate(dsn, progress=_say)
         _say(f"benchmarking scenarios {','.join(scenarios)} ({'quick' if args.quick else 'full'} sizes), "
              f"load average {os.getloadavg()[0]:.2f}")
         result = run_benchmarks(dsn, scenarios, sizes, postmaster_pid=None if pg is None else pg.postmaster_pid(),
-                                history=args.history)
+                                pruned_history=args.pruned_history)
     finally:
         if pg is not None:
             pg.stop()

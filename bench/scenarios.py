@@ -29,12 +29,14 @@ class Sizes:
     select1_seconds: float = 2.0
     workers: tuple[int, ...] = (1, 2, 4)
     repeat: int = 3
+    history: int = 1_000_000  # finished tasks in the history database of scenario 7
+    contract_map_size: int = 2000  # map of scenario 6 (one complete_task transaction per task)
 
     @classmethod
     def quick(cls) -> Sizes:
         return cls(
             runs=1000, chain_runs=200, map_size=2000, latency_runs=40, latency_rate=20.0,
-            select1_seconds=0.5, workers=(1, 4), repeat=3,
+            select1_seconds=0.5, workers=(1, 4), repeat=3, history=50_000, contract_map_size=500,
         )
 
 

@@ -1,5 +1,39 @@
 -- Generated from sql/ by scripts/gen_migration.py: edit sql/, then regenerate. Do not edit.
 
+-- ==== sql/0047_function__time_ordered_uuid.sql ====
+-- pgflow._time_ordered_uuid(): a new random UUID whose first 48 bits are the current time in
+-- milliseconds since the Unix epoch (the layout of RFC 9562's version 7: version nibble 7, variant
+-- 10, 74 random bits). The run_id of a run started without one.
+-- Why: every index keyed by run_id (runs_pkey, step_states_pkey, step_tasks_pkey,
+-- idx_step_states_run_id, idx_step_tasks_flow_run_step) takes a new run's rows, and the new rows
+-- of its updates, where the recent runs are; with version 4 UUIDs they land on a random leaf of
+-- an index that grows with the history, so every insert touches a page nobody touched lately (a
+-- buffer to read, and a full-page image in the WAL after each checkpoint). Measured with 1,000,000
+-- finished tasks in the tables (bench/costs.py --history): start_flow wrote 30 kB of WAL instead
+-- of 2.2 kB.
+-- Called by start_flow and start_flow_idempotent. Locks nothing; raises nothing.
+create or replace function pgflow._time_ordered_uuid()
+returns uuid
+language sql
+volatile
+parallel safe
+set search_path = ''
+as $$
+    select encode(
+        set_byte(
+            overlay(
+                r.u
+                placing substring(int8send((extract(epoch from clock_timestamp()) * 1000)::bigint) from 3)
+                from 1 for 6
+            ),
+            6,
+            (get_byte(r.u, 6) & 15) | 112
+        ),
+        'hex'
+    )::uuid
+    from (select uuid_send(gen_random_uuid()) as u) as r;
+$$;
+
 -- ==== sql/0061_alter_runs_run_control.sql ====
 -- Run control (beside the contract): pgflow.runs gains
 --   * status `cancelled` (pgflow.cancel_run), with its time in cancelled_at; the contract's
@@ -204,6 +238,22 @@ create table pgflow.schedule_runs (
     references pgflow.schedules (schedule_slug) on delete cascade,
     constraint schedule_runs_run_id_fkey foreign key (run_id) references pgflow.runs (run_id) on delete cascade
 );
+
+-- ==== sql/0067_alter_runtime_fillfactor.sql ====
+-- Storage (beside the contract; no column, constraint or index changes): runs, step_states and
+-- step_tasks keep 15% of each heap page free for the new versions of the rows already on it.
+-- Why: every run, step state and task is written a few times (status changes), and VACUUM leaves
+-- a hole the size of a dead version on each page it cleans. At fillfactor 100 the free-space map
+-- sends new rows into those holes, so with a long history each start_flow and each completion
+-- lands on a different old page: a buffer to read and an 8 kB full-page image in the WAL after
+-- every checkpoint (measured with 1,000,000 finished tasks: one such page per start_flow, ~10 kB of
+-- WAL per call instead of ~2 kB; bench/costs.py --history). With pages kept 15% free an insert
+-- takes only a page with its size plus the reserve free, which the hole of one dead version is
+-- not: new rows go to the table's end, next to the other recent ones, and a row's later versions
+-- stay on its own page where there is room.
+alter table pgflow.runs set (fillfactor = 85);
+alter table pgflow.step_states set (fillfactor = 85);
+alter table pgflow.step_tasks set (fillfactor = 85);
 
 -- ==== sql/0067_tables_run_trace_contexts.sql ====
 -- The W3C trace context (traceparent) of the code that started a run, for the worker's task spans
@@ -1687,8 +1737,8 @@ $$;
 -- per step, message ids paired with tasks by position (runs, then steps by slug, then task_index,
 -- as start_ready_steps called run after run would send them). pg_notify('pgflow_tasks',
 -- flow_slug) once per flow with messages visible at once.
--- Called by complete_tasks_count (the result is that of start_ready_steps on each run, in run
--- order).
+-- Called by complete_tasks_count and start_flow (the result is that of start_ready_steps on each
+-- run, in run order).
 -- Locks the ready step_states rows (ordered by run_id, step_slug); callers hold the runs' rows and
 -- the rows of the steps they started.
 -- Raises nothing of its own.
@@ -1886,7 +1936,10 @@ begin
     from (select count(*) as n from events) as e;
 
     -- Statistics for the workers' plans when a big map lands on a small table
-    perform pgflow._refresh_task_statistics(coalesce(v_inserted, 0));
+    -- (its threshold checked here first: no call, no catalog read for the common small start)
+    if coalesce(v_inserted, 0) >= 1000 then
+        perform pgflow._refresh_task_statistics(coalesce(v_inserted, 0));
+    end if;
 
     -- Worker wake-up: one notification per flow with messages visible now
     perform pg_notify('pgflow_tasks', v.flow_slug) from unnest(v_visible) as v (flow_slug);
@@ -2499,6 +2552,10 @@ $$;
 --     step:<slug>:completed is broadcast before anything it unblocks; then
 --     cascade_resolve_conditions -> cascade_complete_taskless_steps (both repeated while the
 --     cascade completes steps) -> (archive message) -> start_ready_steps -> maybe_complete_run.
+--     The step that leaves none to do completes the run in the update that counts it down (the
+--     output and run:completed of maybe_complete_run; with no step left the cascades and
+--     start_ready_steps have nothing to find); a task that does not complete its step skips
+--     start_ready_steps and maybe_complete_run (nothing became ready, the run still has it).
 -- A bounded number of statements whatever the DAG width or map size.
 -- Called by workers.
 -- LOCKS: the run row, then the step_states row (FOR UPDATE), then the task row, then dependents'
@@ -2514,11 +2571,15 @@ as $$
 declare
     v_run pgflow.runs;
     v_state pgflow.step_states;
-    v_step pgflow.steps;
+    v_step_type text;
+    v_has_map_child boolean;
+    v_has_dependents boolean;
     v_task pgflow.step_tasks;
     v_map_child text;
     v_output_type text;
     v_has_conditions boolean;
+    v_run_completed boolean := false;
+    v_cascaded boolean := false;
 begin
     -- LOCKS: run, then step state
     select * into v_run
@@ -2536,10 +2597,23 @@ begin
         return;
     end if;
 
-    select * into v_state
+    -- The step state, with what the code below needs of the step's definition (its type, whether
+    -- a step depends on it, whether a map step does) read in the same statement
+    select
+        ss.flow_slug, ss.run_id, ss.step_slug, ss.status, ss.remaining_tasks, s.step_type,
+        exists (
+            select 1
+            from pgflow.deps as d
+            inner join pgflow.steps as cs on cs.flow_slug = d.flow_slug and cs.step_slug = d.step_slug
+            where d.flow_slug = ss.flow_slug and d.dep_slug = ss.step_slug and cs.step_type = 'map'
+        ),
+        exists (select 1 from pgflow.deps as d where d.flow_slug = ss.flow_slug and d.dep_slug = ss.step_slug)
+    into v_state.flow_slug, v_state.run_id, v_state.step_slug, v_state.status, v_state.remaining_tasks,
+        v_step_type, v_has_map_child, v_has_dependents
     from pgflow.step_states as ss
+    inner join pgflow.steps as s on s.flow_slug = ss.flow_slug and s.step_slug = ss.step_slug
     where ss.run_id = complete_task.run_id and ss.step_slug = complete_task.step_slug
-    for update;
+    for update of ss;
 
     -- GUARD: late or duplicate callback (step completed, failed or skipped): no state change
     if v_state.run_id is null or v_state.status <> 'started' then
@@ -2553,12 +2627,9 @@ begin
         return;
     end if;
 
-    select * into v_step
-    from pgflow.steps as s
-    where s.flow_slug = v_state.flow_slug and s.step_slug = v_state.step_slug;
-
     -- GUARD: type violation (a map child needs an array from this single step)
-    if v_step.step_type = 'single' and coalesce(jsonb_typeof(complete_task.output), 'null') <> 'array' then
+    if v_step_type = 'single' and v_has_map_child
+        and coalesce(jsonb_typeof(complete_task.output), 'null') <> 'array' then
         select cs.step_slug into v_map_child
         from pgflow.deps as d
         inner join pgflow.steps as cs on cs.flow_slug = d.flow_slug and cs.step_slug = d.step_slug
@@ -2665,7 +2736,7 @@ begin
         set remaining_tasks = ss.remaining_tasks - 1
         where ss.run_id = complete_task.run_id and ss.step_slug = complete_task.step_slug
         returning ss.* into v_state;
-    elsif v_step.step_type = 'map' then
+    elsif v_step_type = 'map' then
         update pgflow.step_states as ss
         set
             remaining_tasks = 0,
@@ -2689,40 +2760,80 @@ begin
     end if;
 
     if v_state.status = 'completed' then
-        perform pgflow._emit_event(
-            'step:' || v_state.step_slug || ':completed',
-            jsonb_build_object(
+        -- Dependents (a leaf has none): one dep fewer; a dependent map learns how many tasks it has
+        if v_has_dependents then
+            update pgflow.step_states as cs
+            set
+                remaining_deps = cs.remaining_deps - 1,
+                initial_tasks = case
+                    when cs_step.step_type = 'map' and cs.initial_tasks is null then
+                        -- nested CASE: the planner folds constant arms, the array check must come first
+                        case when jsonb_typeof(v_state.output) = 'array' then jsonb_array_length(v_state.output) end
+                    else cs.initial_tasks
+                end
+            from pgflow.deps as d, pgflow.steps as cs_step
+            where
+                d.flow_slug = v_state.flow_slug
+                and d.dep_slug = v_state.step_slug
+                and cs_step.flow_slug = d.flow_slug
+                and cs_step.step_slug = d.step_slug
+                and cs.run_id = v_state.run_id
+                and cs.step_slug = d.step_slug;
+        end if;
+
+        -- The run: one step fewer. The last step completes the run in the same update (what
+        -- maybe_complete_run would do at the end: with no step left, the cascades and
+        -- start_ready_steps below find nothing), so the run row gets one new version, not two.
+        update pgflow.runs as r
+        set
+            remaining_steps = r.remaining_steps - 1,
+            status = case when r.remaining_steps = 1 and r.status = 'started' then 'completed' else r.status end,
+            completed_at = case when r.remaining_steps = 1 and r.status = 'started' then now() else r.completed_at end,
+            output = case
+                when r.remaining_steps = 1 and r.status = 'started' then (
+                    select jsonb_object_agg(ss.step_slug, ss.output)
+                    from pgflow.step_states as ss
+                    where
+                        ss.run_id = r.run_id
+                        and ss.status = 'completed'
+                        and not exists (
+                            select 1
+                            from pgflow.deps as d
+                            where d.flow_slug = ss.flow_slug and d.dep_slug = ss.step_slug
+                        )
+                )
+                else r.output
+            end
+        where r.run_id = complete_task.run_id
+        returning r.* into v_run;
+        v_run_completed := v_run.status = 'completed';
+
+        -- step:<slug>:completed, before anything it unblocks; with run:completed in the same call
+        -- when this step completed the run (nothing can be emitted between them then)
+        perform pgflow._emit_events(
+            case
+                when v_run_completed then array['step:' || v_state.step_slug || ':completed', 'run:completed']
+                else array['step:' || v_state.step_slug || ':completed']
+            end,
+            array[jsonb_build_object(
                 'event_type', 'step:completed',
                 'run_id', v_state.run_id,
                 'step_slug', v_state.step_slug,
                 'status', v_state.status,
                 'output', v_state.output,
                 'completed_at', v_state.completed_at
-            )
-        );
-
-        -- Dependents: one dep fewer; a dependent map learns how many tasks it has
-        update pgflow.step_states as cs
-        set
-            remaining_deps = cs.remaining_deps - 1,
-            initial_tasks = case
-                when cs_step.step_type = 'map' and cs.initial_tasks is null then
-                    -- nested CASE: the planner folds constant arms, the array check must come first
-                    case when jsonb_typeof(v_state.output) = 'array' then jsonb_array_length(v_state.output) end
-                else cs.initial_tasks
+            )] || case
+                when v_run_completed then array[jsonb_build_object(
+                    'event_type', 'run:completed',
+                    'run_id', v_run.run_id,
+                    'flow_slug', v_run.flow_slug,
+                    'status', v_run.status,
+                    'output', v_run.output,
+                    'completed_at', v_run.completed_at
+                )]
+                else '{}'::jsonb []
             end
-        from pgflow.deps as d, pgflow.steps as cs_step
-        where
-            d.flow_slug = v_state.flow_slug
-            and d.dep_slug = v_state.step_slug
-            and cs_step.flow_slug = d.flow_slug
-            and cs_step.step_slug = d.step_slug
-            and cs.run_id = v_state.run_id
-            and cs.step_slug = d.step_slug;
-
-        update pgflow.runs as r
-        set remaining_steps = r.remaining_steps - 1
-        where r.run_id = complete_task.run_id;
+        );
 
         -- Conditions of the steps this unblocked, then steps with nothing to do; repeated so that
         -- steps unblocked by the taskless cascade are evaluated before they start (spec §13
@@ -2730,32 +2841,35 @@ begin
         -- Both cascades are skipped where they cannot find anything (same result, two function
         -- calls and their statements saved on the hot path): conditions when no step of the flow
         -- has one; the taskless wave when no step is created, unblocked and taskless.
-        v_has_conditions := exists (
-            select 1
-            from pgflow.steps as s
-            where
-                s.flow_slug = v_state.flow_slug
-                and (s.required_input_pattern is not null or s.forbidden_input_pattern is not null)
-        );
-        loop
-            if v_has_conditions and not pgflow.cascade_resolve_conditions(complete_task.run_id) then
-                perform pgflow._archive_task_message(
-                    complete_task.run_id, complete_task.step_slug, complete_task.task_index
-                );
-                return query select v_task.*;
-                return;
-            end if;
-            exit when not exists (
+        if not v_run_completed then
+            v_has_conditions := exists (
                 select 1
-                from pgflow.step_states as ss
+                from pgflow.steps as s
                 where
-                    ss.run_id = complete_task.run_id
-                    and ss.status = 'created'
-                    and ss.remaining_deps = 0
-                    and ss.initial_tasks = 0
+                    s.flow_slug = v_state.flow_slug
+                    and (s.required_input_pattern is not null or s.forbidden_input_pattern is not null)
             );
-            exit when pgflow.cascade_complete_taskless_steps(complete_task.run_id) = 0;
-        end loop;
+            loop
+                if v_has_conditions and not pgflow.cascade_resolve_conditions(complete_task.run_id) then
+                    perform pgflow._archive_task_message(
+                        complete_task.run_id, complete_task.step_slug, complete_task.task_index
+                    );
+                    return query select v_task.*;
+                    return;
+                end if;
+                exit when not exists (
+                    select 1
+                    from pgflow.step_states as ss
+                    where
+                        ss.run_id = complete_task.run_id
+                        and ss.status = 'created'
+                        and ss.remaining_deps = 0
+                        and ss.initial_tasks = 0
+                );
+                v_cascaded := true;
+                exit when pgflow.cascade_complete_taskless_steps(complete_task.run_id) = 0;
+            end loop;
+        end if;
     end if;
 
     -- The task's message (what _archive_task_message would look up, already in hand)
@@ -2763,8 +2877,15 @@ begin
         perform pgmq.archive(v_task.flow_slug, v_task.message_id);
     end if;
 
-    perform pgflow.start_ready_steps(complete_task.run_id);
-    perform pgflow.maybe_complete_run(complete_task.run_id);
+    -- Only a completed step changes what is ready or what is left of the run: a countdown
+    -- (a map task that is not the last) leaves both as they were
+    if v_state.status = 'completed' and not v_run_completed then
+        perform pgflow.start_ready_steps(complete_task.run_id);
+        -- steps are left (the run did not complete above): only a cascade can have finished them
+        if v_has_conditions or v_cascaded then
+            perform pgflow.maybe_complete_run(complete_task.run_id);
+        end if;
+    end if;
 
     return query select v_task.*;
 end;
@@ -3385,24 +3506,22 @@ begin
     inner join pgflow.flows as f on f.flow_slug = s.flow_slug
     where s.flow_slug = v_run.flow_slug and s.step_slug = fail_task.step_slug;
 
-    -- A permanently stalled task lost its message (requeue_stalled_tasks archived it): a retry could
-    -- never run, so it fails as if its attempts were exhausted (pgflow.fail_stalled_tasks relies on it)
-    if exists (
-        select 1 from pgflow.step_tasks as t
-        where
-            t.run_id = fail_task.run_id
-            and t.step_slug = fail_task.step_slug
-            and t.task_index = fail_task.task_index
-            and t.permanently_stalled_at is not null
-    ) then
-        v_max_attempts := 0;
-    end if;
-
-    -- MAIN: retry or exhaust the task (compare-and-set: only a started task moves)
+    -- MAIN: retry or exhaust the task (compare-and-set: only a started task moves). A permanently
+    -- stalled task lost its message (requeue_stalled_tasks archived it): a retry could never run,
+    -- so it fails as if its attempts were exhausted (pgflow.fail_stalled_tasks relies on it).
     update pgflow.step_tasks as t
-    set status = case when t.attempts_count < v_max_attempts then 'queued' else 'failed' end,
-        started_at = case when t.attempts_count < v_max_attempts then null else t.started_at end,
-        failed_at = case when t.attempts_count < v_max_attempts then null else now() end,
+    set status = case
+            when t.attempts_count < v_max_attempts and t.permanently_stalled_at is null then 'queued'
+            else 'failed'
+        end,
+        started_at = case
+            when t.attempts_count < v_max_attempts and t.permanently_stalled_at is null then null
+            else t.started_at
+        end,
+        failed_at = case
+            when t.attempts_count < v_max_attempts and t.permanently_stalled_at is null then null
+            else now()
+        end,
         error_message = fail_task.error_message
     where
         t.run_id = fail_task.run_id
@@ -3412,9 +3531,13 @@ begin
     returning t.* into v_task;
 
     if v_task.status = 'queued' then
+        -- (a step row that has neither is left as it is: no new row version for nothing)
         update pgflow.step_states as ss
         set error_message = null, failed_at = null
-        where ss.run_id = fail_task.run_id and ss.step_slug = fail_task.step_slug;
+        where
+            ss.run_id = fail_task.run_id
+            and ss.step_slug = fail_task.step_slug
+            and (ss.error_message is not null or ss.failed_at is not null);
 
     elsif v_task.status = 'failed' and v_when_exhausted = 'fail' then
         update pgflow.step_states as ss
@@ -3543,10 +3666,16 @@ begin
     end if;
 
     -- The task's message: delayed when the task is queued (retry, or a queued task per quirk 11),
-    -- archived when the task is failed
-    select * into v_task
-    from pgflow.step_tasks as t
-    where t.run_id = fail_task.run_id and t.step_slug = fail_task.step_slug and t.task_index = fail_task.task_index;
+    -- archived when the task is failed. A task this call queued for a retry is as the update left
+    -- it (nothing since touched it); any other is read again.
+    if v_task.status is distinct from 'queued' then
+        select * into v_task
+        from pgflow.step_tasks as t
+        where
+            t.run_id = fail_task.run_id
+            and t.step_slug = fail_task.step_slug
+            and t.task_index = fail_task.task_index;
+    end if;
 
     if v_task.status = 'queued' and v_task.message_id is not null then
         perform pgmq.set_vt(
@@ -3554,13 +3683,14 @@ begin
             v_task.message_id,
             pgflow._retry_delay(v_run.flow_slug, fail_task.step_slug, v_base_delay, v_task.attempts_count)
         );
-    elsif v_task.status = 'failed' then
-        perform pgflow._archive_task_message(fail_task.run_id, fail_task.step_slug, fail_task.task_index);
+    elsif v_task.status = 'failed' and v_task.message_id is not null then
+        perform pgmq.archive(v_run.flow_slug, v_task.message_id);
     end if;
 
-    return query
-    select t.* from pgflow.step_tasks as t
-    where t.run_id = fail_task.run_id and t.step_slug = fail_task.step_slug and t.task_index = fail_task.task_index;
+    -- (the row read above: the message calls change no task row; no row for an unknown task)
+    if v_task.run_id is not null then
+        return query select v_task.*;
+    end if;
 end;
 $$;
 
@@ -4798,6 +4928,156 @@ begin
 end;
 $$;
 
+-- ==== sql/0100_function_start_flow.sql ====
+-- pgflow.start_flow(flow_slug, input, run_id): starts a run of a flow; returns the run row (its
+-- status may already be completed, e.g. a flow without steps, or failed by a condition).
+-- Creates the run (remaining_steps = number of steps) and one step_state per step
+-- (remaining_deps = deps_count; initial_tasks 1 for single steps, the input's length for root
+-- maps, NULL for dependent maps until their parent completes), broadcasts run:started, then:
+-- cascade_resolve_conditions -> (run failed: stop) -> cascade_complete_taskless_steps (both
+-- repeated while the cascade completes steps) -> start_ready_steps -> maybe_complete_run.
+-- (start_ready_steps' work is done by pgflow._start_ready_steps_of_runs, which also finishes the
+-- root steps inserted started when the flow has no conditions.)
+-- Without run_id the run gets pgflow._time_ordered_uuid() (random, in time order: the indexes
+-- keyed by run_id take new runs where the recent ones are, however long the history).
+-- Called by clients and start_flow_with_states.
+-- Locks the new run row (insert). Raises `Flow <slug> has root map steps but input is NULL`,
+-- `Flow <slug> has root map steps but input is not an array (got <jsonb_typeof>)`; unknown flow
+-- violates runs_flow_slug_fkey, NULL input on other flows the NOT NULL of runs.input.
+create or replace function pgflow.start_flow(flow_slug text, input jsonb, run_id uuid default null)
+returns setof pgflow.runs
+language plpgsql
+volatile
+set search_path = ''
+as $$
+declare
+    v_run pgflow.runs;
+    v_has_root_map boolean;
+    v_has_conditions boolean;
+    v_step_count int;
+    v_started text [];
+    v_cascaded boolean := false;
+begin
+    -- The flow's shape, in one read: root maps (guard below), conditions (scheduling), step count
+    select
+        coalesce(bool_or(s.step_type = 'map' and s.deps_count = 0), false),
+        coalesce(bool_or(s.required_input_pattern is not null or s.forbidden_input_pattern is not null), false),
+        count(*)
+    into v_has_root_map, v_has_conditions, v_step_count
+    from pgflow.steps as s
+    where s.flow_slug = start_flow.flow_slug;
+
+    -- GUARD: a root map step fans out over the input, which must therefore be an array
+    if v_has_root_map then
+        if start_flow.input is null then
+            raise exception 'Flow % has root map steps but input is NULL', start_flow.flow_slug;
+        end if;
+        if jsonb_typeof(start_flow.input) <> 'array' then
+            raise exception 'Flow % has root map steps but input is not an array (got %)',
+                start_flow.flow_slug, jsonb_typeof(start_flow.input);
+        end if;
+    end if;
+
+    -- MAIN: the run and its step states
+    insert into pgflow.runs (run_id, flow_slug, input, remaining_steps)
+    values (
+        coalesce(start_flow.run_id, pgflow._time_ordered_uuid()),
+        start_flow.flow_slug,
+        start_flow.input,
+        v_step_count
+    )
+    returning * into v_run;
+
+    -- Without conditions to evaluate first, a root step with tasks is inserted started (what
+    -- start_ready_steps would make of it below; one row version instead of two, and no second
+    -- round of foreign-key checks for the update of a row this transaction inserted). Its tasks,
+    -- messages and step:<slug>:started follow with the other ready steps', after the cascades.
+    with inserted as (
+        insert into pgflow.step_states (
+            flow_slug, run_id, step_slug, remaining_deps, initial_tasks, status, started_at, remaining_tasks
+        )
+        select
+            s.flow_slug,
+            v_run.run_id,
+            s.step_slug,
+            s.deps_count,
+            t.initial_tasks,
+            case when t.starts then 'started' else 'created' end,
+            case when t.starts then now() end,
+            case when t.starts then t.initial_tasks end
+        from pgflow.steps as s
+        cross join lateral (
+            select
+                i.initial_tasks,
+                not v_has_conditions and s.deps_count = 0 and i.initial_tasks > 0 as starts
+            from (
+                select case
+                    -- nested CASE: the planner folds constant arms, the array check must come first
+                    when s.step_type = 'map' and s.deps_count = 0 then
+                        case when jsonb_typeof(v_run.input) = 'array' then jsonb_array_length(v_run.input) end
+                    when s.step_type = 'map' then null
+                    else 1
+                end as initial_tasks
+            ) as i
+        ) as t
+        where s.flow_slug = v_run.flow_slug
+        order by s.step_index
+        returning step_states.step_slug, step_states.status
+    )
+
+    select coalesce(array_agg(i.step_slug order by i.step_slug) filter (where i.status = 'started'), '{}')
+    into v_started
+    from inserted as i;
+
+    perform pgflow._emit_events(
+        array['run:started'],
+        array[jsonb_build_object(
+            'event_type', 'run:started',
+            'run_id', v_run.run_id,
+            'flow_slug', v_run.flow_slug,
+            'input', v_run.input,
+            'status', v_run.status,
+            'remaining_steps', v_run.remaining_steps,
+            'started_at', v_run.started_at
+        )]
+    );
+
+    -- Scheduling: conditions, then steps with nothing to do, then real work. Steps unblocked by
+    -- the taskless cascade get their conditions evaluated too before anything starts (pgflow
+    -- starts them unevaluated, spec §13 quirk 3); each extra pass completes at least one step.
+    -- Each cascade is skipped where it cannot find anything (same result, fewer statements):
+    -- conditions when no step of the flow has one, the taskless wave when no step is created,
+    -- unblocked and taskless; and maybe_complete_run when the run has steps and neither cascade
+    -- ran (no step can have finished yet).
+    loop
+        if v_has_conditions and not pgflow.cascade_resolve_conditions(v_run.run_id) then
+            return query select * from pgflow.runs as r where r.run_id = v_run.run_id;
+            return;
+        end if;
+        exit when not exists (
+            select 1
+            from pgflow.step_states as ss
+            where
+                ss.run_id = v_run.run_id
+                and ss.status = 'created'
+                and ss.remaining_deps = 0
+                and ss.initial_tasks = 0
+        );
+        v_cascaded := true;
+        exit when pgflow.cascade_complete_taskless_steps(v_run.run_id) = 0;
+    end loop;
+    -- start_ready_steps, for the steps that are ready now and for those inserted started
+    perform pgflow._start_ready_steps_of_runs(
+        array[v_run.run_id], array_fill(v_run.run_id, array[cardinality(v_started)]), v_started
+    );
+    if v_has_conditions or v_cascaded or v_run.remaining_steps = 0 then
+        perform pgflow.maybe_complete_run(v_run.run_id);
+    end if;
+
+    return query select * from pgflow.runs as r where r.run_id = v_run.run_id;
+end;
+$$;
+
 -- ==== sql/0100_function_start_flow_idempotent.sql ====
 -- pgflow.start_flow_idempotent(flow_slug, input, idempotency_key): pgflow.start_flow, at most once
 -- per (flow, key). Beside the contract (run control). The first call starts a run (start_flow)
@@ -4821,7 +5101,7 @@ volatile
 set search_path = ''
 as $$
 declare
-    v_run_id uuid := gen_random_uuid();
+    v_run_id uuid := pgflow._time_ordered_uuid();
     v_claimed uuid;
     v_run pgflow.runs;
 begin
@@ -4944,21 +5224,25 @@ begin
     ),
 
     events as (
+        -- one call for all the started steps' broadcasts, in step_index order
         select
-            pgflow._emit_event(
-                'step:' || ss.step_slug || ':started',
-                jsonb_build_object(
-                    'event_type', 'step:started',
-                    'run_id', ss.run_id,
-                    'step_slug', ss.step_slug,
-                    'status', ss.status,
-                    'started_at', ss.started_at,
-                    'remaining_tasks', ss.remaining_tasks,
-                    'remaining_deps', ss.remaining_deps
+            pgflow._emit_events(
+                array_agg('step:' || ss.step_slug || ':started' order by ss.step_index),
+                array_agg(
+                    jsonb_build_object(
+                        'event_type', 'step:started',
+                        'run_id', ss.run_id,
+                        'step_slug', ss.step_slug,
+                        'status', ss.status,
+                        'started_at', ss.started_at,
+                        'remaining_tasks', ss.remaining_tasks,
+                        'remaining_deps', ss.remaining_deps
+                    )
+                    order by ss.step_index
                 )
             ) as emitted
         from started_steps as ss
-        order by ss.step_index
+        having count(*) > 0
     ),
 
     sent as (
@@ -4999,7 +5283,10 @@ begin
     cross join (select count(*) as n from inserted) as i;
 
     -- Statistics for the workers' plans when a big map lands on a small table
-    perform pgflow._refresh_task_statistics(v_inserted);
+    -- (its threshold checked here first: no call, no catalog read for the common small start)
+    if v_inserted >= 1000 then
+        perform pgflow._refresh_task_statistics(v_inserted);
+    end if;
 
     -- Worker wake-up: one notification per call, only for messages visible now
     if v_visible_now > 0 then

@@ -9,8 +9,8 @@
 -- per step, message ids paired with tasks by position (runs, then steps by slug, then task_index,
 -- as start_ready_steps called run after run would send them). pg_notify('pgflow_tasks',
 -- flow_slug) once per flow with messages visible at once.
--- Called by complete_tasks_count (the result is that of start_ready_steps on each run, in run
--- order).
+-- Called by complete_tasks_count and start_flow (the result is that of start_ready_steps on each
+-- run, in run order).
 -- Locks the ready step_states rows (ordered by run_id, step_slug); callers hold the runs' rows and
 -- the rows of the steps they started.
 -- Raises nothing of its own.
@@ -208,7 +208,10 @@ begin
     from (select count(*) as n from events) as e;
 
     -- Statistics for the workers' plans when a big map lands on a small table
-    perform pgflow._refresh_task_statistics(coalesce(v_inserted, 0));
+    -- (its threshold checked here first: no call, no catalog read for the common small start)
+    if coalesce(v_inserted, 0) >= 1000 then
+        perform pgflow._refresh_task_statistics(coalesce(v_inserted, 0));
+    end if;
 
     -- Worker wake-up: one notification per flow with messages visible now
     perform pg_notify('pgflow_tasks', v.flow_slug) from unnest(v_visible) as v (flow_slug);

@@ -15,6 +15,10 @@
 --     step:<slug>:completed is broadcast before anything it unblocks; then
 --     cascade_resolve_conditions -> cascade_complete_taskless_steps (both repeated while the
 --     cascade completes steps) -> (archive message) -> start_ready_steps -> maybe_complete_run.
+--     The step that leaves none to do completes the run in the update that counts it down (the
+--     output and run:completed of maybe_complete_run; with no step left the cascades and
+--     start_ready_steps have nothing to find); a task that does not complete its step skips
+--     start_ready_steps and maybe_complete_run (nothing became ready, the run still has it).
 -- A bounded number of statements whatever the DAG width or map size.
 -- Called by workers.
 -- LOCKS: the run row, then the step_states row (FOR UPDATE), then the task row, then dependents'
@@ -30,11 +34,15 @@ as $$
 declare
     v_run pgflow.runs;
     v_state pgflow.step_states;
-    v_step pgflow.steps;
+    v_step_type text;
+    v_has_map_child boolean;
+    v_has_dependents boolean;
     v_task pgflow.step_tasks;
     v_map_child text;
     v_output_type text;
     v_has_conditions boolean;
+    v_run_completed boolean := false;
+    v_cascaded boolean := false;
 begin
     -- LOCKS: run, then step state
     select * into v_run
@@ -52,10 +60,23 @@ begin
         return;
     end if;
 
-    select * into v_state
+    -- The step state, with what the code below needs of the step's definition (its type, whether
+    -- a step depends on it, whether a map step does) read in the same statement
+    select
+        ss.flow_slug, ss.run_id, ss.step_slug, ss.status, ss.remaining_tasks, s.step_type,
+        exists (
+            select 1
+            from pgflow.deps as d
+            inner join pgflow.steps as cs on cs.flow_slug = d.flow_slug and cs.step_slug = d.step_slug
+            where d.flow_slug = ss.flow_slug and d.dep_slug = ss.step_slug and cs.step_type = 'map'
+        ),
+        exists (select 1 from pgflow.deps as d where d.flow_slug = ss.flow_slug and d.dep_slug = ss.step_slug)
+    into v_state.flow_slug, v_state.run_id, v_state.step_slug, v_state.status, v_state.remaining_tasks,
+        v_step_type, v_has_map_child, v_has_dependents
     from pgflow.step_states as ss
+    inner join pgflow.steps as s on s.flow_slug = ss.flow_slug and s.step_slug = ss.step_slug
     where ss.run_id = complete_task.run_id and ss.step_slug = complete_task.step_slug
-    for update;
+    for update of ss;
 
     -- GUARD: late or duplicate callback (step completed, failed or skipped): no state change
     if v_state.run_id is null or v_state.status <> 'started' then
@@ -69,12 +90,9 @@ begin
         return;
     end if;
 
-    select * into v_step
-    from pgflow.steps as s
-    where s.flow_slug = v_state.flow_slug and s.step_slug = v_state.step_slug;
-
     -- GUARD: type violation (a map child needs an array from this single step)
-    if v_step.step_type = 'single' and coalesce(jsonb_typeof(complete_task.output), 'null') <> 'array' then
+    if v_step_type = 'single' and v_has_map_child
+        and coalesce(jsonb_typeof(complete_task.output), 'null') <> 'array' then
         select cs.step_slug into v_map_child
         from pgflow.deps as d
         inner join pgflow.steps as cs on cs.flow_slug = d.flow_slug and cs.step_slug = d.step_slug
@@ -181,7 +199,7 @@ begin
         set remaining_tasks = ss.remaining_tasks - 1
         where ss.run_id = complete_task.run_id and ss.step_slug = complete_task.step_slug
         returning ss.* into v_state;
-    elsif v_step.step_type = 'map' then
+    elsif v_step_type = 'map' then
         update pgflow.step_states as ss
         set
             remaining_tasks = 0,
@@ -205,40 +223,80 @@ begin
     end if;
 
     if v_state.status = 'completed' then
-        perform pgflow._emit_event(
-            'step:' || v_state.step_slug || ':completed',
-            jsonb_build_object(
+        -- Dependents (a leaf has none): one dep fewer; a dependent map learns how many tasks it has
+        if v_has_dependents then
+            update pgflow.step_states as cs
+            set
+                remaining_deps = cs.remaining_deps - 1,
+                initial_tasks = case
+                    when cs_step.step_type = 'map' and cs.initial_tasks is null then
+                        -- nested CASE: the planner folds constant arms, the array check must come first
+                        case when jsonb_typeof(v_state.output) = 'array' then jsonb_array_length(v_state.output) end
+                    else cs.initial_tasks
+                end
+            from pgflow.deps as d, pgflow.steps as cs_step
+            where
+                d.flow_slug = v_state.flow_slug
+                and d.dep_slug = v_state.step_slug
+                and cs_step.flow_slug = d.flow_slug
+                and cs_step.step_slug = d.step_slug
+                and cs.run_id = v_state.run_id
+                and cs.step_slug = d.step_slug;
+        end if;
+
+        -- The run: one step fewer. The last step completes the run in the same update (what
+        -- maybe_complete_run would do at the end: with no step left, the cascades and
+        -- start_ready_steps below find nothing), so the run row gets one new version, not two.
+        update pgflow.runs as r
+        set
+            remaining_steps = r.remaining_steps - 1,
+            status = case when r.remaining_steps = 1 and r.status = 'started' then 'completed' else r.status end,
+            completed_at = case when r.remaining_steps = 1 and r.status = 'started' then now() else r.completed_at end,
+            output = case
+                when r.remaining_steps = 1 and r.status = 'started' then (
+                    select jsonb_object_agg(ss.step_slug, ss.output)
+                    from pgflow.step_states as ss
+                    where
+                        ss.run_id = r.run_id
+                        and ss.status = 'completed'
+                        and not exists (
+                            select 1
+                            from pgflow.deps as d
+                            where d.flow_slug = ss.flow_slug and d.dep_slug = ss.step_slug
+                        )
+                )
+                else r.output
+            end
+        where r.run_id = complete_task.run_id
+        returning r.* into v_run;
+        v_run_completed := v_run.status = 'completed';
+
+        -- step:<slug>:completed, before anything it unblocks; with run:completed in the same call
+        -- when this step completed the run (nothing can be emitted between them then)
+        perform pgflow._emit_events(
+            case
+                when v_run_completed then array['step:' || v_state.step_slug || ':completed', 'run:completed']
+                else array['step:' || v_state.step_slug || ':completed']
+            end,
+            array[jsonb_build_object(
                 'event_type', 'step:completed',
                 'run_id', v_state.run_id,
                 'step_slug', v_state.step_slug,
                 'status', v_state.status,
                 'output', v_state.output,
                 'completed_at', v_state.completed_at
-            )
-        );
-
-        -- Dependents: one dep fewer; a dependent map learns how many tasks it has
-        update pgflow.step_states as cs
-        set
-            remaining_deps = cs.remaining_deps - 1,
-            initial_tasks = case
-                when cs_step.step_type = 'map' and cs.initial_tasks is null then
-                    -- nested CASE: the planner folds constant arms, the array check must come first
-                    case when jsonb_typeof(v_state.output) = 'array' then jsonb_array_length(v_state.output) end
-                else cs.initial_tasks
+            )] || case
+                when v_run_completed then array[jsonb_build_object(
+                    'event_type', 'run:completed',
+                    'run_id', v_run.run_id,
+                    'flow_slug', v_run.flow_slug,
+                    'status', v_run.status,
+                    'output', v_run.output,
+                    'completed_at', v_run.completed_at
+                )]
+                else '{}'::jsonb []
             end
-        from pgflow.deps as d, pgflow.steps as cs_step
-        where
-            d.flow_slug = v_state.flow_slug
-            and d.dep_slug = v_state.step_slug
-            and cs_step.flow_slug = d.flow_slug
-            and cs_step.step_slug = d.step_slug
-            and cs.run_id = v_state.run_id
-            and cs.step_slug = d.step_slug;
-
-        update pgflow.runs as r
-        set remaining_steps = r.remaining_steps - 1
-        where r.run_id = complete_task.run_id;
+        );
 
         -- Conditions of the steps this unblocked, then steps with nothing to do; repeated so that
         -- steps unblocked by the taskless cascade are evaluated before they start (spec §13
@@ -246,32 +304,35 @@ begin
         -- Both cascades are skipped where they cannot find anything (same result, two function
         -- calls and their statements saved on the hot path): conditions when no step of the flow
         -- has one; the taskless wave when no step is created, unblocked and taskless.
-        v_has_conditions := exists (
-            select 1
-            from pgflow.steps as s
-            where
-                s.flow_slug = v_state.flow_slug
-                and (s.required_input_pattern is not null or s.forbidden_input_pattern is not null)
-        );
-        loop
-            if v_has_conditions and not pgflow.cascade_resolve_conditions(complete_task.run_id) then
-                perform pgflow._archive_task_message(
-                    complete_task.run_id, complete_task.step_slug, complete_task.task_index
-                );
-                return query select v_task.*;
-                return;
-            end if;
-            exit when not exists (
+        if not v_run_completed then
+            v_has_conditions := exists (
                 select 1
-                from pgflow.step_states as ss
+                from pgflow.steps as s
                 where
-                    ss.run_id = complete_task.run_id
-                    and ss.status = 'created'
-                    and ss.remaining_deps = 0
-                    and ss.initial_tasks = 0
+                    s.flow_slug = v_state.flow_slug
+                    and (s.required_input_pattern is not null or s.forbidden_input_pattern is not null)
             );
-            exit when pgflow.cascade_complete_taskless_steps(complete_task.run_id) = 0;
-        end loop;
+            loop
+                if v_has_conditions and not pgflow.cascade_resolve_conditions(complete_task.run_id) then
+                    perform pgflow._archive_task_message(
+                        complete_task.run_id, complete_task.step_slug, complete_task.task_index
+                    );
+                    return query select v_task.*;
+                    return;
+                end if;
+                exit when not exists (
+                    select 1
+                    from pgflow.step_states as ss
+                    where
+                        ss.run_id = complete_task.run_id
+                        and ss.status = 'created'
+                        and ss.remaining_deps = 0
+                        and ss.initial_tasks = 0
+                );
+                v_cascaded := true;
+                exit when pgflow.cascade_complete_taskless_steps(complete_task.run_id) = 0;
+            end loop;
+        end if;
     end if;
 
     -- The task's message (what _archive_task_message would look up, already in hand)
@@ -279,8 +340,15 @@ begin
         perform pgmq.archive(v_task.flow_slug, v_task.message_id);
     end if;
 
-    perform pgflow.start_ready_steps(complete_task.run_id);
-    perform pgflow.maybe_complete_run(complete_task.run_id);
+    -- Only a completed step changes what is ready or what is left of the run: a countdown
+    -- (a map task that is not the last) leaves both as they were
+    if v_state.status = 'completed' and not v_run_completed then
+        perform pgflow.start_ready_steps(complete_task.run_id);
+        -- steps are left (the run did not complete above): only a cascade can have finished them
+        if v_has_conditions or v_cascaded then
+            perform pgflow.maybe_complete_run(complete_task.run_id);
+        end if;
+    end if;
 
     return query select v_task.*;
 end;

@@ -94,24 +94,22 @@ begin
     inner join pgflow.flows as f on f.flow_slug = s.flow_slug
     where s.flow_slug = v_run.flow_slug and s.step_slug = fail_task.step_slug;
 
-    -- A permanently stalled task lost its message (requeue_stalled_tasks archived it): a retry could
-    -- never run, so it fails as if its attempts were exhausted (pgflow.fail_stalled_tasks relies on it)
-    if exists (
-        select 1 from pgflow.step_tasks as t
-        where
-            t.run_id = fail_task.run_id
-            and t.step_slug = fail_task.step_slug
-            and t.task_index = fail_task.task_index
-            and t.permanently_stalled_at is not null
-    ) then
-        v_max_attempts := 0;
-    end if;
-
-    -- MAIN: retry or exhaust the task (compare-and-set: only a started task moves)
+    -- MAIN: retry or exhaust the task (compare-and-set: only a started task moves). A permanently
+    -- stalled task lost its message (requeue_stalled_tasks archived it): a retry could never run,
+    -- so it fails as if its attempts were exhausted (pgflow.fail_stalled_tasks relies on it).
     update pgflow.step_tasks as t
-    set status = case when t.attempts_count < v_max_attempts then 'queued' else 'failed' end,
-        started_at = case when t.attempts_count < v_max_attempts then null else t.started_at end,
-        failed_at = case when t.attempts_count < v_max_attempts then null else now() end,
+    set status = case
+            when t.attempts_count < v_max_attempts and t.permanently_stalled_at is null then 'queued'
+            else 'failed'
+        end,
+        started_at = case
+            when t.attempts_count < v_max_attempts and t.permanently_stalled_at is null then null
+            else t.started_at
+        end,
+        failed_at = case
+            when t.attempts_count < v_max_attempts and t.permanently_stalled_at is null then null
+            else now()
+        end,
         error_message = fail_task.error_message
     where
         t.run_id = fail_task.run_id
@@ -121,9 +119,13 @@ begin
     returning t.* into v_task;
 
     if v_task.status = 'queued' then
+        -- (a step row that has neither is left as it is: no new row version for nothing)
         update pgflow.step_states as ss
         set error_message = null, failed_at = null
-        where ss.run_id = fail_task.run_id and ss.step_slug = fail_task.step_slug;
+        where
+            ss.run_id = fail_task.run_id
+            and ss.step_slug = fail_task.step_slug
+            and (ss.error_message is not null or ss.failed_at is not null);
 
     elsif v_task.status = 'failed' and v_when_exhausted = 'fail' then
         update pgflow.step_states as ss
@@ -252,10 +254,16 @@ begin
     end if;
 
     -- The task's message: delayed when the task is queued (retry, or a queued task per quirk 11),
-    -- archived when the task is failed
-    select * into v_task
-    from pgflow.step_tasks as t
-    where t.run_id = fail_task.run_id and t.step_slug = fail_task.step_slug and t.task_index = fail_task.task_index;
+    -- archived when the task is failed. A task this call queued for a retry is as the update left
+    -- it (nothing since touched it); any other is read again.
+    if v_task.status is distinct from 'queued' then
+        select * into v_task
+        from pgflow.step_tasks as t
+        where
+            t.run_id = fail_task.run_id
+            and t.step_slug = fail_task.step_slug
+            and t.task_index = fail_task.task_index;
+    end if;
 
     if v_task.status = 'queued' and v_task.message_id is not null then
         perform pgmq.set_vt(
@@ -263,12 +271,13 @@ begin
             v_task.message_id,
             pgflow._retry_delay(v_run.flow_slug, fail_task.step_slug, v_base_delay, v_task.attempts_count)
         );
-    elsif v_task.status = 'failed' then
-        perform pgflow._archive_task_message(fail_task.run_id, fail_task.step_slug, fail_task.task_index);
+    elsif v_task.status = 'failed' and v_task.message_id is not null then
+        perform pgmq.archive(v_run.flow_slug, v_task.message_id);
     end if;
 
-    return query
-    select t.* from pgflow.step_tasks as t
-    where t.run_id = fail_task.run_id and t.step_slug = fail_task.step_slug and t.task_index = fail_task.task_index;
+    -- (the row read above: the message calls change no task row; no row for an unknown task)
+    if v_task.run_id is not null then
+        return query select v_task.*;
+    end if;
 end;
 $$;

@@ -5,6 +5,10 @@
 -- maps, NULL for dependent maps until their parent completes), broadcasts run:started, then:
 -- cascade_resolve_conditions -> (run failed: stop) -> cascade_complete_taskless_steps (both
 -- repeated while the cascade completes steps) -> start_ready_steps -> maybe_complete_run.
+-- (start_ready_steps' work is done by pgflow._start_ready_steps_of_runs, which also finishes the
+-- root steps inserted started when the flow has no conditions.)
+-- Without run_id the run gets pgflow._time_ordered_uuid() (random, in time order: the indexes
+-- keyed by run_id take new runs where the recent ones are, however long the history).
 -- Called by clients and start_flow_with_states.
 -- Locks the new run row (insert). Raises `Flow <slug> has root map steps but input is NULL`,
 -- `Flow <slug> has root map steps but input is not an array (got <jsonb_typeof>)`; unknown flow
@@ -17,13 +21,23 @@ set search_path = ''
 as $$
 declare
     v_run pgflow.runs;
+    v_has_root_map boolean;
+    v_has_conditions boolean;
+    v_step_count int;
+    v_started text [];
+    v_cascaded boolean := false;
 begin
+    -- The flow's shape, in one read: root maps (guard below), conditions (scheduling), step count
+    select
+        coalesce(bool_or(s.step_type = 'map' and s.deps_count = 0), false),
+        coalesce(bool_or(s.required_input_pattern is not null or s.forbidden_input_pattern is not null), false),
+        count(*)
+    into v_has_root_map, v_has_conditions, v_step_count
+    from pgflow.steps as s
+    where s.flow_slug = start_flow.flow_slug;
+
     -- GUARD: a root map step fans out over the input, which must therefore be an array
-    if exists (
-        select 1
-        from pgflow.steps as s
-        where s.flow_slug = start_flow.flow_slug and s.step_type = 'map' and s.deps_count = 0
-    ) then
+    if v_has_root_map then
         if start_flow.input is null then
             raise exception 'Flow % has root map steps but input is NULL', start_flow.flow_slug;
         end if;
@@ -36,33 +50,57 @@ begin
     -- MAIN: the run and its step states
     insert into pgflow.runs (run_id, flow_slug, input, remaining_steps)
     values (
-        coalesce(start_flow.run_id, gen_random_uuid()),
+        coalesce(start_flow.run_id, pgflow._time_ordered_uuid()),
         start_flow.flow_slug,
         start_flow.input,
-        (select count(*) from pgflow.steps as s where s.flow_slug = start_flow.flow_slug)
+        v_step_count
     )
     returning * into v_run;
 
-    insert into pgflow.step_states (flow_slug, run_id, step_slug, remaining_deps, initial_tasks)
-    select
-        s.flow_slug,
-        v_run.run_id,
-        s.step_slug,
-        s.deps_count,
-        case
-            -- nested CASE: the planner folds constant arms, the array check must come first
-            when s.step_type = 'map' and s.deps_count = 0 then
-                case when jsonb_typeof(v_run.input) = 'array' then jsonb_array_length(v_run.input) end
-            when s.step_type = 'map' then null
-            else 1
-        end
-    from pgflow.steps as s
-    where s.flow_slug = v_run.flow_slug
-    order by s.step_index;
+    -- Without conditions to evaluate first, a root step with tasks is inserted started (what
+    -- start_ready_steps would make of it below; one row version instead of two, and no second
+    -- round of foreign-key checks for the update of a row this transaction inserted). Its tasks,
+    -- messages and step:<slug>:started follow with the other ready steps', after the cascades.
+    with inserted as (
+        insert into pgflow.step_states (
+            flow_slug, run_id, step_slug, remaining_deps, initial_tasks, status, started_at, remaining_tasks
+        )
+        select
+            s.flow_slug,
+            v_run.run_id,
+            s.step_slug,
+            s.deps_count,
+            t.initial_tasks,
+            case when t.starts then 'started' else 'created' end,
+            case when t.starts then now() end,
+            case when t.starts then t.initial_tasks end
+        from pgflow.steps as s
+        cross join lateral (
+            select
+                i.initial_tasks,
+                not v_has_conditions and s.deps_count = 0 and i.initial_tasks > 0 as starts
+            from (
+                select case
+                    -- nested CASE: the planner folds constant arms, the array check must come first
+                    when s.step_type = 'map' and s.deps_count = 0 then
+                        case when jsonb_typeof(v_run.input) = 'array' then jsonb_array_length(v_run.input) end
+                    when s.step_type = 'map' then null
+                    else 1
+                end as initial_tasks
+            ) as i
+        ) as t
+        where s.flow_slug = v_run.flow_slug
+        order by s.step_index
+        returning step_states.step_slug, step_states.status
+    )
 
-    perform pgflow._emit_event(
-        'run:started',
-        jsonb_build_object(
+    select coalesce(array_agg(i.step_slug order by i.step_slug) filter (where i.status = 'started'), '{}')
+    into v_started
+    from inserted as i;
+
+    perform pgflow._emit_events(
+        array['run:started'],
+        array[jsonb_build_object(
             'event_type', 'run:started',
             'run_id', v_run.run_id,
             'flow_slug', v_run.flow_slug,
@@ -70,21 +108,40 @@ begin
             'status', v_run.status,
             'remaining_steps', v_run.remaining_steps,
             'started_at', v_run.started_at
-        )
+        )]
     );
 
     -- Scheduling: conditions, then steps with nothing to do, then real work. Steps unblocked by
     -- the taskless cascade get their conditions evaluated too before anything starts (pgflow
     -- starts them unevaluated, spec §13 quirk 3); each extra pass completes at least one step.
+    -- Each cascade is skipped where it cannot find anything (same result, fewer statements):
+    -- conditions when no step of the flow has one, the taskless wave when no step is created,
+    -- unblocked and taskless; and maybe_complete_run when the run has steps and neither cascade
+    -- ran (no step can have finished yet).
     loop
-        if not pgflow.cascade_resolve_conditions(v_run.run_id) then
+        if v_has_conditions and not pgflow.cascade_resolve_conditions(v_run.run_id) then
             return query select * from pgflow.runs as r where r.run_id = v_run.run_id;
             return;
         end if;
+        exit when not exists (
+            select 1
+            from pgflow.step_states as ss
+            where
+                ss.run_id = v_run.run_id
+                and ss.status = 'created'
+                and ss.remaining_deps = 0
+                and ss.initial_tasks = 0
+        );
+        v_cascaded := true;
         exit when pgflow.cascade_complete_taskless_steps(v_run.run_id) = 0;
     end loop;
-    perform pgflow.start_ready_steps(v_run.run_id);
-    perform pgflow.maybe_complete_run(v_run.run_id);
+    -- start_ready_steps, for the steps that are ready now and for those inserted started
+    perform pgflow._start_ready_steps_of_runs(
+        array[v_run.run_id], array_fill(v_run.run_id, array[cardinality(v_started)]), v_started
+    );
+    if v_has_conditions or v_cascaded or v_run.remaining_steps = 0 then
+        perform pgflow.maybe_complete_run(v_run.run_id);
+    end if;
 
     return query select * from pgflow.runs as r where r.run_id = v_run.run_id;
 end;

@@ -20,7 +20,7 @@ volatile
 set search_path = ''
 as $$
 declare
-    v_run_id uuid := gen_random_uuid();
+    v_run_id uuid := pgflow._time_ordered_uuid();
     v_claimed uuid;
     v_run pgflow.runs;
 begin

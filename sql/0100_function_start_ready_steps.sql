@@ -77,21 +77,25 @@ begin
     ),
 
     events as (
+        -- one call for all the started steps' broadcasts, in step_index order
         select
-            pgflow._emit_event(
-                'step:' || ss.step_slug || ':started',
-                jsonb_build_object(
-                    'event_type', 'step:started',
-                    'run_id', ss.run_id,
-                    'step_slug', ss.step_slug,
-                    'status', ss.status,
-                    'started_at', ss.started_at,
-                    'remaining_tasks', ss.remaining_tasks,
-                    'remaining_deps', ss.remaining_deps
+            pgflow._emit_events(
+                array_agg('step:' || ss.step_slug || ':started' order by ss.step_index),
+                array_agg(
+                    jsonb_build_object(
+                        'event_type', 'step:started',
+                        'run_id', ss.run_id,
+                        'step_slug', ss.step_slug,
+                        'status', ss.status,
+                        'started_at', ss.started_at,
+                        'remaining_tasks', ss.remaining_tasks,
+                        'remaining_deps', ss.remaining_deps
+                    )
+                    order by ss.step_index
                 )
             ) as emitted
         from started_steps as ss
-        order by ss.step_index
+        having count(*) > 0
     ),
 
     sent as (
@@ -132,7 +136,10 @@ begin
     cross join (select count(*) as n from inserted) as i;
 
     -- Statistics for the workers' plans when a big map lands on a small table
-    perform pgflow._refresh_task_statistics(v_inserted);
+    -- (its threshold checked here first: no call, no catalog read for the common small start)
+    if v_inserted >= 1000 then
+        perform pgflow._refresh_task_statistics(v_inserted);
+    end if;
 
     -- Worker wake-up: one notification per call, only for messages visible now
     if v_visible_now > 0 then

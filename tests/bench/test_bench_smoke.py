@@ -15,7 +15,8 @@ import bench
 
 TINY = [
     "--runs", "20", "--chain-runs", "4", "--map-size", "30", "--latency-runs", "3", "--latency-rate", "50",
-    "--select1-seconds", "0.05", "--repeat", "1", "--workers", "1,2",
+    "--select1-seconds", "0.05", "--repeat", "1", "--workers", "1,2", "--history", "300",
+    "--contract-map-size", "10",
 ]
 
 
@@ -31,7 +32,7 @@ def test_every_scenario_produces_rows_with_the_stable_keys(db_dsn: str, tmp_path
     rows = result["rows"]
     for row in rows:
         assert set(bench.ROW_KEYS) <= set(row), row
-        assert row["scenario"] in {"1", "2", "3", "4", "5"}
+        assert row["scenario"] in {"1", "2", "3", "4", "5", "6", "7"}
         for key in bench.FIGURES:  # a figure is a number (median) or null where not applicable
             assert row[key] is None or isinstance(row[key], int | float)
             if row[key] is not None:
@@ -57,12 +58,23 @@ def test_every_scenario_produces_rows_with_the_stable_keys(db_dsn: str, tmp_path
         assert lat["p50_ms"] <= lat["p95_ms"] <= lat["p99_ms"]
         assert lat["tasks_per_s"] is None and lat["seconds"] is None
 
+    contract = {r["flow"]: r for r in rows if r["scenario"] == "6"}
+    assert set(contract) == {"single", "chain", "map"}
+    assert contract["single"]["tasks"] == 20 and contract["chain"]["tasks"] == 20 and contract["map"]["tasks"] == 11
+    for row in contract.values():
+        assert row["workers"] == 2 and row["tasks_per_s"] > 0 and row["ratio_to_floor"] > 0
+    assert contract["single"]["start_flow_runs_per_s"] > 0
+    history = {r["flow"]: r for r in rows if r["scenario"] == "7"}
+    assert set(history) == {"single", "chain"}
+    for row in history.values():
+        assert row["history"] == 300 and row["history_over_empty"] > 0 and row["empty_tasks_per_s"] > 0
+
     captured = capsys.readouterr()
     printed = captured.out
     # progress on stderr: each scenario announced as it starts and as it ends, in order
     marks = re.findall(r"^\[(\d)\] scenario \d(?: \(.+\))?: (started|done in \d+\.\d s)$", captured.err, re.M)
     assert [(n, "started" if what == "started" else "done") for n, what in marks] == [
-        (n, what) for n in "12345" for what in ("started", "done")
+        (n, what) for n in "1234567" for what in ("started", "done")
     ], captured.err
     assert printed.startswith("| scenario |") and result["table_markdown"] in printed
 

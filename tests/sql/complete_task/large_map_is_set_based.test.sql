@@ -15,7 +15,7 @@ select is(
     1, 'one pgmq batch for 10,000 tasks'
 );
 select is(
-    (select calls::int from pg_stat_xact_user_functions where schemaname = 'pgflow' and funcname = '_emit_event'),
+    (select calls::int from pg_stat_xact_user_functions where schemaname = 'pgflow' and funcname = '_emit_events'),
     2, 'two events: run:started and step:each:started'
 );
 select is(
