@@ -144,7 +144,7 @@ async def limited(run: Any, ctx: Context) -> str:
 
 
 # rc_busy: one root map of plain work (and, for {"hold": true}, a wait for $REL_DIR/open); the
-# shape bench.history.prefill writes, so old finished runs of it can be made in bulk.
+# shape bench.pruned_history.prefill writes, so old finished runs of it can be made in bulk.
 busy_flow = Flow("rc_busy", max_attempts=3, base_delay=1)
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from bench.history import prefill
+from bench.pruned_history import prefill
 
 from pgflow.client import PgflowSqlClient
 from pgflow.types import RunStatus
