@@ -22,6 +22,8 @@ import random
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+import psycopg
+
 from pgflow.client import AsyncPgflowSqlClient
 from pgflow.errors import SchemaVersionError
 
@@ -55,6 +57,14 @@ class ScheduleTicker:
                 logger.info("pgflow.tick_schedules is not installed: this worker does not tick schedules")
                 return
             except Exception as exc:
+                if _not_allowed(exc):
+                    # a least-privilege worker role (pgflow.grant_worker) starts no runs: the ticking
+                    # is left to a role that may (pg_cron's setup_schedules_cron, the owner's worker)
+                    logger.info(
+                        "this worker's database role may not start scheduled runs: it does not tick "
+                        "schedules (tick them from a role that may, e.g. with pgflow.setup_schedules_cron())"
+                    )
+                    return
                 logger.warning("ticking schedules failed: %s", exc)
             await asyncio.sleep(self._interval)
 
@@ -72,3 +82,8 @@ class ScheduleTicker:
                 extra={"schedule_slug": run.schedule_slug, "run_id": str(run.run_id), "scheduled_for": scheduled_for},
             )
         return len(started)
+
+
+def _not_allowed(exc: BaseException) -> bool:
+    """The database refused the tick for lack of privilege (SQLSTATE 42501), mapped or not."""
+    return any(isinstance(e, psycopg.errors.InsufficientPrivilege) for e in (exc, exc.__cause__))
