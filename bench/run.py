@@ -233,6 +233,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="embedded server with fsync, synchronous_commit and full_page_writes off (default: durable settings)",
     )
     p.add_argument("--durable", action="store_true", help="the default; kept for older command lines")
+    p.add_argument(
+        "--server-pid", type=int,
+        help="with --dsn on this machine: the postmaster's pid, for PostgreSQL's CPU figures",
+    )
     p.add_argument("--history", type=int, help="finished tasks in scenario 7's history database (default 1000000)")
     p.add_argument("--contract-map-size", type=int, help="map elements of scenario 6 (default 2000)")
     p.add_argument("--repeat", type=int, help="runs per figure (default 3)")
@@ -287,8 +291,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         migrator.migrate(dsn, progress=_say)
         _say(f"benchmarking scenarios {','.join(scenarios)} ({'quick' if args.quick else 'full'} sizes), "
              f"load average {os.getloadavg()[0]:.2f}")
-        result = run_benchmarks(dsn, scenarios, sizes, postmaster_pid=None if pg is None else pg.postmaster_pid(),
-                                pruned_history=args.pruned_history)
+        server_pid = args.server_pid if pg is None else pg.postmaster_pid()
+        result = run_benchmarks(dsn, scenarios, sizes, postmaster_pid=server_pid, pruned_history=args.pruned_history)
     finally:
         if pg is not None:
             pg.stop()

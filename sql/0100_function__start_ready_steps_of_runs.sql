@@ -193,6 +193,9 @@ begin
             case when ms.claimed then _start_ready_steps_of_runs.claim_worker_id end
         from msgs as ms
         inner join sent as se on se.flow_slug = ms.flow_slug and se.send_delay = ms.send_delay and se.pos = ms.pos
+        -- in key order: each index entry lands next to the previous one (a hash join's order
+        -- would scatter a big map's tasks over step_tasks_pkey and split its pages)
+        order by ms.run_id, ms.step_slug, ms.task_index
         returning step_tasks.message_id, step_tasks.status
     )
 

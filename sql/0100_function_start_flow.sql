@@ -5,8 +5,8 @@
 -- maps, NULL for dependent maps until their parent completes), broadcasts run:started, then:
 -- cascade_resolve_conditions -> (run failed: stop) -> cascade_complete_taskless_steps (both
 -- repeated while the cascade completes steps) -> start_ready_steps -> maybe_complete_run.
--- (start_ready_steps' work is done by pgflow._start_ready_steps_of_runs, which also finishes the
--- root steps inserted started when the flow has no conditions.)
+-- (When the flow has no conditions its root single steps are inserted started, and
+-- pgflow._start_ready_steps_of_runs does start_ready_steps' work and finishes them.)
 -- Without run_id the run gets pgflow._time_ordered_uuid() (random, in time order: the indexes
 -- keyed by run_id take new runs where the recent ones are, however long the history).
 -- Called by clients and start_flow_with_states.
@@ -57,10 +57,12 @@ begin
     )
     returning * into v_run;
 
-    -- Without conditions to evaluate first, a root step with tasks is inserted started (what
+    -- Without conditions to evaluate first, a root single step is inserted started (what
     -- start_ready_steps would make of it below; one row version instead of two, and no second
-    -- round of foreign-key checks for the update of a row this transaction inserted). Its tasks,
-    -- messages and step:<slug>:started follow with the other ready steps', after the cascades.
+    -- round of foreign-key checks for the update of a row this transaction inserted). Its task,
+    -- message and step:<slug>:started follow with the other ready steps', after the cascades.
+    -- (Root maps keep start_ready_steps' path: for a big map its plain insert in task order is
+    -- the cheaper one.)
     with inserted as (
         insert into pgflow.step_states (
             flow_slug, run_id, step_slug, remaining_deps, initial_tasks, status, started_at, remaining_tasks
@@ -78,7 +80,7 @@ begin
         cross join lateral (
             select
                 i.initial_tasks,
-                not v_has_conditions and s.deps_count = 0 and i.initial_tasks > 0 as starts
+                not v_has_conditions and s.deps_count = 0 and s.step_type = 'single' as starts
             from (
                 select case
                     -- nested CASE: the planner folds constant arms, the array check must come first
@@ -136,9 +138,13 @@ begin
         exit when pgflow.cascade_complete_taskless_steps(v_run.run_id) = 0;
     end loop;
     -- start_ready_steps, for the steps that are ready now and for those inserted started
-    perform pgflow._start_ready_steps_of_runs(
-        array[v_run.run_id], array_fill(v_run.run_id, array[cardinality(v_started)]), v_started
-    );
+    if cardinality(v_started) > 0 then
+        perform pgflow._start_ready_steps_of_runs(
+            array[v_run.run_id], array_fill(v_run.run_id, array[cardinality(v_started)]), v_started
+        );
+    else
+        perform pgflow.start_ready_steps(v_run.run_id);
+    end if;
     if v_has_conditions or v_cascaded or v_run.remaining_steps = 0 then
         perform pgflow.maybe_complete_run(v_run.run_id);
     end if;
