@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 
 import psycopg
 import pytest
@@ -12,6 +11,7 @@ import pgflow
 from pgflow.client import AsyncPgflowSqlClient
 from pgflow.dsl import Flow
 from pgflow.worker import State
+from tests.support.waiting import await_until
 from tests.support.worker import FAST
 
 
@@ -64,7 +64,7 @@ async def test_awaiting_flow_serve_serves_until_cancelled_then_drains_in_flight_
         run = await client.start_flow("serve_await", {"word": "done"})
         await asyncio.wait_for(entered.wait(), 30)
         task.cancel()  # the application shuts down while a handler runs
-        await asyncio.wait_for(_until(lambda: serving.worker.state is State.DRAINING), 30)
+        await await_until("the drain to start", lambda: serving.worker.state is State.DRAINING)
         assert not task.done(), "cancelling must wait for the drain"
         release.set()
         with pytest.raises(asyncio.CancelledError):
@@ -76,18 +76,3 @@ async def test_awaiting_flow_serve_serves_until_cancelled_then_drains_in_flight_
 
 async def _await(serving: pgflow.Serving) -> None:
     await serving
-
-
-async def _until(condition: Callable[[], bool]) -> None:
-    while not condition():
-        await asyncio.sleep(0.01)
-
-
-async def test_a_worker_that_cannot_start_raises_its_error_from_entry(db_dsn: str) -> None:
-    serving = pgflow.serve(_double_flow("serve_missing"), db_dsn, compile="verify", **FAST)
-    with pytest.raises(pgflow.FlowNotFound):
-        async with serving:
-            raise AssertionError("entered although the flow is not compiled")
-    assert serving.worker.state is State.STOPPED
-    with pytest.raises(pgflow.PgflowError, match="started already"):
-        await serving.start()

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import threading
 import uuid
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import psycopg
@@ -22,16 +21,8 @@ from pgflow.worker import State, Worker
 from pgflow.worker.completer import BatchCompleter, InlineCompleter, Outcome
 from pgflow.worker.connections import HotConnection
 from pgflow.worker.slots import Slots
+from tests.support.waiting import await_until
 from tests.support.worker import FAST, running
-
-
-async def until(cond: Callable[[], Awaitable[bool]], timeout: float = 30.0, what: str = "condition") -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not await cond():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 async def start_and_wait(dsn: str, flow: str, input: Any, timeout: float = 30.0) -> RunWithStates:
@@ -237,7 +228,7 @@ async def test_registers_heartbeats_and_marks_stopped(db_dsn: str) -> None:
             return bool(row and row[0])
 
         async with running(worker):
-            await until(beats, what="a heartbeat")
+            await await_until("a heartbeat", beats)
         cur = await conn.execute(
             "select queue_name, function_name, stopped_at is not null from pgflow.workers where worker_id = %s",
             (worker.worker_id,),
@@ -254,7 +245,7 @@ async def test_deprecated_worker_stops_by_itself(db_dsn: str) -> None:
             cur = await conn.execute("select 1 from pgflow.workers where worker_id = %s", (worker.worker_id,))
             return await cur.fetchone() is not None
 
-        await until(registered, what="registration")
+        await await_until("registration", registered)
         await conn.execute("update pgflow.workers set deprecated_at = now() where worker_id = %s", (worker.worker_id,))
         await asyncio.wait_for(task, 30)  # returns without stop()
 
@@ -278,16 +269,12 @@ async def test_stop_from_another_thread_drains_in_flight_task(db_dsn: str) -> No
         run = await client.start_flow("w_drain", {})
         await asyncio.get_running_loop().run_in_executor(None, started.wait, 30)
         threading.Thread(target=worker.stop).start()
-        await until(lambda: _async_true(worker.state is State.DRAINING), what="drain to start")
+        await await_until("drain to start", lambda: worker.state is State.DRAINING)
         assert not task.done()
         release.set()
         await asyncio.wait_for(task, 30)
         state = await client.get_run(run.run_id)
     assert state is not None and state.run.output == {"slow": "finished"}
-
-
-async def _async_true(value: bool) -> bool:
-    return value
 
 
 async def test_stop_before_run_returns_at_once(db_dsn: str) -> None:
@@ -356,14 +343,14 @@ async def test_listen_is_dropped_while_busy_and_back_when_idle(db_dsn: str) -> N
     )
     async with running(worker), await psycopg.AsyncConnection.connect(db_dsn, autocommit=True) as conn:
         client = AsyncPgflowSqlClient(conn)
-        await until(lambda: _async_true(worker.listening), what="LISTEN while idle")
+        await await_until("LISTEN while idle", lambda: worker.listening)
         blocked = await client.start_flow("w_listen", {"block": True})
-        await until(lambda: _async_true(not worker.listening), timeout=10, what="LISTEN dropped while busy")
+        await await_until("LISTEN dropped while busy", lambda: not worker.listening, timeout=10)
         waiting = await client.start_flow("w_listen", {})  # sent while nobody listens
         gate.set()
         for run in (blocked, waiting):
             assert (await client.wait_for_run(run.run_id, timeout=10)).run.status is RunStatus.COMPLETED
-        await until(lambda: _async_true(worker.listening), timeout=10, what="LISTEN back once idle")
+        await await_until("LISTEN back once idle", lambda: worker.listening, timeout=10)
         late = await client.start_flow("w_listen", {})
         assert (await client.wait_for_run(late.run_id, timeout=10)).run.status is RunStatus.COMPLETED
 
@@ -414,7 +401,7 @@ async def test_completions_claim_the_tasks_they_make_ready(db_dsn: str, claim: b
     async with running(worker), await psycopg.AsyncConnection.connect(db_dsn, autocommit=True) as conn:
         client = AsyncPgflowSqlClient(conn)
         run = await client.start_flow(slug, {})
-        await until(lambda: _async_true(active == 2), timeout=10, what="both slots running map tasks")
+        await await_until("both slots running map tasks", lambda: active == 2, timeout=10)
         gate.set()
         state = await client.wait_for_run(run.run_id, timeout=30)
     assert state.run.status is RunStatus.COMPLETED and state.run.output == {"last": 150}

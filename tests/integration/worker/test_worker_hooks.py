@@ -17,6 +17,7 @@ from pgflow.dsl import Flow
 from pgflow.types import RunStatus, RunWithStates
 from pgflow.worker import Worker
 from pgflow.worker.hooks import Hooks, RunFinished, TaskCompleted, TaskFailed, TaskStarted
+from tests.support.waiting import await_until
 from tests.support.worker import FAST, running
 
 
@@ -25,16 +26,6 @@ async def start_and_wait(dsn: str, flow: str, input: Any) -> RunWithStates:
         client = AsyncPgflowSqlClient(conn)
         run = await client.start_flow(flow, input)
         return await client.wait_for_run(run.run_id, timeout=30)
-
-
-async def wait_for(what: str, cond: Any, timeout: float = 30.0) -> None:
-    """Wait on the loop until ``cond()`` is true (fails naming ``what`` after ``timeout``)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not cond():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 def chain_flow(slug: str) -> Flow:
@@ -82,8 +73,8 @@ async def test_sync_and_async_hooks_see_every_task_in_order(db_dsn: str, caplog:
     with caplog.at_level(logging.WARNING, logger="pgflow.worker.hooks"):
         async with running(worker):
             state = await start_and_wait(db_dsn, "h_chain", {"n": 1})
-            await wait_for("on_run_finished", lambda: finished)
-            await wait_for("the last after_task hook", lambda: len(seen) == 4)
+            await await_until("on_run_finished", lambda: finished)
+            await await_until("the last after_task hook", lambda: len(seen) == 4)
 
     # the raising hooks changed nothing: the run completed, the next hook of each event ran
     assert state.run.status is RunStatus.COMPLETED and state.run.output == {"second": 20}
@@ -115,7 +106,7 @@ async def test_error_hooks_see_each_failed_attempt_and_the_failed_run(db_dsn: st
 
     async with running(Worker(chain_flow("h_fail"), db_dsn, **FAST, hooks=hooks)):
         state = await start_and_wait(db_dsn, "h_fail", {"n": -5})
-        await wait_for("on_run_finished", lambda: finished)
+        await await_until("on_run_finished", lambda: finished)
 
     assert state.run.status is RunStatus.FAILED
     assert [(e.step_slug, e.attempt, e.error_message) for e in errors] == [
@@ -140,7 +131,7 @@ async def test_a_blocked_sync_hook_blocks_neither_the_loop_nor_other_runs(db_dsn
     try:
         async with running(Worker(chain_flow("h_block"), db_dsn, **FAST, after_task=stuck_after)):
             first = await start_and_wait(db_dsn, "h_block", {"n": 1})
-            await wait_for("the hook to block", blocked.is_set)
+            await await_until("the hook to block", blocked.is_set)
             second = await start_and_wait(db_dsn, "h_block", {"n": 2})  # served while the hook blocks
             assert not release.is_set()
             release.set()
@@ -163,10 +154,10 @@ async def test_on_run_finished_fires_once_per_run_across_two_workers(db_dsn: str
     async with running(w1), running(w2):
         states = await asyncio.gather(*(start_and_wait(db_dsn, "h_fleet", {"n": n}) for n in range(12)))
         run_ids = {s.run.run_id for s in states}
-        await wait_for("a report of every run", lambda: {r for r, _ in finished} == run_ids)
+        await await_until("a report of every run", lambda: {r for r, _ in finished} == run_ids)
         # one more run, reported after every earlier one: an earlier duplicate would have arrived
         last = await start_and_wait(db_dsn, "h_fleet", {"n": 99})
-        await wait_for("the last run's report", lambda: last.run.run_id in {r for r, _ in finished})
+        await await_until("the last run's report", lambda: last.run.run_id in {r for r, _ in finished})
     assert all(s.run.status is RunStatus.COMPLETED for s in states)
     assert sorted(r for r, _ in finished) == sorted([*run_ids, last.run.run_id]), "each run reported once"
     assert {w for _, w in finished} <= {w1.worker_id, w2.worker_id}
@@ -184,5 +175,5 @@ async def test_on_run_finished_with_inline_completions(db_dsn: str) -> None:
     worker = Worker(chain_flow("h_inline"), db_dsn, **FAST, batch_completions=False, on_run_finished=finished.append)
     async with running(worker):
         state = await start_and_wait(db_dsn, "h_inline", {"n": 4})  # complete_task on a pooled connection
-        await wait_for("on_run_finished", lambda: finished)
+        await await_until("on_run_finished", lambda: finished)
     assert [(f.run_id, f.status, f.output) for f in finished] == [(state.run.run_id, "completed", {"second": 50})]

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 import psycopg
@@ -24,6 +23,7 @@ from pgflow.worker import Worker
 from pgflow.worker.heartbeat import Heartbeat
 from pgflow.worker.services import requeue_dead_workers_job
 from tests.support.sql import compile_flow, insert_worker, one, read_and_start, run_row, start_flow
+from tests.support.waiting import await_until
 from tests.support.worker import FAST, running
 
 SWEEPING = {**FAST, "function_name": "tests", "heartbeat_interval": 0.2, "maintenance_interval": 0.2}
@@ -60,15 +60,6 @@ def _stalled_past_limit(conn: psycopg.Connection, flow: str) -> uuid.UUID:
     return run_id
 
 
-async def wait_until(what: str, probe: Callable[[], bool], timeout: float = 30.0) -> None:
-    """Poll ``probe`` (a quick query) while the worker runs on this loop, until it holds."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not probe():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        await asyncio.sleep(0.05)
-
-
 def _task(conn: psycopg.Connection, run_id: uuid.UUID) -> tuple[Any, ...]:
     row = conn.execute("select status, requeued_count, error_message from pgflow.step_tasks where run_id = %s",
                        (run_id,)).fetchone()
@@ -86,7 +77,7 @@ async def test_dead_workers_task_is_requeued_and_run_by_a_live_worker(
 
     caplog.set_level(logging.WARNING, logger="pgflow.worker.services")
     async with running(Worker(flow, db_dsn, **SWEEPING)):
-        await wait_until("the dead worker's run to complete", lambda: run_row(conn, dead_run)["status"] == "completed")
+        await await_until("the dead worker's run to complete", lambda: run_row(conn, dead_run)["status"] == "completed")
 
     assert _task(conn, dead_run) == ("completed", 1, None)
     assert _task(conn, other_run) == ("started", 0, None), "a worker of another function_name is not judged"
@@ -104,7 +95,7 @@ async def test_task_stalled_past_the_limit_fails_its_run(
 
     caplog.set_level(logging.WARNING, logger="pgflow.worker.services")
     async with running(Worker(flow, db_dsn, **SWEEPING)):
-        await wait_until("the run to fail", lambda: run_row(conn, run_id)["status"] == "failed")
+        await await_until("the run to fail", lambda: run_row(conn, run_id)["status"] == "failed")
 
     status, _, error = _task(conn, run_id)
     assert status == "failed" and error.startswith("Task stalled 4 times (requeued 3 times, the limit)")
@@ -124,7 +115,7 @@ async def test_switched_off_dead_worker_recovery_leaves_dead_workers_tasks(
     async with running(Worker(flow, db_dsn, recover_dead_workers=False, **SWEEPING)):
         # fail_stalled_tasks runs after requeue_dead_worker_tasks in a pass: once it has, the
         # dead-worker job would have run too, had it been on
-        await wait_until("the sweep to fail the stalled run", lambda: run_row(conn, stalled_run)["status"] == "failed")
+        await await_until("the sweep to fail the stalled run", lambda: run_row(conn, stalled_run)["status"] == "failed")
 
     assert _task(conn, dead_run) == ("started", 0, None)
     assert not [r for r in caplog.records if "is dead" in r.getMessage()]
@@ -135,10 +126,10 @@ async def test_heartbeat_thread_registers_a_deleted_worker_row_again(conn: psyco
     worker = Worker(flow, db_dsn, **SWEEPING)
     async with running(worker):
         conn.execute("delete from pgflow.workers where worker_id = %s", (worker.worker_id,))
-        await wait_until("the row to be registered again", lambda: bool(
+        await await_until("the row to be registered again", lambda: bool(
             one(conn, "select count(*) from pgflow.workers where worker_id = %s", worker.worker_id)))
         beat = one(conn, "select last_heartbeat_at from pgflow.workers where worker_id = %s", worker.worker_id)
-        await wait_until("a heartbeat on the new row", lambda: one(
+        await await_until("a heartbeat on the new row", lambda: one(
             conn, "select last_heartbeat_at from pgflow.workers where worker_id = %s", worker.worker_id) > beat)
     assert one(conn, "select stopped_at is not null from pgflow.workers where worker_id = %s", worker.worker_id)
 
@@ -165,9 +156,9 @@ async def test_heartbeat_steadiness_restarts_at_a_failed_beat(empty_db_dsn: str)
     heartbeat = Heartbeat(empty_db_dsn, {"f": uuid.uuid4()}, 0.05, set(), seen.append, register)
     service = asyncio.create_task(heartbeat.run())
     try:
-        await wait_until("a failed beat", lambda: heartbeat.failed_beats >= 1)
+        await await_until("a failed beat", lambda: heartbeat.failed_beats >= 1)
         after_first = heartbeat.steady_since
-        await wait_until("two more failed beats", lambda: heartbeat.failed_beats >= 3)
+        await await_until("two more failed beats", lambda: heartbeat.failed_beats >= 3)
         assert heartbeat.steady_since > after_first and heartbeat.beats == 0
     finally:
         service.cancel()

@@ -6,10 +6,8 @@ ticked at the new instant, so nothing depends on timing."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,7 +21,7 @@ from tests.support.clock import reads_of, set_clock
 from tests.support.process_flows import sched_flow
 from tests.support.processes import WorkerProcess, spawn_worker
 from tests.support.sql import one
-from tests.support.waiting import wait_until
+from tests.support.waiting import await_until, wait_until
 from tests.support.worker import FAST, running
 
 FLOWS = "tests.support.process_flows"
@@ -112,9 +110,7 @@ async def test_each_started_run_is_logged_with_its_schedule_run_and_time(
         return [r for r in caplog.records if r.name == "pgflow.worker.scheduler" and hasattr(r, "schedule_slug")]
 
     async with running(worker):
-        deadline = time.monotonic() + 30
-        while not started() and time.monotonic() < deadline:
-            await asyncio.sleep(0.02)
+        await await_until("the scheduled run's log record", started)
     [record] = started()
     run_id = one(conn, "select run_id from pgflow.schedule_runs where schedule_slug = 'proc_hourly'")
     assert (record.schedule_slug, record.run_id, record.scheduled_for) == (  # type: ignore[attr-defined]
