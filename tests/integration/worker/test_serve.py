@@ -76,3 +76,13 @@ async def test_awaiting_flow_serve_serves_until_cancelled_then_drains_in_flight_
 
 async def _await(serving: pgflow.Serving) -> None:
     await serving
+
+
+async def test_a_worker_that_cannot_start_raises_its_error_from_entry(db_dsn: str) -> None:
+    serving = pgflow.serve(_double_flow("serve_missing"), db_dsn, compile="verify", **FAST)
+    with pytest.raises(pgflow.FlowNotFound):
+        async with serving:
+            raise AssertionError("entered although the flow is not compiled")
+    assert serving.worker.state is State.STOPPED
+    with pytest.raises(pgflow.PgflowError, match="started already"):
+        await serving.start()
