@@ -11,27 +11,28 @@
 -- buffer to read, and a full-page image in the WAL after each checkpoint). Measured with 1,000,000
 -- finished tasks in the tables (bench/costs.py --history): start_flow wrote 30 kB of WAL instead
 -- of 2.2 kB.
+-- PL/pgSQL rather than SQL: a SQL function with a SET clause is planned again on every call
+-- (about 35 us of start_flow's time), a PL/pgSQL body keeps its plan for the session.
 -- Called by start_flow and start_flow_idempotent. Locks nothing; raises nothing.
 create or replace function pgflow._time_ordered_uuid()
 returns uuid
-language sql
+language plpgsql
 volatile
 parallel safe
 set search_path = ''
 as $$
-    select encode(
-        set_byte(
-            overlay(
-                r.u
-                placing substring(int8send((extract(epoch from clock_timestamp()) * 1000)::bigint) from 3)
-                from 1 for 6
-            ),
-            6,
-            (get_byte(r.u, 6) & 15) | 112
-        ),
-        'hex'
-    )::uuid
-    from (select uuid_send(gen_random_uuid()) as u) as r;
+declare
+    v_bytes bytea := uuid_send(gen_random_uuid());
+begin
+    -- bytes 0-5: milliseconds since the epoch; byte 6: version nibble 7 over random bits;
+    -- byte 8 keeps gen_random_uuid's variant 10
+    v_bytes := overlay(
+        v_bytes
+        placing substring(int8send((extract(epoch from clock_timestamp()) * 1000)::bigint) from 3)
+        from 1 for 6
+    );
+    return encode(set_byte(v_bytes, 6, (get_byte(v_bytes, 6) & 15) | 112), 'hex')::uuid;
+end;
 $$;
 
 -- ==== sql/0061_alter_runs_run_control.sql ====
@@ -281,6 +282,7 @@ returns void
 language plpgsql
 volatile
 set search_path = ''
+set plan_cache_mode = force_generic_plan
 as $$
 begin
     perform pgflow._emit_events(array[_emit_event.event], array[_emit_event.payload]);
@@ -306,6 +308,7 @@ returns int
 language plpgsql
 volatile
 set search_path = ''
+set plan_cache_mode = force_generic_plan
 as $$
 declare
     v_item record;
@@ -365,6 +368,43 @@ as $$
     select 2;
 $$;
 
+-- ==== sql/0090_function__send_batch.sql ====
+-- pgflow._send_batch(queue_name, msgs, delay_seconds): sends msgs to the pgmq queue queue_name,
+-- visible after delay_seconds; returns their msg_ids in the order of msgs. The same rows
+-- pgmq.send_batch(queue_name, msgs, delay_seconds) writes (vt = clock_timestamp() + the delay;
+-- read_ct, enqueued_at and the other columns take the queue table's defaults), in one statement:
+-- pgmq's path is four nested functions (a SQL wrapper planned on every call, the validation,
+-- the insert's own function, the name check) around the same insert, about 70 us of every
+-- start_flow and every step start (bench/costs.py). Writing the queue table directly is what
+-- pgflow's own set_vt_batch does for visibility; the columns written exist in every pgmq from 1.4
+-- on. queue_name is a flow slug (is_valid_slug: letters, digits, underscores), lowercased as pgmq
+-- names its tables. An empty or NULL msgs sends nothing and returns no row (pgmq raises there;
+-- no caller sends an empty batch).
+-- Called by start_ready_steps and _start_ready_steps_of_runs. Locks nothing but the new rows.
+-- Raises what the insert raises (an unknown queue: relation pgmq.q_<name> does not exist).
+create or replace function pgflow._send_batch(queue_name text, msgs jsonb [], delay_seconds integer)
+returns setof bigint
+language plpgsql
+volatile
+set search_path = ''
+as $$
+begin
+    if coalesce(cardinality(_send_batch.msgs), 0) = 0 then
+        return;
+    end if;
+    return query execute format(
+        $sql$
+        insert into pgmq.%I (vt, message)
+        select clock_timestamp() + make_interval(secs => $2), m.message
+        from unnest($1) with ordinality as m (message, ord)
+        order by m.ord
+        returning msg_id
+        $sql$,
+        'q_' || lower(_send_batch.queue_name)
+    ) using _send_batch.msgs, _send_batch.delay_seconds;
+end;
+$$;
+
 -- ==== sql/0090_function__task_records.sql ====
 -- pgflow._task_records(p_flow_slug, msg_ids): what the handlers of started tasks need, for the
 -- tasks of the flow whose message_id is in msg_ids and whose status is started: the columns of
@@ -387,6 +427,7 @@ returns table (
 language plpgsql
 stable
 set search_path = ''
+set plan_cache_mode = force_generic_plan
 as $$
 begin
     return query
@@ -428,6 +469,185 @@ begin
         and st.message_id = any(_task_records.msg_ids)
         and st.status = 'started'
     order by st.message_id;
+end;
+$$;
+
+-- ==== sql/0100_function__archive_run_messages.sql ====
+-- pgflow._archive_run_messages(run_id): archives the pgmq messages of every queued or started
+-- task of a run (all steps) in ONE pgmq.archive(queue, bigint[]) call; returns how many messages
+-- were archived.
+-- Called wherever a run fails: complete_task (type violation), fail_task,
+-- cascade_resolve_conditions. Task rows keep their status: only the messages go, so no worker can
+-- pick up work of a failed run.
+-- Locks nothing itself (pgmq deletes the queue rows). Raises nothing; unknown run -> 0.
+create or replace function pgflow._archive_run_messages(run_id uuid)
+returns int
+language plpgsql
+volatile
+set search_path = ''
+set plan_cache_mode = force_generic_plan
+as $$
+declare
+    v_flow_slug text;
+    v_msg_ids bigint[];
+    v_count int;
+begin
+    select r.flow_slug into v_flow_slug
+    from pgflow.runs as r
+    where r.run_id = _archive_run_messages.run_id;
+
+    select coalesce(array_agg(st.message_id order by st.message_id), '{}') into v_msg_ids
+    from pgflow.step_tasks as st
+    where
+        st.run_id = _archive_run_messages.run_id
+        and st.status in ('queued', 'started')
+        and st.message_id is not null;
+
+    if v_flow_slug is null or cardinality(v_msg_ids) = 0 then
+        return 0;
+    end if;
+
+    select count(*)::int into v_count from pgmq.archive(v_flow_slug, v_msg_ids) as a;
+    return v_count;
+end;
+$$;
+
+-- ==== sql/0100_function__archive_task_message.sql ====
+-- pgflow._archive_task_message(p_run_id, p_step_slug, p_task_index): moves one task's pgmq message
+-- to the archive of the run's flow queue.
+-- Called by complete_task and fail_task (late callbacks, finished tasks).
+-- No-op when the task does not exist or has no message (message_id NULL), or when the message
+-- was archived already. Locks nothing itself (pgmq deletes the queue row). Raises nothing.
+create or replace function pgflow._archive_task_message(p_run_id uuid, p_step_slug text, p_task_index int)
+returns void
+language plpgsql
+volatile
+set search_path = ''
+set plan_cache_mode = force_generic_plan
+as $$
+begin
+    perform pgmq.archive(st.flow_slug, st.message_id)
+    from pgflow.step_tasks as st
+    where
+        st.run_id = _archive_task_message.p_run_id
+        and st.step_slug = _archive_task_message.p_step_slug
+        and st.task_index = _archive_task_message.p_task_index
+        and st.message_id is not null;
+end;
+$$;
+
+-- ==== sql/0100_function__cascade_force_skip_steps.sql ====
+-- pgflow._cascade_force_skip_steps(run_id, step_slug, skip_reason): skips a step and every step
+-- that transitively depends on it, in one statement. The named step gets `skip_reason`, its
+-- descendants get 'dependency_skipped'. Only steps still 'created' or 'started' change (terminal
+-- ones are left as they are), so a second call skips nothing and emits nothing (idempotent).
+-- For each newly skipped step: status 'skipped', skipped_at now(), remaining_tasks NULL, one
+-- `step:<slug>:skipped` event (topological order = step_index order), and the messages of its
+-- queued/started tasks are archived (the tasks keep their status). run.remaining_steps drops by
+-- the number newly skipped. remaining_deps of other steps and the run status are not touched:
+-- every step that could wait on a skipped step is itself skipped.
+-- Called by cascade_resolve_conditions (when_unmet 'skip-cascade') and fail_task
+-- (when_exhausted 'skip-cascade').
+-- LOCKS: the run row (FOR UPDATE), then the skipped step_states rows (UPDATE).
+-- Raises: `Run not found: <run_id>`.
+create or replace function pgflow._cascade_force_skip_steps(run_id uuid, step_slug text, skip_reason text)
+returns int
+language plpgsql
+volatile
+set search_path = ''
+set plan_cache_mode = force_generic_plan
+as $$
+declare
+    v_flow_slug text;
+    v_skipped jsonb;
+    v_count int;
+    v_msg_ids bigint[];
+begin
+    -- GUARD + LOCKS: the run first, like every other transition
+    select r.flow_slug into v_flow_slug
+    from pgflow.runs as r
+    where r.run_id = _cascade_force_skip_steps.run_id
+    for update;
+
+    if v_flow_slug is null then
+        raise exception 'Run not found: %', _cascade_force_skip_steps.run_id;
+    end if;
+
+    -- MAIN: one wave skips the step and all its descendants
+    with recursive subtree (step_slug) as (
+        select _cascade_force_skip_steps.step_slug
+        union
+        select d.step_slug
+        from pgflow.deps as d
+        inner join subtree as t on t.step_slug = d.dep_slug
+        where d.flow_slug = v_flow_slug
+    ),
+
+    skipped as (
+        update pgflow.step_states as ss
+        set status = 'skipped',
+            skip_reason = case
+                when ss.step_slug = _cascade_force_skip_steps.step_slug then _cascade_force_skip_steps.skip_reason
+                else 'dependency_skipped'
+            end,
+            skipped_at = now(),
+            remaining_tasks = null
+        from subtree as t
+        where
+            ss.run_id = _cascade_force_skip_steps.run_id
+            and ss.step_slug = t.step_slug
+            and ss.status in ('created', 'started')
+        returning ss.step_slug, ss.skip_reason, ss.skipped_at
+    )
+
+    select
+        coalesce(
+            jsonb_agg(
+                jsonb_build_object(
+                    'event_type', 'step:skipped',
+                    'run_id', _cascade_force_skip_steps.run_id,
+                    'flow_slug', v_flow_slug,
+                    'step_slug', sk.step_slug,
+                    'status', 'skipped',
+                    'skip_reason', sk.skip_reason,
+                    'skipped_at', sk.skipped_at
+                )
+                order by s.step_index
+            ),
+            '[]'::jsonb
+        ),
+        count(*)::int
+    into v_skipped, v_count
+    from skipped as sk
+    inner join pgflow.steps as s on s.flow_slug = v_flow_slug and s.step_slug = sk.step_slug;
+
+    if v_count = 0 then
+        return 0;
+    end if;
+
+    -- Events, parents before children
+    perform pgflow._emit_event('step:' || (e.payload ->> 'step_slug') || ':skipped', e.payload)
+    from jsonb_array_elements(v_skipped) with ordinality as e (payload, ord)
+    order by e.ord;
+
+    -- Messages of the skipped steps' pending tasks, in one call
+    select array_agg(st.message_id order by st.message_id) into v_msg_ids
+    from pgflow.step_tasks as st
+    where
+        st.run_id = _cascade_force_skip_steps.run_id
+        and st.step_slug in (select e.payload ->> 'step_slug' from jsonb_array_elements(v_skipped) as e (payload))
+        and st.status in ('queued', 'started')
+        and st.message_id is not null;
+
+    if v_msg_ids is not null then
+        perform pgmq.archive(v_flow_slug, v_msg_ids);
+    end if;
+
+    update pgflow.runs as r
+    set remaining_steps = r.remaining_steps - v_count
+    where r.run_id = _cascade_force_skip_steps.run_id;
+
+    return v_count;
 end;
 $$;
 
@@ -661,6 +881,7 @@ create or replace function pgflow._complete_tasks(
 language plpgsql
 volatile
 set search_path = ''
+set plan_cache_mode = force_generic_plan
 set random_page_cost = 1.1
 as $$
 declare
@@ -1603,6 +1824,7 @@ returns void
 language plpgsql
 volatile
 set search_path = ''
+set plan_cache_mode = force_generic_plan
 as $$
 declare
     v_archive_ids bigint[];
@@ -1697,6 +1919,7 @@ returns int
 language plpgsql
 volatile
 set search_path = ''
+set plan_cache_mode = force_generic_plan
 as $$
 declare
     v_jitter numeric;
@@ -1733,9 +1956,9 @@ $$;
 -- by the caller already (complete_tasks_count does it in the update that makes them ready) and
 -- are finished here the same way. For all of them: the step:<slug>:started broadcast (per run in
 -- step_index order), one message per task ({"flow_slug","run_id","step_slug","task_index"}) and
--- its step_tasks row. One pgmq.send_batch per (flow, start delay) for all the runs instead of one
--- per step, message ids paired with tasks by position (runs, then steps by slug, then task_index,
--- as start_ready_steps called run after run would send them). pg_notify('pgflow_tasks',
+-- its step_tasks row. One pgflow._send_batch (pgmq.send_batch's rows) per (flow, start delay) for
+-- all the runs instead of one per step, message ids paired with tasks by position (runs, then
+-- steps by slug, then task_index, as start_ready_steps called run after run would send them). pg_notify('pgflow_tasks',
 -- flow_slug) once per flow with messages visible at once.
 -- Called by complete_tasks_count and start_flow (the result is that of start_ready_steps on each
 -- run, in run order).
@@ -1753,6 +1976,7 @@ returns bigint []
 language plpgsql
 volatile
 set search_path = ''
+set plan_cache_mode = force_generic_plan
 as $$
 declare
     v_visible text [];
@@ -1892,7 +2116,7 @@ begin
             m.msg_id,
             row_number() over (partition by g.flow_slug, g.send_delay order by m.msg_id) as pos
         from (select distinct ms.flow_slug, ms.send_delay from msgs as ms) as g
-        cross join lateral pgmq.send_batch(
+        cross join lateral pgflow._send_batch(
             g.flow_slug,
             array(
                 select mb.body
@@ -1987,6 +2211,7 @@ returns table (
 language plpgsql
 volatile
 set search_path = ''
+set plan_cache_mode = force_generic_plan
 as $$
 declare
     v_msg_ids bigint[];
@@ -2282,6 +2507,136 @@ begin
 end;
 $$;
 
+-- ==== sql/0100_function_cascade_complete_taskless_steps.sql ====
+-- pgflow.cascade_complete_taskless_steps(run_id): completes, in waves, the steps that have nothing
+-- to do: status created, remaining_deps = 0 and initial_tasks = 0 (empty root array, empty parent
+-- output, map fed by a skipped dependency). Returns the number of steps completed.
+-- One statement per wave: the steps become completed (started_at = completed_at = now(),
+-- remaining_tasks 0, output [] for maps / NULL for singles) with a step:<slug>:completed broadcast
+-- each (step_index order), their dependents lose one remaining dep per completed parent (map
+-- dependents get initial_tasks 0), and run.remaining_steps drops by the wave size. Does not
+-- complete the run (callers call maybe_complete_run).
+-- Called by start_flow, complete_task, fail_task.
+-- Locks the run row, then the wave's step_states rows (step_index order), then their dependents.
+-- Raises `Cascade loop exceeded safety limit of 50 iterations` on the 51st pass (the final pass
+-- that finds nothing counts), so a chain of 49 empty steps completes and a chain of 50 raises.
+create or replace function pgflow.cascade_complete_taskless_steps(run_id uuid)
+returns int
+language plpgsql
+volatile
+set search_path = ''
+set plan_cache_mode = force_generic_plan
+as $$
+declare
+    v_iterations int := 0;
+    v_wave int;
+    v_total int := 0;
+begin
+    -- LOCKS: run first, as everywhere else
+    perform 1 from pgflow.runs as r where r.run_id = cascade_complete_taskless_steps.run_id for update;
+
+    loop
+        v_iterations := v_iterations + 1;
+        if v_iterations > 50 then
+            raise exception 'Cascade loop exceeded safety limit of 50 iterations';
+        end if;
+
+        with wave as (
+            select ss.run_id, ss.step_slug
+            from pgflow.step_states as ss
+            inner join pgflow.steps as s on s.flow_slug = ss.flow_slug and s.step_slug = ss.step_slug
+            where
+                ss.run_id = cascade_complete_taskless_steps.run_id
+                and ss.status = 'created'
+                and ss.remaining_deps = 0
+                and ss.initial_tasks = 0
+            order by s.step_index
+            for update of ss
+        ),
+
+        completed as (
+            update pgflow.step_states as ss
+            set
+                status = 'completed',
+                started_at = now(),
+                completed_at = now(),
+                remaining_tasks = 0,
+                output = case when s.step_type = 'map' then '[]'::jsonb end
+            from wave as w, pgflow.steps as s
+            where
+                ss.run_id = w.run_id
+                and ss.step_slug = w.step_slug
+                and s.flow_slug = ss.flow_slug
+                and s.step_slug = ss.step_slug
+            returning
+                ss.flow_slug, ss.run_id, ss.step_slug, ss.status, ss.started_at, ss.completed_at,
+                ss.remaining_tasks, ss.remaining_deps, ss.output, s.step_index
+        ),
+
+        events as (
+            select
+                pgflow._emit_event(
+                    'step:' || c.step_slug || ':completed',
+                    jsonb_build_object(
+                        'event_type', 'step:completed',
+                        'run_id', c.run_id,
+                        'step_slug', c.step_slug,
+                        'status', c.status,
+                        'started_at', c.started_at,
+                        'completed_at', c.completed_at,
+                        'remaining_tasks', 0,
+                        'remaining_deps', 0,
+                        'output', c.output
+                    )
+                ) as emitted
+            from completed as c
+            order by c.step_index
+        ),
+
+        unblocked as (
+            update pgflow.step_states as cs
+            set
+                remaining_deps = cs.remaining_deps - p.parents_completed,
+                initial_tasks = case when cs_step.step_type = 'map' then 0 else cs.initial_tasks end
+            from
+                (
+                    select d.flow_slug, d.step_slug, count(*)::int as parents_completed
+                    from pgflow.deps as d
+                    inner join completed as c on c.flow_slug = d.flow_slug and c.step_slug = d.dep_slug
+                    group by d.flow_slug, d.step_slug
+                ) as p,
+                pgflow.steps as cs_step
+            where
+                cs.run_id = cascade_complete_taskless_steps.run_id
+                and cs.step_slug = p.step_slug
+                and cs_step.flow_slug = p.flow_slug
+                and cs_step.step_slug = p.step_slug
+            returning 1
+        ),
+
+        run_update as (
+            update pgflow.runs as r
+            set remaining_steps = r.remaining_steps - (select count(*) from completed)
+            where
+                r.run_id = cascade_complete_taskless_steps.run_id
+                and exists (select 1 from completed)
+            returning 1
+        )
+
+        select count(*)::int into v_wave
+        from completed
+        cross join (select count(*) as n from events) as e
+        cross join (select count(*) as n from unblocked) as u
+        cross join (select count(*) as n from run_update) as ru;
+
+        exit when v_wave = 0;
+        v_total := v_total + v_wave;
+    end loop;
+
+    return v_total;
+end;
+$$;
+
 -- ==== sql/0100_function_cascade_resolve_conditions.sql ====
 -- pgflow.cascade_resolve_conditions(run_id): evaluates the conditions (required_input_pattern /
 -- forbidden_input_pattern) of the run's steps that just became ready, and applies when_unmet to
@@ -2309,6 +2664,7 @@ returns boolean
 language plpgsql
 volatile
 set search_path = ''
+set plan_cache_mode = force_generic_plan
 as $$
 declare
     v_flow_slug text;
@@ -2570,6 +2926,7 @@ returns setof pgflow.step_tasks
 language plpgsql
 volatile
 set search_path = ''
+set plan_cache_mode = force_generic_plan
 as $$
 declare
     v_run pgflow.runs;
@@ -2910,6 +3267,7 @@ returns setof pgflow.step_tasks
 language plpgsql
 volatile
 set search_path = ''
+set plan_cache_mode = force_generic_plan
 as $$
 begin
     perform pgflow.complete_tasks_count(
@@ -2962,6 +3320,7 @@ returns table (
 language plpgsql
 volatile
 set search_path = ''
+set plan_cache_mode = force_generic_plan
 set random_page_cost = 1.1
 as $$
 declare
@@ -3038,6 +3397,7 @@ returns int
 language plpgsql
 volatile
 set search_path = ''
+set plan_cache_mode = force_generic_plan
 as $$
 begin
     return (
@@ -3256,6 +3616,7 @@ returns timestamptz
 language plpgsql
 volatile
 set search_path = ''
+set plan_cache_mode = force_generic_plan
 as $$
 declare
     v_task pgflow.step_tasks;
@@ -3446,6 +3807,7 @@ returns setof pgflow.step_tasks
 language plpgsql
 volatile
 set search_path = ''
+set plan_cache_mode = force_generic_plan
 as $$
 declare
     v_run pgflow.runs;
@@ -3716,6 +4078,7 @@ returns setof pgflow.step_tasks
 language plpgsql
 volatile
 set search_path = ''
+set plan_cache_mode = force_generic_plan
 as $$
 declare
     v_before text;
@@ -3805,6 +4168,62 @@ as $$
     where r.run_id = get_run_with_states.run_id;
 $$;
 
+-- ==== sql/0100_function_maybe_complete_run.sql ====
+-- pgflow.maybe_complete_run(run_id): completes a started run whose remaining_steps reached 0.
+-- Output = {leaf_slug: step_states.output} over COMPLETED leaf steps (steps nobody depends on);
+-- skipped leaves are omitted; NULL when there is no completed leaf. Broadcasts run:completed.
+-- Called by start_flow, complete_task, fail_task (after skips).
+-- Guard: status = 'started' (pgflow checks "not completed"; a failed run never reaches 0
+-- remaining steps because failure does not decrement, so this is equivalent and safer).
+-- Locks the run row (compare-and-set update). Raises nothing.
+create or replace function pgflow.maybe_complete_run(run_id uuid)
+returns void
+language plpgsql
+volatile
+set search_path = ''
+set plan_cache_mode = force_generic_plan
+as $$
+declare
+    v_run pgflow.runs;
+begin
+    update pgflow.runs as r
+    set
+        status = 'completed',
+        completed_at = now(),
+        output = (
+            select jsonb_object_agg(ss.step_slug, ss.output)
+            from pgflow.step_states as ss
+            where
+                ss.run_id = r.run_id
+                and ss.status = 'completed'
+                and not exists (
+                    select 1
+                    from pgflow.deps as d
+                    where d.flow_slug = ss.flow_slug and d.dep_slug = ss.step_slug
+                )
+        )
+    where
+        r.run_id = maybe_complete_run.run_id
+        and r.remaining_steps = 0
+        and r.status = 'started'
+    returning r.* into v_run;
+
+    if v_run.run_id is not null then
+        perform pgflow._emit_event(
+            'run:completed',
+            jsonb_build_object(
+                'event_type', 'run:completed',
+                'run_id', v_run.run_id,
+                'flow_slug', v_run.flow_slug,
+                'status', v_run.status,
+                'output', v_run.output,
+                'completed_at', v_run.completed_at
+            )
+        );
+    end if;
+end;
+$$;
+
 -- ==== sql/0100_function_pause_schedule.sql ====
 -- pgflow.pause_schedule(schedule_slug): disables a schedule; tick_schedules starts nothing for it
 -- until resume_schedule. Runs already started go on. Pausing a paused schedule changes nothing.
@@ -3827,6 +4246,31 @@ begin
         raise exception 'schedule % does not exist', coalesce('"' || pause_schedule.schedule_slug || '"', 'NULL');
     end if;
     return v_schedule;
+end;
+$$;
+
+-- ==== sql/0100_function_poll_for_tasks.sql ====
+-- pgflow.poll_for_tasks(...): DEPRECATED single-phase polling entry point, kept so that old workers
+-- fail loudly instead of with "function does not exist". Emits a NOTICE and returns no rows.
+-- Workers use the two-phase protocol: pgmq.read_with_poll(...) then pgflow.start_tasks(...).
+-- Locks nothing. Raises nothing.
+create or replace function pgflow.poll_for_tasks(
+    queue_name text,
+    vt integer,
+    qty integer,
+    max_poll_seconds integer default 5,
+    poll_interval_ms integer default 100
+)
+returns setof pgflow.step_task_record
+language plpgsql
+volatile
+set search_path = ''
+set plan_cache_mode = force_generic_plan
+as $$
+begin
+    raise notice 'pgflow.poll_for_tasks is deprecated and returns no tasks: upgrade your worker to '
+        'read messages with pgmq.read_with_poll and start them with pgflow.start_tasks';
+    return;
 end;
 $$;
 
@@ -3969,6 +4413,7 @@ returns table (
 language plpgsql
 volatile
 set search_path = ''
+set plan_cache_mode = force_generic_plan
 set random_page_cost = 1.1
 as $$
 declare
@@ -4078,6 +4523,7 @@ returns setof pgmq.message_record
 language plpgsql
 volatile
 set search_path = ''
+set plan_cache_mode = force_generic_plan
 as $$
 begin
     return query
@@ -4952,6 +5398,7 @@ returns setof pgflow.runs
 language plpgsql
 volatile
 set search_path = ''
+set plan_cache_mode = force_generic_plan
 as $$
 declare
     v_run pgflow.runs;
@@ -5108,6 +5555,7 @@ returns setof pgflow.runs
 language plpgsql
 volatile
 set search_path = ''
+set plan_cache_mode = force_generic_plan
 as $$
 declare
     v_run_id uuid := pgflow._time_ordered_uuid();
@@ -5153,13 +5601,40 @@ begin
 end;
 $$;
 
+-- ==== sql/0100_function_start_flow_with_states.sql ====
+-- pgflow.start_flow_with_states(flow_slug, input, run_id): start_flow, then the new run with its
+-- step states as returned by get_run_with_states. Used by the TypeScript client (PostgREST RPC).
+-- SECURITY DEFINER. plpgsql on purpose: the second call needs a snapshot that sees the first
+-- call's writes (a single SQL statement would not).
+-- Locks and raises what start_flow does.
+create or replace function pgflow.start_flow_with_states(flow_slug text, input jsonb, run_id uuid default null)
+returns jsonb
+language plpgsql
+volatile
+security definer
+set search_path = ''
+set plan_cache_mode = force_generic_plan
+as $$
+declare
+    v_run_id uuid;
+begin
+    select r.run_id into v_run_id
+    from pgflow.start_flow(
+        start_flow_with_states.flow_slug, start_flow_with_states.input, start_flow_with_states.run_id
+    ) as r;
+
+    return pgflow.get_run_with_states(v_run_id);
+end;
+$$;
+
 -- ==== sql/0100_function_start_ready_steps.sql ====
 -- pgflow.start_ready_steps(run_id): starts every step of a started run that is ready, i.e.
 -- status created, remaining_deps = 0 and initial_tasks > 0 (conditions are not evaluated here).
 -- For each such step: status started, started_at, remaining_tasks = initial_tasks; one
--- pgmq.send_batch(flow_slug, msgs, coalesce(opt_start_delay, 0)) with one message per task
--- ({"flow_slug","run_id","step_slug","task_index"}, task_index ascending); step_tasks rows inserted
--- set-based, message ids paired with task indexes by position; step:<slug>:started broadcast.
+-- pgflow._send_batch(flow_slug, msgs, coalesce(opt_start_delay, 0)) (pgmq.send_batch's rows, in
+-- one statement) with one message per task ({"flow_slug","run_id","step_slug","task_index"},
+-- task_index ascending); step_tasks rows inserted set-based, message ids paired with task indexes
+-- by position; step:<slug>:started broadcast.
 -- Set-based: one statement whatever the number of steps and tasks (10,000-element maps included).
 -- Wakes workers with pg_notify('pgflow_tasks', flow_slug) when messages are visible at once.
 -- Called by start_flow, complete_task, fail_task.
@@ -5170,6 +5645,7 @@ returns void
 language plpgsql
 volatile
 set search_path = ''
+set plan_cache_mode = force_generic_plan
 as $$
 declare
     v_flow_slug text;
@@ -5262,7 +5738,7 @@ begin
             m.msg_id,
             (row_number() over (partition by ss.step_slug order by m.msg_id) - 1)::int as task_index
         from started_steps as ss
-        cross join lateral pgmq.send_batch(
+        cross join lateral pgflow._send_batch(
             ss.flow_slug,
             array(
                 select
@@ -5329,6 +5805,7 @@ returns setof pgflow.step_task_record
 language plpgsql
 volatile
 set search_path = ''
+set plan_cache_mode = force_generic_plan
 as $$
 begin
     return query

@@ -8,6 +8,7 @@ returns void
 language plpgsql
 volatile
 set search_path = ''
+set plan_cache_mode = force_generic_plan
 as $$
 begin
     perform pgflow._emit_events(array[_emit_event.event], array[_emit_event.payload]);

@@ -19,6 +19,7 @@ returns table (
 language plpgsql
 stable
 set search_path = ''
+set plan_cache_mode = force_generic_plan
 as $$
 begin
     return query

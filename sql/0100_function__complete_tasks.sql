@@ -57,6 +57,7 @@ create or replace function pgflow._complete_tasks(
 language plpgsql
 volatile
 set search_path = ''
+set plan_cache_mode = force_generic_plan
 set random_page_cost = 1.1
 as $$
 declare

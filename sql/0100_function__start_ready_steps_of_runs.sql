@@ -5,9 +5,9 @@
 -- by the caller already (complete_tasks_count does it in the update that makes them ready) and
 -- are finished here the same way. For all of them: the step:<slug>:started broadcast (per run in
 -- step_index order), one message per task ({"flow_slug","run_id","step_slug","task_index"}) and
--- its step_tasks row. One pgmq.send_batch per (flow, start delay) for all the runs instead of one
--- per step, message ids paired with tasks by position (runs, then steps by slug, then task_index,
--- as start_ready_steps called run after run would send them). pg_notify('pgflow_tasks',
+-- its step_tasks row. One pgflow._send_batch (pgmq.send_batch's rows) per (flow, start delay) for
+-- all the runs instead of one per step, message ids paired with tasks by position (runs, then
+-- steps by slug, then task_index, as start_ready_steps called run after run would send them). pg_notify('pgflow_tasks',
 -- flow_slug) once per flow with messages visible at once.
 -- Called by complete_tasks_count and start_flow (the result is that of start_ready_steps on each
 -- run, in run order).
@@ -25,6 +25,7 @@ returns bigint []
 language plpgsql
 volatile
 set search_path = ''
+set plan_cache_mode = force_generic_plan
 as $$
 declare
     v_visible text [];
@@ -164,7 +165,7 @@ begin
             m.msg_id,
             row_number() over (partition by g.flow_slug, g.send_delay order by m.msg_id) as pos
         from (select distinct ms.flow_slug, ms.send_delay from msgs as ms) as g
-        cross join lateral pgmq.send_batch(
+        cross join lateral pgflow._send_batch(
             g.flow_slug,
             array(
                 select mb.body

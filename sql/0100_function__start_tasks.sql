@@ -33,6 +33,7 @@ returns table (
 language plpgsql
 volatile
 set search_path = ''
+set plan_cache_mode = force_generic_plan
 as $$
 declare
     v_msg_ids bigint[];

@@ -13,6 +13,7 @@ returns setof pgflow.step_tasks
 language plpgsql
 volatile
 set search_path = ''
+set plan_cache_mode = force_generic_plan
 as $$
 begin
     perform pgflow.complete_tasks_count(

@@ -18,6 +18,7 @@ returns timestamptz
 language plpgsql
 volatile
 set search_path = ''
+set plan_cache_mode = force_generic_plan
 as $$
 declare
     v_task pgflow.step_tasks;

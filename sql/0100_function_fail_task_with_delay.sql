@@ -16,6 +16,7 @@ returns setof pgflow.step_tasks
 language plpgsql
 volatile
 set search_path = ''
+set plan_cache_mode = force_generic_plan
 as $$
 declare
     v_before text;

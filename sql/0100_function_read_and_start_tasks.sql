@@ -41,6 +41,7 @@ returns table (
 language plpgsql
 volatile
 set search_path = ''
+set plan_cache_mode = force_generic_plan
 set random_page_cost = 1.1
 as $$
 declare

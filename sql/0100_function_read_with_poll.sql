@@ -20,6 +20,7 @@ returns setof pgmq.message_record
 language plpgsql
 volatile
 set search_path = ''
+set plan_cache_mode = force_generic_plan
 as $$
 begin
     return query

@@ -18,6 +18,7 @@ returns setof pgflow.runs
 language plpgsql
 volatile
 set search_path = ''
+set plan_cache_mode = force_generic_plan
 as $$
 declare
     v_run pgflow.runs;

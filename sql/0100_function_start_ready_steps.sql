@@ -1,9 +1,10 @@
 -- pgflow.start_ready_steps(run_id): starts every step of a started run that is ready, i.e.
 -- status created, remaining_deps = 0 and initial_tasks > 0 (conditions are not evaluated here).
 -- For each such step: status started, started_at, remaining_tasks = initial_tasks; one
--- pgmq.send_batch(flow_slug, msgs, coalesce(opt_start_delay, 0)) with one message per task
--- ({"flow_slug","run_id","step_slug","task_index"}, task_index ascending); step_tasks rows inserted
--- set-based, message ids paired with task indexes by position; step:<slug>:started broadcast.
+-- pgflow._send_batch(flow_slug, msgs, coalesce(opt_start_delay, 0)) (pgmq.send_batch's rows, in
+-- one statement) with one message per task ({"flow_slug","run_id","step_slug","task_index"},
+-- task_index ascending); step_tasks rows inserted set-based, message ids paired with task indexes
+-- by position; step:<slug>:started broadcast.
 -- Set-based: one statement whatever the number of steps and tasks (10,000-element maps included).
 -- Wakes workers with pg_notify('pgflow_tasks', flow_slug) when messages are visible at once.
 -- Called by start_flow, complete_task, fail_task.
@@ -14,6 +15,7 @@ returns void
 language plpgsql
 volatile
 set search_path = ''
+set plan_cache_mode = force_generic_plan
 as $$
 declare
     v_flow_slug text;
@@ -106,7 +108,7 @@ begin
             m.msg_id,
             (row_number() over (partition by ss.step_slug order by m.msg_id) - 1)::int as task_index
         from started_steps as ss
-        cross join lateral pgmq.send_batch(
+        cross join lateral pgflow._send_batch(
             ss.flow_slug,
             array(
                 select
