@@ -8,7 +8,6 @@ returns void
 language plpgsql
 volatile
 set search_path = ''
-set plan_cache_mode = force_generic_plan
 as $$
 begin
     perform pgmq.archive(st.flow_slug, st.message_id)

@@ -16,7 +16,6 @@ returns int
 language plpgsql
 volatile
 set search_path = ''
-set plan_cache_mode = force_generic_plan
 as $$
 declare
     v_flow_slug text;

@@ -15,7 +15,6 @@ returns int
 language plpgsql
 volatile
 set search_path = ''
-set plan_cache_mode = force_generic_plan
 as $$
 declare
     v_iterations int := 0;

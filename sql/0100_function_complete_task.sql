@@ -19,6 +19,10 @@
 --     output and run:completed of maybe_complete_run; with no step left the cascades and
 --     start_ready_steps have nothing to find); a task that does not complete its step skips
 --     start_ready_steps and maybe_complete_run (nothing became ready, the run still has it).
+--     When no step of the flow has a condition, a dependent made ready with tasks to run starts
+--     in the update that counts its dependencies down (one row version instead of two); its
+--     messages, tasks and step:<slug>:started follow where start_ready_steps would send them
+--     (pgflow._start_ready_steps_of_runs, with the run's other ready steps after a cascade).
 -- A bounded number of statements whatever the DAG width or map size.
 -- Called by workers.
 -- LOCKS: the run row, then the step_states row (FOR UPDATE), then the task row, then dependents'
@@ -30,7 +34,6 @@ returns setof pgflow.step_tasks
 language plpgsql
 volatile
 set search_path = ''
-set plan_cache_mode = force_generic_plan
 as $$
 declare
     v_run pgflow.runs;
@@ -44,6 +47,7 @@ declare
     v_has_conditions boolean;
     v_run_completed boolean := false;
     v_cascaded boolean := false;
+    v_started text [] := '{}'::text [];
 begin
     -- LOCKS: run, then step state
     select * into v_run
@@ -62,7 +66,8 @@ begin
     end if;
 
     -- The step state, with what the code below needs of the step's definition (its type, whether
-    -- a step depends on it, whether a map step does) read in the same statement
+    -- a step depends on it, whether a map step does, whether any step of the flow has a
+    -- condition) read in the same statement
     select
         ss.flow_slug, ss.run_id, ss.step_slug, ss.status, ss.remaining_tasks, s.step_type,
         exists (
@@ -71,9 +76,16 @@ begin
             inner join pgflow.steps as cs on cs.flow_slug = d.flow_slug and cs.step_slug = d.step_slug
             where d.flow_slug = ss.flow_slug and d.dep_slug = ss.step_slug and cs.step_type = 'map'
         ),
-        exists (select 1 from pgflow.deps as d where d.flow_slug = ss.flow_slug and d.dep_slug = ss.step_slug)
+        exists (select 1 from pgflow.deps as d where d.flow_slug = ss.flow_slug and d.dep_slug = ss.step_slug),
+        exists (
+            select 1
+            from pgflow.steps as cond
+            where
+                cond.flow_slug = ss.flow_slug
+                and (cond.required_input_pattern is not null or cond.forbidden_input_pattern is not null)
+        )
     into v_state.flow_slug, v_state.run_id, v_state.step_slug, v_state.status, v_state.remaining_tasks,
-        v_step_type, v_has_map_child, v_has_dependents
+        v_step_type, v_has_map_child, v_has_dependents, v_has_conditions
     from pgflow.step_states as ss
     inner join pgflow.steps as s on s.flow_slug = ss.flow_slug and s.step_slug = ss.step_slug
     where ss.run_id = complete_task.run_id and ss.step_slug = complete_task.step_slug
@@ -225,24 +237,54 @@ begin
 
     if v_state.status = 'completed' then
         -- Dependents (a leaf has none): one dep fewer; a dependent map learns how many tasks it has
+        -- A dependent this makes ready with tasks to run also starts here (status, started_at,
+        -- remaining_tasks: what start_ready_steps would write below) when the flow has no
+        -- conditions to evaluate first: one write of its row instead of two;
+        -- _start_ready_steps_of_runs sends its messages, inserts its tasks and broadcasts
+        -- step:<slug>:started where start_ready_steps would, after the taskless cascade.
         if v_has_dependents then
-            update pgflow.step_states as cs
-            set
-                remaining_deps = cs.remaining_deps - 1,
-                initial_tasks = case
-                    when cs_step.step_type = 'map' and cs.initial_tasks is null then
-                        -- nested CASE: the planner folds constant arms, the array check must come first
-                        case when jsonb_typeof(v_state.output) = 'array' then jsonb_array_length(v_state.output) end
-                    else cs.initial_tasks
-                end
-            from pgflow.deps as d, pgflow.steps as cs_step
-            where
-                d.flow_slug = v_state.flow_slug
-                and d.dep_slug = v_state.step_slug
-                and cs_step.flow_slug = d.flow_slug
-                and cs_step.step_slug = d.step_slug
-                and cs.run_id = v_state.run_id
-                and cs.step_slug = d.step_slug;
+            with unblocked as (
+                update pgflow.step_states as cs
+                set
+                    remaining_deps = cs.remaining_deps - 1,
+                    initial_tasks = p.initial_tasks,
+                    status = case when p.starts then 'started' else cs.status end,
+                    started_at = case when p.starts then now() else cs.started_at end,
+                    remaining_tasks = case when p.starts then p.initial_tasks else cs.remaining_tasks end
+                from (
+                    select
+                        q.step_slug,
+                        q.initial_tasks,
+                        coalesce(not v_has_conditions and q.ready and q.initial_tasks > 0, false) as starts
+                    from (
+                        select
+                            ds.step_slug,
+                            ds.status = 'created' and ds.remaining_deps = 1 as ready,
+                            case
+                                when cs_step.step_type = 'map' and ds.initial_tasks is null then
+                                    -- nested CASE: the planner folds constant arms, the array check
+                                    -- must come first
+                                    case
+                                        when jsonb_typeof(v_state.output) = 'array'
+                                            then jsonb_array_length(v_state.output)
+                                    end
+                                else ds.initial_tasks
+                            end as initial_tasks
+                        from pgflow.deps as d
+                        inner join pgflow.steps as cs_step
+                            on cs_step.flow_slug = d.flow_slug and cs_step.step_slug = d.step_slug
+                        inner join pgflow.step_states as ds
+                            on ds.run_id = v_state.run_id and ds.step_slug = d.step_slug
+                        where d.flow_slug = v_state.flow_slug and d.dep_slug = v_state.step_slug
+                    ) as q
+                ) as p
+                where cs.run_id = v_state.run_id and cs.step_slug = p.step_slug
+                returning cs.step_slug, cs.status
+            )
+
+            select coalesce(array_agg(u.step_slug order by u.step_slug) filter (where u.status = 'started'), '{}')
+            into v_started
+            from unblocked as u;
         end if;
 
         -- The run: one step fewer. The last step completes the run in the same update (what
@@ -306,13 +348,6 @@ begin
         -- calls and their statements saved on the hot path): conditions when no step of the flow
         -- has one; the taskless wave when no step is created, unblocked and taskless.
         if not v_run_completed then
-            v_has_conditions := exists (
-                select 1
-                from pgflow.steps as s
-                where
-                    s.flow_slug = v_state.flow_slug
-                    and (s.required_input_pattern is not null or s.forbidden_input_pattern is not null)
-            );
             loop
                 if v_has_conditions and not pgflow.cascade_resolve_conditions(complete_task.run_id) then
                     perform pgflow._archive_task_message(
@@ -344,7 +379,18 @@ begin
     -- Only a completed step changes what is ready or what is left of the run: a countdown
     -- (a map task that is not the last) leaves both as they were
     if v_state.status = 'completed' and not v_run_completed then
-        perform pgflow.start_ready_steps(complete_task.run_id);
+        if cardinality(v_started) = 0 then
+            perform pgflow.start_ready_steps(complete_task.run_id);
+        elsif cardinality(v_started) = 1 and not v_cascaded then
+            perform pgflow._start_one_step(complete_task.run_id, v_started[1]);
+        else
+            -- the steps started above, and (after a taskless cascade) any other ready step
+            perform pgflow._start_ready_steps_of_runs(
+                case when v_cascaded then array[complete_task.run_id] else '{}'::uuid [] end,
+                array_fill(complete_task.run_id, array[cardinality(v_started)]),
+                v_started
+            );
+        end if;
         -- steps are left (the run did not complete above): only a cascade can have finished them
         if v_has_conditions or v_cascaded then
             perform pgflow.maybe_complete_run(complete_task.run_id);

@@ -31,7 +31,6 @@ returns setof pgflow.step_tasks
 language plpgsql
 volatile
 set search_path = ''
-set plan_cache_mode = force_generic_plan
 as $$
 declare
     v_run pgflow.runs;

@@ -10,7 +10,6 @@ returns void
 language plpgsql
 volatile
 set search_path = ''
-set plan_cache_mode = force_generic_plan
 as $$
 declare
     v_run pgflow.runs;

@@ -13,7 +13,6 @@ returns setof pgflow.step_task_record
 language plpgsql
 volatile
 set search_path = ''
-set plan_cache_mode = force_generic_plan
 as $$
 begin
     raise notice 'pgflow.poll_for_tasks is deprecated and returns no tasks: upgrade your worker to '

@@ -20,7 +20,6 @@ returns setof pgmq.message_record
 language plpgsql
 volatile
 set search_path = ''
-set plan_cache_mode = force_generic_plan
 as $$
 begin
     return query

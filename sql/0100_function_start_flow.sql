@@ -6,7 +6,8 @@
 -- cascade_resolve_conditions -> (run failed: stop) -> cascade_complete_taskless_steps (both
 -- repeated while the cascade completes steps) -> start_ready_steps -> maybe_complete_run.
 -- (When the flow has no conditions its root single steps are inserted started, and
--- pgflow._start_ready_steps_of_runs does start_ready_steps' work and finishes them.)
+-- pgflow._start_ready_steps_of_runs does start_ready_steps' work and finishes them;
+-- pgflow._start_one_step when that is one step and nothing else can be ready.)
 -- Without run_id the run gets pgflow._time_ordered_uuid() (random, in time order: the indexes
 -- keyed by run_id take new runs where the recent ones are, however long the history).
 -- Called by clients and start_flow_with_states.
@@ -18,7 +19,6 @@ returns setof pgflow.runs
 language plpgsql
 volatile
 set search_path = ''
-set plan_cache_mode = force_generic_plan
 as $$
 declare
     v_run pgflow.runs;
@@ -139,7 +139,10 @@ begin
         exit when pgflow.cascade_complete_taskless_steps(v_run.run_id) = 0;
     end loop;
     -- start_ready_steps, for the steps that are ready now and for those inserted started
-    if cardinality(v_started) > 0 then
+    if cardinality(v_started) = 1 and not v_cascaded and not v_has_root_map then
+        -- one step, nothing else can be ready (no root map, no cascade)
+        perform pgflow._start_one_step(v_run.run_id, v_started[1]);
+    elsif cardinality(v_started) > 0 then
         perform pgflow._start_ready_steps_of_runs(
             array[v_run.run_id], array_fill(v_run.run_id, array[cardinality(v_started)]), v_started
         );

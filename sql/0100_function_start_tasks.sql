@@ -22,7 +22,6 @@ returns setof pgflow.step_task_record
 language plpgsql
 volatile
 set search_path = ''
-set plan_cache_mode = force_generic_plan
 as $$
 begin
     return query

@@ -11,7 +11,7 @@ select run_id as run
 from pgflow.start_flow('rc_big', (select jsonb_agg(i order by i) from generate_series(0, 9999) as i)) \gset
 
 select is(
-    (select calls::int from pg_stat_xact_user_functions where schemaname = 'pgmq' and funcname = '_send_batch'),
+    (select calls::int from pg_stat_xact_user_functions where schemaname = 'pgflow' and funcname = '_send_batch'),
     1, 'one pgmq batch for 10,000 tasks'
 );
 select is(
