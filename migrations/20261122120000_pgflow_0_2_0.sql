@@ -277,12 +277,15 @@ create table pgflow.run_trace_contexts (
 -- transition; the set-based paths call pgflow._emit_events, which does the work (Supabase
 -- Realtime when realtime.send exists, NOTIFY on channel `pgflow` always; see there).
 -- Locks nothing. Raises nothing of its own.
+-- Planning: one generic plan per statement, index access only (plan_cache_mode, enable_seqscan;
+-- docs/ARCHITECTURE.md, "Plans on the task path").
 create or replace function pgflow._emit_event(event text, payload jsonb)
 returns void
 language plpgsql
 volatile
 set search_path = ''
 set plan_cache_mode = force_generic_plan
+set enable_seqscan = off
 as $$
 begin
     perform pgflow._emit_events(array[_emit_event.event], array[_emit_event.payload]);
@@ -303,12 +306,15 @@ $$;
 --     (input, output, error_message) are dropped and "truncated": true is added; a listener then
 --     reads the full state with pgflow.get_run_with_states(run_id).
 -- Returns the number of events. Locks nothing. Raises when the arrays differ in length.
+-- Planning: one generic plan per statement, index access only (plan_cache_mode, enable_seqscan;
+-- docs/ARCHITECTURE.md, "Plans on the task path").
 create or replace function pgflow._emit_events(events text [], payloads jsonb [])
 returns int
 language plpgsql
 volatile
 set search_path = ''
 set plan_cache_mode = force_generic_plan
+set enable_seqscan = off
 as $$
 declare
     v_item record;
@@ -413,6 +419,8 @@ $$;
 -- {dep: step_states.output} over completed deps; map -> the bare element at task_index of the run
 -- input (root) or of the dependency's output; flow_input NULL except for root single steps.
 -- Called by pgflow._start_tasks and pgflow.complete_tasks_and_claim. Locks nothing; raises nothing.
+-- Planning: one generic plan per statement, index access only (plan_cache_mode, enable_seqscan;
+-- docs/ARCHITECTURE.md, "Plans on the task path").
 create or replace function pgflow._task_records(p_flow_slug text, msg_ids bigint [])
 returns table (
     flow_slug text,
@@ -428,6 +436,7 @@ language plpgsql
 stable
 set search_path = ''
 set plan_cache_mode = force_generic_plan
+set enable_seqscan = off
 as $$
 begin
     return query
@@ -485,12 +494,15 @@ $$;
 -- Called by start_flow and complete_task when they start exactly one step.
 -- Locks nothing more than the rows it inserts (the caller holds the run and the step state).
 -- Raises nothing of its own.
+-- Planning: one generic plan per statement, index access only (plan_cache_mode, enable_seqscan;
+-- docs/ARCHITECTURE.md, "Plans on the task path").
 create or replace function pgflow._start_one_step(run_id uuid, step_slug text)
 returns void
 language plpgsql
 volatile
 set search_path = ''
 set plan_cache_mode = force_generic_plan
+set enable_seqscan = off
 as $$
 declare
     v_state record;
@@ -556,12 +568,15 @@ $$;
 -- cascade_resolve_conditions. Task rows keep their status: only the messages go, so no worker can
 -- pick up work of a failed run.
 -- Locks nothing itself (pgmq deletes the queue rows). Raises nothing; unknown run -> 0.
+-- Planning: one generic plan per statement, index access only (plan_cache_mode, enable_seqscan;
+-- docs/ARCHITECTURE.md, "Plans on the task path").
 create or replace function pgflow._archive_run_messages(run_id uuid)
 returns int
 language plpgsql
 volatile
 set search_path = ''
 set plan_cache_mode = force_generic_plan
+set enable_seqscan = off
 as $$
 declare
     v_flow_slug text;
@@ -805,6 +820,8 @@ $$;
 -- preferred scanning a whole table of a thousand runs (or tasks) to ten index probes (seen with
 -- auto_explain in benchmark scenario 2, 1,000 runs: sequential scans of runs and step_tasks in
 -- up to eight statements per batch). Tables large enough, or small enough, plan the same either way.
+-- Also one generic plan per statement, index access only (plan_cache_mode, enable_seqscan;
+-- docs/ARCHITECTURE.md, "Plans on the task path").
 create or replace function pgflow._complete_tasks(
     run_ids uuid [],
     step_slugs text [],
@@ -819,6 +836,7 @@ language plpgsql
 volatile
 set search_path = ''
 set plan_cache_mode = force_generic_plan
+set enable_seqscan = off
 set random_page_cost = 1.1
 as $$
 declare
@@ -1756,12 +1774,15 @@ $$;
 -- Locks: the tasks of those messages (FOR SHARE SKIP LOCKED: a task being completed, failed or
 -- requeued right now keeps its message as it is, so a requeue's vt = now is never overwritten),
 -- then their queue rows. Raises nothing of its own.
+-- Planning: one generic plan per statement, index access only (plan_cache_mode, enable_seqscan;
+-- docs/ARCHITECTURE.md, "Plans on the task path").
 create or replace function pgflow._park_unstartable_messages(p_flow_slug text, msg_ids bigint [])
 returns void
 language plpgsql
 volatile
 set search_path = ''
 set plan_cache_mode = force_generic_plan
+set enable_seqscan = off
 as $$
 declare
     v_archive_ids bigint[];
@@ -1851,12 +1872,15 @@ $$;
 -- flow's; pgflow.set_retry_policy): d = least(floor(base_delay * 2^attempts_count),
 -- max_retry_delay), then with jitter j a random value in [d * (1 - j), d], floored.
 -- Called by fail_task. Volatile (random()). Locks nothing. Raises nothing.
+-- Planning: one generic plan per statement, index access only (plan_cache_mode, enable_seqscan;
+-- docs/ARCHITECTURE.md, "Plans on the task path").
 create or replace function pgflow._retry_delay(flow_slug text, step_slug text, base_delay numeric, attempts_count int)
 returns int
 language plpgsql
 volatile
 set search_path = ''
 set plan_cache_mode = force_generic_plan
+set enable_seqscan = off
 as $$
 declare
     v_jitter numeric;
@@ -1885,6 +1909,161 @@ begin
 end;
 $$;
 
+-- ==== sql/0100_function__start_flow.sql ====
+-- pgflow._start_flow(flow_slug, input, run_id): pgflow.start_flow's work (its header says what it
+-- does, locks and raises), in a function of its own so that the contract function keeps its
+-- attributes while the work gets the task path's planner settings.
+-- Called by start_flow only.
+-- Planning: one generic plan per statement, index access only (plan_cache_mode, enable_seqscan;
+-- docs/ARCHITECTURE.md, "Plans on the task path"): a session that first starts runs while the
+-- tables are small otherwise keeps sequential scans of runs and step_states (its own statements
+-- and the foreign-key checks of its inserts) as they grow; the benchmark's 3,000 start_flow calls
+-- from an empty table spent 40% of their server CPU in them.
+create or replace function pgflow._start_flow(flow_slug text, input jsonb, run_id uuid)
+returns setof pgflow.runs
+language plpgsql
+volatile
+set search_path = ''
+set plan_cache_mode = force_generic_plan
+set enable_seqscan = off
+as $$
+declare
+    v_run pgflow.runs;
+    v_has_root_map boolean;
+    v_has_conditions boolean;
+    v_step_count int;
+    v_started text [];
+    v_cascaded boolean := false;
+begin
+    -- The flow's shape, in one read: root maps (guard below), conditions (scheduling), step count
+    select
+        coalesce(bool_or(s.step_type = 'map' and s.deps_count = 0), false),
+        coalesce(bool_or(s.required_input_pattern is not null or s.forbidden_input_pattern is not null), false),
+        count(*)
+    into v_has_root_map, v_has_conditions, v_step_count
+    from pgflow.steps as s
+    where s.flow_slug = _start_flow.flow_slug;
+
+    -- GUARD: a root map step fans out over the input, which must therefore be an array
+    if v_has_root_map then
+        if _start_flow.input is null then
+            raise exception 'Flow % has root map steps but input is NULL', _start_flow.flow_slug;
+        end if;
+        if jsonb_typeof(_start_flow.input) <> 'array' then
+            raise exception 'Flow % has root map steps but input is not an array (got %)',
+                _start_flow.flow_slug, jsonb_typeof(_start_flow.input);
+        end if;
+    end if;
+
+    -- MAIN: the run and its step states
+    insert into pgflow.runs (run_id, flow_slug, input, remaining_steps)
+    values (
+        coalesce(_start_flow.run_id, pgflow._time_ordered_uuid()),
+        _start_flow.flow_slug,
+        _start_flow.input,
+        v_step_count
+    )
+    returning * into v_run;
+
+    -- Without conditions to evaluate first, a root single step is inserted started (what
+    -- start_ready_steps would make of it below; one row version instead of two, and no second
+    -- round of foreign-key checks for the update of a row this transaction inserted). Its task,
+    -- message and step:<slug>:started follow with the other ready steps', after the cascades.
+    -- (Root maps keep start_ready_steps' path: for a big map its plain insert in task order is
+    -- the cheaper one.)
+    with inserted as (
+        insert into pgflow.step_states (
+            flow_slug, run_id, step_slug, remaining_deps, initial_tasks, status, started_at, remaining_tasks
+        )
+        select
+            s.flow_slug,
+            v_run.run_id,
+            s.step_slug,
+            s.deps_count,
+            t.initial_tasks,
+            case when t.starts then 'started' else 'created' end,
+            case when t.starts then now() end,
+            case when t.starts then t.initial_tasks end
+        from pgflow.steps as s
+        cross join lateral (
+            select
+                i.initial_tasks,
+                not v_has_conditions and s.deps_count = 0 and s.step_type = 'single' as starts
+            from (
+                select case
+                    -- nested CASE: the planner folds constant arms, the array check must come first
+                    when s.step_type = 'map' and s.deps_count = 0 then
+                        case when jsonb_typeof(v_run.input) = 'array' then jsonb_array_length(v_run.input) end
+                    when s.step_type = 'map' then null
+                    else 1
+                end as initial_tasks
+            ) as i
+        ) as t
+        where s.flow_slug = v_run.flow_slug
+        order by s.step_index
+        returning step_states.step_slug, step_states.status
+    )
+
+    select coalesce(array_agg(i.step_slug order by i.step_slug) filter (where i.status = 'started'), '{}')
+    into v_started
+    from inserted as i;
+
+    perform pgflow._emit_events(
+        array['run:started'],
+        array[jsonb_build_object(
+            'event_type', 'run:started',
+            'run_id', v_run.run_id,
+            'flow_slug', v_run.flow_slug,
+            'input', v_run.input,
+            'status', v_run.status,
+            'remaining_steps', v_run.remaining_steps,
+            'started_at', v_run.started_at
+        )]
+    );
+
+    -- Scheduling: conditions, then steps with nothing to do, then real work. Steps unblocked by
+    -- the taskless cascade get their conditions evaluated too before anything starts (pgflow
+    -- starts them unevaluated, spec §13 quirk 3); each extra pass completes at least one step.
+    -- Each cascade is skipped where it cannot find anything (same result, fewer statements):
+    -- conditions when no step of the flow has one, the taskless wave when no step is created,
+    -- unblocked and taskless; and maybe_complete_run when the run has steps and neither cascade
+    -- ran (no step can have finished yet).
+    loop
+        if v_has_conditions and not pgflow.cascade_resolve_conditions(v_run.run_id) then
+            return query select * from pgflow.runs as r where r.run_id = v_run.run_id;
+            return;
+        end if;
+        exit when not exists (
+            select 1
+            from pgflow.step_states as ss
+            where
+                ss.run_id = v_run.run_id
+                and ss.status = 'created'
+                and ss.remaining_deps = 0
+                and ss.initial_tasks = 0
+        );
+        v_cascaded := true;
+        exit when pgflow.cascade_complete_taskless_steps(v_run.run_id) = 0;
+    end loop;
+    -- start_ready_steps, for the steps that are ready now and for those inserted started
+    if cardinality(v_started) = 1 and not v_cascaded and not v_has_root_map then
+        -- one step, nothing else can be ready (no root map, no cascade)
+        perform pgflow._start_one_step(v_run.run_id, v_started[1]);
+    elsif cardinality(v_started) > 0 then
+        perform pgflow._start_ready_steps_of_runs(
+            array[v_run.run_id], array_fill(v_run.run_id, array[cardinality(v_started)]), v_started
+        );
+    else
+        perform pgflow.start_ready_steps(v_run.run_id);
+    end if;
+    if v_has_conditions or v_cascaded or v_run.remaining_steps = 0 then
+        perform pgflow.maybe_complete_run(v_run.run_id);
+    end if;
+
+    return query select * from pgflow.runs as r where r.run_id = v_run.run_id;
+end;
+$$;
+
 -- ==== sql/0100_function__start_ready_steps_of_runs.sql ====
 -- pgflow._start_ready_steps_of_runs(run_ids, started_run_ids, started_step_slugs): start_ready_steps
 -- for several runs in one pass: every step of a started run among run_ids that is ready (status
@@ -1902,6 +2081,8 @@ $$;
 -- Locks the ready step_states rows (ordered by run_id, step_slug); callers hold the runs' rows and
 -- the rows of the steps they started.
 -- Raises nothing of its own.
+-- Planning: one generic plan per statement, index access only (plan_cache_mode, enable_seqscan;
+-- docs/ARCHITECTURE.md, "Plans on the task path").
 create or replace function pgflow._start_ready_steps_of_runs(
     run_ids uuid [],
     started_run_ids uuid [],
@@ -1914,6 +2095,7 @@ language plpgsql
 volatile
 set search_path = ''
 set plan_cache_mode = force_generic_plan
+set enable_seqscan = off
 as $$
 declare
     v_visible text [];
@@ -2134,6 +2316,8 @@ $$;
 -- Locks the eligible step_tasks rows (ordered by run, step, task index; SKIP LOCKED, see LOCKS)
 -- and their queue messages.
 -- Raises nothing of its own (unknown worker_id violates step_tasks_last_worker_id_fkey).
+-- Planning: one generic plan per statement, index access only (plan_cache_mode, enable_seqscan;
+-- docs/ARCHITECTURE.md, "Plans on the task path").
 create or replace function pgflow._start_tasks(p_flow_slug text, msg_ids bigint [], worker_id uuid, set_vt boolean)
 returns table (
     flow_slug text,
@@ -2149,6 +2333,7 @@ language plpgsql
 volatile
 set search_path = ''
 set plan_cache_mode = force_generic_plan
+set enable_seqscan = off
 as $$
 declare
     v_msg_ids bigint[];
@@ -3112,6 +3297,8 @@ $$;
 -- Locks as pgflow.complete_tasks_count.
 -- Raises `run_ids, step_slugs, task_indexes and outputs must have the same length (<a>, <b>, <c>, <d>)`;
 -- whatever complete_task raises (then nothing of the batch is applied).
+-- Planning: one generic plan per statement, index access only (plan_cache_mode, enable_seqscan;
+-- docs/ARCHITECTURE.md, "Plans on the task path").
 create or replace function pgflow.complete_tasks(
     run_ids uuid [], step_slugs text [], task_indexes int [], outputs jsonb []
 )
@@ -3120,6 +3307,7 @@ language plpgsql
 volatile
 set search_path = ''
 set plan_cache_mode = force_generic_plan
+set enable_seqscan = off
 as $$
 begin
     perform pgflow.complete_tasks_count(
@@ -3152,6 +3340,8 @@ $$;
 -- Called by the pgflow-py worker.
 -- Locks and raises as pgflow._complete_tasks (unknown worker_id: nothing is claimed).
 -- Planning: random_page_cost = 1.1, as in pgflow._complete_tasks (which says why).
+-- Also one generic plan per statement, index access only (plan_cache_mode, enable_seqscan;
+-- docs/ARCHITECTURE.md, "Plans on the task path").
 create or replace function pgflow.complete_tasks_and_claim(
     run_ids uuid [], step_slugs text [], task_indexes int [], outputs jsonb [], worker_id uuid, qty integer
 )
@@ -3173,6 +3363,7 @@ language plpgsql
 volatile
 set search_path = ''
 set plan_cache_mode = force_generic_plan
+set enable_seqscan = off
 set random_page_cost = 1.1
 as $$
 declare
@@ -3242,6 +3433,8 @@ $$;
 -- Locks and raises as pgflow._complete_tasks: `run_ids, step_slugs, task_indexes and outputs must
 -- have the same length (<a>, <b>, <c>, <d>)`; whatever complete_task raises (then nothing of the
 -- batch is applied).
+-- Planning: one generic plan per statement, index access only (plan_cache_mode, enable_seqscan;
+-- docs/ARCHITECTURE.md, "Plans on the task path").
 create or replace function pgflow.complete_tasks_count(
     run_ids uuid [], step_slugs text [], task_indexes int [], outputs jsonb []
 )
@@ -3250,6 +3443,7 @@ language plpgsql
 volatile
 set search_path = ''
 set plan_cache_mode = force_generic_plan
+set enable_seqscan = off
 as $$
 begin
     return (
@@ -3463,12 +3657,15 @@ $$;
 -- LOCKS: the task row (FOR UPDATE), then its message. Takes no run or step lock.
 -- Raises `seconds must be a positive number of seconds (got <n>)` (22023); `Task <run_id>/<step>/
 -- <index> not found` (P0002).
+-- Planning: one generic plan per statement, index access only (plan_cache_mode, enable_seqscan;
+-- docs/ARCHITECTURE.md, "Plans on the task path").
 create or replace function pgflow.extend_task_timeout(run_id uuid, step_slug text, task_index int, seconds integer)
 returns timestamptz
 language plpgsql
 volatile
 set search_path = ''
 set plan_cache_mode = force_generic_plan
+set enable_seqscan = off
 as $$
 declare
     v_task pgflow.step_tasks;
@@ -3922,6 +4119,8 @@ $$;
 -- Called by the pgflow-py worker for exceptions carrying retry_after.
 -- LOCKS: the run row first (as fail_task, which then locks the step state and the task).
 -- Raises `retry_delay_seconds must be >= 0 (got <n>)`; nothing else of its own.
+-- Planning: one generic plan per statement, index access only (plan_cache_mode, enable_seqscan;
+-- docs/ARCHITECTURE.md, "Plans on the task path").
 create or replace function pgflow.fail_task_with_delay(
     run_id uuid, step_slug text, task_index int, error_message text, retry_delay_seconds integer
 )
@@ -3930,6 +4129,7 @@ language plpgsql
 volatile
 set search_path = ''
 set plan_cache_mode = force_generic_plan
+set enable_seqscan = off
 as $$
 declare
     v_before text;
@@ -4165,6 +4365,8 @@ $$;
 -- preferred scanning a whole table of a thousand runs (or tasks) to ten index probes (seen with
 -- auto_explain in benchmark scenario 2, 1,000 runs: sequential scans of runs and step_tasks in
 -- up to eight statements per batch). Tables large enough, or small enough, plan the same either way.
+-- Also one generic plan per statement, index access only (plan_cache_mode, enable_seqscan;
+-- docs/ARCHITECTURE.md, "Plans on the task path").
 create or replace function pgflow.read_and_start_tasks(queue_name text, worker_id uuid, vt integer, qty integer)
 returns table (
     flow_slug text,
@@ -4184,6 +4386,7 @@ language plpgsql
 volatile
 set search_path = ''
 set plan_cache_mode = force_generic_plan
+set enable_seqscan = off
 set random_page_cost = 1.1
 as $$
 declare
@@ -5159,7 +5362,7 @@ $$;
 -- pgflow._start_one_step when that is one step and nothing else can be ready.)
 -- Without run_id the run gets pgflow._time_ordered_uuid() (random, in time order: the indexes
 -- keyed by run_id take new runs where the recent ones are, however long the history).
--- Called by clients and start_flow_with_states.
+-- Called by clients and start_flow_with_states. The work is pgflow._start_flow's.
 -- Locks the new run row (insert). Raises `Flow <slug> has root map steps but input is NULL`,
 -- `Flow <slug> has root map steps but input is not an array (got <jsonb_typeof>)`; unknown flow
 -- violates runs_flow_slug_fkey, NULL input on other flows the NOT NULL of runs.input.
@@ -5169,140 +5372,8 @@ language plpgsql
 volatile
 set search_path = ''
 as $$
-declare
-    v_run pgflow.runs;
-    v_has_root_map boolean;
-    v_has_conditions boolean;
-    v_step_count int;
-    v_started text [];
-    v_cascaded boolean := false;
 begin
-    -- The flow's shape, in one read: root maps (guard below), conditions (scheduling), step count
-    select
-        coalesce(bool_or(s.step_type = 'map' and s.deps_count = 0), false),
-        coalesce(bool_or(s.required_input_pattern is not null or s.forbidden_input_pattern is not null), false),
-        count(*)
-    into v_has_root_map, v_has_conditions, v_step_count
-    from pgflow.steps as s
-    where s.flow_slug = start_flow.flow_slug;
-
-    -- GUARD: a root map step fans out over the input, which must therefore be an array
-    if v_has_root_map then
-        if start_flow.input is null then
-            raise exception 'Flow % has root map steps but input is NULL', start_flow.flow_slug;
-        end if;
-        if jsonb_typeof(start_flow.input) <> 'array' then
-            raise exception 'Flow % has root map steps but input is not an array (got %)',
-                start_flow.flow_slug, jsonb_typeof(start_flow.input);
-        end if;
-    end if;
-
-    -- MAIN: the run and its step states
-    insert into pgflow.runs (run_id, flow_slug, input, remaining_steps)
-    values (
-        coalesce(start_flow.run_id, pgflow._time_ordered_uuid()),
-        start_flow.flow_slug,
-        start_flow.input,
-        v_step_count
-    )
-    returning * into v_run;
-
-    -- Without conditions to evaluate first, a root single step is inserted started (what
-    -- start_ready_steps would make of it below; one row version instead of two, and no second
-    -- round of foreign-key checks for the update of a row this transaction inserted). Its task,
-    -- message and step:<slug>:started follow with the other ready steps', after the cascades.
-    -- (Root maps keep start_ready_steps' path: for a big map its plain insert in task order is
-    -- the cheaper one.)
-    with inserted as (
-        insert into pgflow.step_states (
-            flow_slug, run_id, step_slug, remaining_deps, initial_tasks, status, started_at, remaining_tasks
-        )
-        select
-            s.flow_slug,
-            v_run.run_id,
-            s.step_slug,
-            s.deps_count,
-            t.initial_tasks,
-            case when t.starts then 'started' else 'created' end,
-            case when t.starts then now() end,
-            case when t.starts then t.initial_tasks end
-        from pgflow.steps as s
-        cross join lateral (
-            select
-                i.initial_tasks,
-                not v_has_conditions and s.deps_count = 0 and s.step_type = 'single' as starts
-            from (
-                select case
-                    -- nested CASE: the planner folds constant arms, the array check must come first
-                    when s.step_type = 'map' and s.deps_count = 0 then
-                        case when jsonb_typeof(v_run.input) = 'array' then jsonb_array_length(v_run.input) end
-                    when s.step_type = 'map' then null
-                    else 1
-                end as initial_tasks
-            ) as i
-        ) as t
-        where s.flow_slug = v_run.flow_slug
-        order by s.step_index
-        returning step_states.step_slug, step_states.status
-    )
-
-    select coalesce(array_agg(i.step_slug order by i.step_slug) filter (where i.status = 'started'), '{}')
-    into v_started
-    from inserted as i;
-
-    perform pgflow._emit_events(
-        array['run:started'],
-        array[jsonb_build_object(
-            'event_type', 'run:started',
-            'run_id', v_run.run_id,
-            'flow_slug', v_run.flow_slug,
-            'input', v_run.input,
-            'status', v_run.status,
-            'remaining_steps', v_run.remaining_steps,
-            'started_at', v_run.started_at
-        )]
-    );
-
-    -- Scheduling: conditions, then steps with nothing to do, then real work. Steps unblocked by
-    -- the taskless cascade get their conditions evaluated too before anything starts (pgflow
-    -- starts them unevaluated, spec §13 quirk 3); each extra pass completes at least one step.
-    -- Each cascade is skipped where it cannot find anything (same result, fewer statements):
-    -- conditions when no step of the flow has one, the taskless wave when no step is created,
-    -- unblocked and taskless; and maybe_complete_run when the run has steps and neither cascade
-    -- ran (no step can have finished yet).
-    loop
-        if v_has_conditions and not pgflow.cascade_resolve_conditions(v_run.run_id) then
-            return query select * from pgflow.runs as r where r.run_id = v_run.run_id;
-            return;
-        end if;
-        exit when not exists (
-            select 1
-            from pgflow.step_states as ss
-            where
-                ss.run_id = v_run.run_id
-                and ss.status = 'created'
-                and ss.remaining_deps = 0
-                and ss.initial_tasks = 0
-        );
-        v_cascaded := true;
-        exit when pgflow.cascade_complete_taskless_steps(v_run.run_id) = 0;
-    end loop;
-    -- start_ready_steps, for the steps that are ready now and for those inserted started
-    if cardinality(v_started) = 1 and not v_cascaded and not v_has_root_map then
-        -- one step, nothing else can be ready (no root map, no cascade)
-        perform pgflow._start_one_step(v_run.run_id, v_started[1]);
-    elsif cardinality(v_started) > 0 then
-        perform pgflow._start_ready_steps_of_runs(
-            array[v_run.run_id], array_fill(v_run.run_id, array[cardinality(v_started)]), v_started
-        );
-    else
-        perform pgflow.start_ready_steps(v_run.run_id);
-    end if;
-    if v_has_conditions or v_cascaded or v_run.remaining_steps = 0 then
-        perform pgflow.maybe_complete_run(v_run.run_id);
-    end if;
-
-    return query select * from pgflow.runs as r where r.run_id = v_run.run_id;
+    return query select * from pgflow._start_flow(start_flow.flow_slug, start_flow.input, start_flow.run_id);
 end;
 $$;
 
@@ -5322,12 +5393,15 @@ $$;
 -- was used with a different input (run <run_id>)` (22023) when the key's run has another input;
 -- `... names no run (pruned meanwhile?): call again` (40001) in the moment a prune deletes the key;
 -- what start_flow raises (then the key is not recorded).
+-- Planning: one generic plan per statement, index access only (plan_cache_mode, enable_seqscan;
+-- docs/ARCHITECTURE.md, "Plans on the task path").
 create or replace function pgflow.start_flow_idempotent(flow_slug text, input jsonb, idempotency_key text)
 returns setof pgflow.runs
 language plpgsql
 volatile
 set search_path = ''
 set plan_cache_mode = force_generic_plan
+set enable_seqscan = off
 as $$
 declare
     v_run_id uuid := pgflow._time_ordered_uuid();

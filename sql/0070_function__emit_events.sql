@@ -11,12 +11,15 @@
 --     (input, output, error_message) are dropped and "truncated": true is added; a listener then
 --     reads the full state with pgflow.get_run_with_states(run_id).
 -- Returns the number of events. Locks nothing. Raises when the arrays differ in length.
+-- Planning: one generic plan per statement, index access only (plan_cache_mode, enable_seqscan;
+-- docs/ARCHITECTURE.md, "Plans on the task path").
 create or replace function pgflow._emit_events(events text [], payloads jsonb [])
 returns int
 language plpgsql
 volatile
 set search_path = ''
 set plan_cache_mode = force_generic_plan
+set enable_seqscan = off
 as $$
 declare
     v_item record;

@@ -5,6 +5,8 @@
 -- {dep: step_states.output} over completed deps; map -> the bare element at task_index of the run
 -- input (root) or of the dependency's output; flow_input NULL except for root single steps.
 -- Called by pgflow._start_tasks and pgflow.complete_tasks_and_claim. Locks nothing; raises nothing.
+-- Planning: one generic plan per statement, index access only (plan_cache_mode, enable_seqscan;
+-- docs/ARCHITECTURE.md, "Plans on the task path").
 create or replace function pgflow._task_records(p_flow_slug text, msg_ids bigint [])
 returns table (
     flow_slug text,
@@ -20,6 +22,7 @@ language plpgsql
 stable
 set search_path = ''
 set plan_cache_mode = force_generic_plan
+set enable_seqscan = off
 as $$
 begin
     return query

@@ -10,12 +10,15 @@
 -- Called by start_flow and complete_task when they start exactly one step.
 -- Locks nothing more than the rows it inserts (the caller holds the run and the step state).
 -- Raises nothing of its own.
+-- Planning: one generic plan per statement, index access only (plan_cache_mode, enable_seqscan;
+-- docs/ARCHITECTURE.md, "Plans on the task path").
 create or replace function pgflow._start_one_step(run_id uuid, step_slug text)
 returns void
 language plpgsql
 volatile
 set search_path = ''
 set plan_cache_mode = force_generic_plan
+set enable_seqscan = off
 as $$
 declare
     v_state record;

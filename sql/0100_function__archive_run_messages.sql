@@ -5,12 +5,15 @@
 -- cascade_resolve_conditions. Task rows keep their status: only the messages go, so no worker can
 -- pick up work of a failed run.
 -- Locks nothing itself (pgmq deletes the queue rows). Raises nothing; unknown run -> 0.
+-- Planning: one generic plan per statement, index access only (plan_cache_mode, enable_seqscan;
+-- docs/ARCHITECTURE.md, "Plans on the task path").
 create or replace function pgflow._archive_run_messages(run_id uuid)
 returns int
 language plpgsql
 volatile
 set search_path = ''
 set plan_cache_mode = force_generic_plan
+set enable_seqscan = off
 as $$
 declare
     v_flow_slug text;

@@ -44,6 +44,8 @@
 -- preferred scanning a whole table of a thousand runs (or tasks) to ten index probes (seen with
 -- auto_explain in benchmark scenario 2, 1,000 runs: sequential scans of runs and step_tasks in
 -- up to eight statements per batch). Tables large enough, or small enough, plan the same either way.
+-- Also one generic plan per statement, index access only (plan_cache_mode, enable_seqscan;
+-- docs/ARCHITECTURE.md, "Plans on the task path").
 create or replace function pgflow._complete_tasks(
     run_ids uuid [],
     step_slugs text [],
@@ -58,6 +60,7 @@ language plpgsql
 volatile
 set search_path = ''
 set plan_cache_mode = force_generic_plan
+set enable_seqscan = off
 set random_page_cost = 1.1
 as $$
 declare

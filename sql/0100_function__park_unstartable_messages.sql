@@ -17,12 +17,15 @@
 -- Locks: the tasks of those messages (FOR SHARE SKIP LOCKED: a task being completed, failed or
 -- requeued right now keeps its message as it is, so a requeue's vt = now is never overwritten),
 -- then their queue rows. Raises nothing of its own.
+-- Planning: one generic plan per statement, index access only (plan_cache_mode, enable_seqscan;
+-- docs/ARCHITECTURE.md, "Plans on the task path").
 create or replace function pgflow._park_unstartable_messages(p_flow_slug text, msg_ids bigint [])
 returns void
 language plpgsql
 volatile
 set search_path = ''
 set plan_cache_mode = force_generic_plan
+set enable_seqscan = off
 as $$
 declare
     v_archive_ids bigint[];

@@ -5,12 +5,15 @@
 -- flow's; pgflow.set_retry_policy): d = least(floor(base_delay * 2^attempts_count),
 -- max_retry_delay), then with jitter j a random value in [d * (1 - j), d], floored.
 -- Called by fail_task. Volatile (random()). Locks nothing. Raises nothing.
+-- Planning: one generic plan per statement, index access only (plan_cache_mode, enable_seqscan;
+-- docs/ARCHITECTURE.md, "Plans on the task path").
 create or replace function pgflow._retry_delay(flow_slug text, step_slug text, base_delay numeric, attempts_count int)
 returns int
 language plpgsql
 volatile
 set search_path = ''
 set plan_cache_mode = force_generic_plan
+set enable_seqscan = off
 as $$
 declare
     v_jitter numeric;

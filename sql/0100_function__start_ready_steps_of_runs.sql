@@ -14,6 +14,8 @@
 -- Locks the ready step_states rows (ordered by run_id, step_slug); callers hold the runs' rows and
 -- the rows of the steps they started.
 -- Raises nothing of its own.
+-- Planning: one generic plan per statement, index access only (plan_cache_mode, enable_seqscan;
+-- docs/ARCHITECTURE.md, "Plans on the task path").
 create or replace function pgflow._start_ready_steps_of_runs(
     run_ids uuid [],
     started_run_ids uuid [],
@@ -26,6 +28,7 @@ language plpgsql
 volatile
 set search_path = ''
 set plan_cache_mode = force_generic_plan
+set enable_seqscan = off
 as $$
 declare
     v_visible text [];

@@ -19,6 +19,8 @@
 -- Locks the eligible step_tasks rows (ordered by run, step, task index; SKIP LOCKED, see LOCKS)
 -- and their queue messages.
 -- Raises nothing of its own (unknown worker_id violates step_tasks_last_worker_id_fkey).
+-- Planning: one generic plan per statement, index access only (plan_cache_mode, enable_seqscan;
+-- docs/ARCHITECTURE.md, "Plans on the task path").
 create or replace function pgflow._start_tasks(p_flow_slug text, msg_ids bigint [], worker_id uuid, set_vt boolean)
 returns table (
     flow_slug text,
@@ -34,6 +36,7 @@ language plpgsql
 volatile
 set search_path = ''
 set plan_cache_mode = force_generic_plan
+set enable_seqscan = off
 as $$
 declare
     v_msg_ids bigint[];

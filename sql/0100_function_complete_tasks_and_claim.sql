@@ -12,6 +12,8 @@
 -- Called by the pgflow-py worker.
 -- Locks and raises as pgflow._complete_tasks (unknown worker_id: nothing is claimed).
 -- Planning: random_page_cost = 1.1, as in pgflow._complete_tasks (which says why).
+-- Also one generic plan per statement, index access only (plan_cache_mode, enable_seqscan;
+-- docs/ARCHITECTURE.md, "Plans on the task path").
 create or replace function pgflow.complete_tasks_and_claim(
     run_ids uuid [], step_slugs text [], task_indexes int [], outputs jsonb [], worker_id uuid, qty integer
 )
@@ -33,6 +35,7 @@ language plpgsql
 volatile
 set search_path = ''
 set plan_cache_mode = force_generic_plan
+set enable_seqscan = off
 set random_page_cost = 1.1
 as $$
 declare

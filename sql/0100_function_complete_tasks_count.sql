@@ -9,6 +9,8 @@
 -- Locks and raises as pgflow._complete_tasks: `run_ids, step_slugs, task_indexes and outputs must
 -- have the same length (<a>, <b>, <c>, <d>)`; whatever complete_task raises (then nothing of the
 -- batch is applied).
+-- Planning: one generic plan per statement, index access only (plan_cache_mode, enable_seqscan;
+-- docs/ARCHITECTURE.md, "Plans on the task path").
 create or replace function pgflow.complete_tasks_count(
     run_ids uuid [], step_slugs text [], task_indexes int [], outputs jsonb []
 )
@@ -17,6 +19,7 @@ language plpgsql
 volatile
 set search_path = ''
 set plan_cache_mode = force_generic_plan
+set enable_seqscan = off
 as $$
 begin
     return (

@@ -13,12 +13,15 @@
 -- LOCKS: the task row (FOR UPDATE), then its message. Takes no run or step lock.
 -- Raises `seconds must be a positive number of seconds (got <n>)` (22023); `Task <run_id>/<step>/
 -- <index> not found` (P0002).
+-- Planning: one generic plan per statement, index access only (plan_cache_mode, enable_seqscan;
+-- docs/ARCHITECTURE.md, "Plans on the task path").
 create or replace function pgflow.extend_task_timeout(run_id uuid, step_slug text, task_index int, seconds integer)
 returns timestamptz
 language plpgsql
 volatile
 set search_path = ''
 set plan_cache_mode = force_generic_plan
+set enable_seqscan = off
 as $$
 declare
     v_task pgflow.step_tasks;

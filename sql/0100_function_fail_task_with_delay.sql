@@ -9,6 +9,8 @@
 -- Called by the pgflow-py worker for exceptions carrying retry_after.
 -- LOCKS: the run row first (as fail_task, which then locks the step state and the task).
 -- Raises `retry_delay_seconds must be >= 0 (got <n>)`; nothing else of its own.
+-- Planning: one generic plan per statement, index access only (plan_cache_mode, enable_seqscan;
+-- docs/ARCHITECTURE.md, "Plans on the task path").
 create or replace function pgflow.fail_task_with_delay(
     run_id uuid, step_slug text, task_index int, error_message text, retry_delay_seconds integer
 )
@@ -17,6 +19,7 @@ language plpgsql
 volatile
 set search_path = ''
 set plan_cache_mode = force_generic_plan
+set enable_seqscan = off
 as $$
 declare
     v_before text;

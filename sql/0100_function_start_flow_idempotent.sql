@@ -13,12 +13,15 @@
 -- was used with a different input (run <run_id>)` (22023) when the key's run has another input;
 -- `... names no run (pruned meanwhile?): call again` (40001) in the moment a prune deletes the key;
 -- what start_flow raises (then the key is not recorded).
+-- Planning: one generic plan per statement, index access only (plan_cache_mode, enable_seqscan;
+-- docs/ARCHITECTURE.md, "Plans on the task path").
 create or replace function pgflow.start_flow_idempotent(flow_slug text, input jsonb, idempotency_key text)
 returns setof pgflow.runs
 language plpgsql
 volatile
 set search_path = ''
 set plan_cache_mode = force_generic_plan
+set enable_seqscan = off
 as $$
 declare
     v_run_id uuid := pgflow._time_ordered_uuid();
