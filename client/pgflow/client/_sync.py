@@ -40,9 +40,11 @@ from pgflow.client._values import (
     compile_result,
     complete_tasks_args,
     complete_tasks_params,
+    encode_json,
     first,
     is_run_end,
     started_task_row,
+    task_what,
     verify_result,
     with_attempts,
 )
@@ -182,8 +184,9 @@ class PgflowSqlClient(RunControl, Schedules, Workers):
 
     def completion(self, run_id: uuid.UUID | str, step_slug: str, task_index: int, output: Any) -> Completion:
         """Check and serialise a result for :meth:`complete_tasks` (raises InvalidOutput)."""
-        params = self._settings.complete_params(run_id, step_slug, task_index, output)
-        return Completion(run_id, step_slug, task_index, params["output"])
+        limit = self._settings.max_output_bytes
+        text = encode_json(output, what=lambda: task_what(step_slug, task_index, run_id), limit=limit)
+        return Completion(run_id, step_slug, task_index, text)
 
     def complete_tasks(
         self, completions: Sequence[Completion], *, conn: psycopg.Connection[Any] | None = None
