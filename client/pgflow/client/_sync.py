@@ -226,6 +226,26 @@ class PgflowSqlClient(RunControl, Schedules, Workers):
         query = q.COMPLETE_TASKS_AND_CLAIM
         return self._fetch_as(started_task_row, query, params, conn, worker_id=str(worker_id))
 
+    def complete_tasks_claim_and_read(
+        self,
+        completions: Sequence[Completion],
+        worker_id: uuid.UUID | str,
+        qty: int,
+        queue_name: str,
+        vt: int,
+        *,
+        conn: psycopg.Connection[Any] | None = None,
+    ) -> list[tuple[StepTask, QueueMessage]]:
+        """:meth:`complete_tasks_and_claim`, then, in the same call and transaction,
+        :meth:`read_and_start_tasks` of ``queue_name`` (the flow of ``worker_id``) for the part
+        of ``qty`` the claim left: a completion batch that also takes the next queued tasks (the
+        worker's path when it serves one flow). Claimed tasks come first."""
+        if not completions:
+            return []
+        params = (*complete_tasks_args(completions), worker_id, int(qty), queue_name, worker_id, int(vt), int(qty))
+        query = q.COMPLETE_TASKS_CLAIM_AND_READ
+        return self._fetch_as(started_task_row, query, params, conn, flow_slug=queue_name, worker_id=str(worker_id))
+
     def fail_task(
         self,
         run_id: uuid.UUID | str,
