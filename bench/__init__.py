@@ -45,7 +45,8 @@ Modules: flows (the benchmark flows), processes (child processes and probes), sc
 method per measurement), contract and history (scenarios 6 and 7), report (rows, medians, the
 Markdown table, machine and server facts), run (orchestration and the command line), costs
 (``python -m bench.costs``: statements, row writes, WAL and buffers per contract call; a separate
-command, not a scenario), contention (``python -m bench.contention``: wait events while draining).
+command, not a scenario), contention (``python -m bench.contention``: wait events while draining),
+worker_profile (``python -m bench.worker_profile``: one worker's CPU per task and a profile of it).
 """
 
 from __future__ import annotations

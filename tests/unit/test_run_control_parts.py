@@ -12,7 +12,7 @@ import pytest
 from pgflow import RetryAfter, Worker
 from pgflow.dsl import Flow, FlowDefinitionError
 from pgflow.durations import format_duration, parse_duration
-from pgflow.worker.control import DEFAULT_FLOW_TIMEOUT, TaskDeadline, retry_after_seconds, step_timeout
+from pgflow.worker.control import DEFAULT_FLOW_TIMEOUT, Deadlines, retry_after_seconds, step_timeout
 
 
 @pytest.mark.parametrize(
@@ -90,23 +90,64 @@ def test_step_timeout_is_the_steps_else_the_flows_else_create_flows_default() ->
 
 
 async def test_task_deadline_expires_and_extend_moves_it_later_never_earlier() -> None:
-    loop = asyncio.get_running_loop()
-    due = TaskDeadline(0, loop)
+    deadlines = Deadlines(asyncio.get_running_loop())
+    due = deadlines.deadline(0)
     with pytest.raises(TimeoutError):
-        async with due.scope():
+        with due:
             await asyncio.sleep(10)  # cancelled at once: the deadline is due
     assert due.expired
-    assert TaskDeadline(3, loop).message("fetch") == "TimeoutError: step fetch exceeded its timeout of 3 s"
-    longer = TaskDeadline(3, loop)
-    async with longer.scope() as scope:
-        first = scope.when()
-        assert first is not None
+    assert deadlines.deadline(3).message("fetch") == "TimeoutError: step fetch exceeded its timeout of 3 s"
+    longer = deadlines.deadline(3)
+    with longer:
+        first = longer.at
         longer.extend(1)
-        assert scope.when() == first  # earlier than the deadline: unchanged
+        assert longer.at == first  # earlier than the deadline: unchanged
         longer.extend(100)
-        when = scope.when()
-        assert when is not None and when >= first + 90
+        assert longer.at >= first + 90
+        await asyncio.sleep(0)
     assert not longer.expired
+    assert len(deadlines) == 0  # a deadline is held only inside its block
+
+
+async def test_one_timer_serves_every_deadline_and_cancels_only_the_overdue_handler() -> None:
+    deadlines = Deadlines(asyncio.get_running_loop())
+    slow_may_finish = asyncio.Event()
+    outcomes: dict[str, str] = {}
+
+    async def handler(name: str, timeout: int, work: asyncio.Event) -> None:
+        try:
+            with deadlines.deadline(timeout):
+                await work.wait()
+            outcomes[name] = "returned"
+        except TimeoutError:
+            outcomes[name] = "timed out"
+
+    never = asyncio.Event()
+    overdue = asyncio.create_task(handler("overdue", 0, never))
+    patient = asyncio.create_task(handler("patient", 60, slow_may_finish))
+    await overdue
+    assert outcomes == {"overdue": "timed out"}
+    assert len(deadlines) == 1  # the patient one, still running
+    slow_may_finish.set()
+    await patient
+    assert outcomes == {"overdue": "timed out", "patient": "returned"}
+
+
+async def test_a_deadline_does_not_turn_an_outside_cancellation_into_a_timeout() -> None:
+    deadlines = Deadlines(asyncio.get_running_loop())
+    entered = asyncio.Event()
+
+    async def handler() -> None:
+        with deadlines.deadline(60):
+            entered.set()
+            await asyncio.Event().wait()
+
+    task = asyncio.create_task(handler())
+    await entered.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert len(deadlines) == 0
 
 
 def test_dsl_retry_policy_compiles_to_set_retry_policy_and_stays_out_of_the_shape() -> None:

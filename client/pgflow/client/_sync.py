@@ -40,9 +40,11 @@ from pgflow.client._values import (
     compile_result,
     complete_tasks_args,
     complete_tasks_params,
+    encode_json,
     first,
     is_run_end,
     started_task_row,
+    task_what,
     verify_result,
     with_attempts,
 )
@@ -182,8 +184,9 @@ class PgflowSqlClient(RunControl, Schedules, Workers):
 
     def completion(self, run_id: uuid.UUID | str, step_slug: str, task_index: int, output: Any) -> Completion:
         """Check and serialise a result for :meth:`complete_tasks` (raises InvalidOutput)."""
-        params = self._settings.complete_params(run_id, step_slug, task_index, output)
-        return Completion(run_id, step_slug, task_index, params["output"])
+        limit = self._settings.max_output_bytes
+        text = encode_json(output, what=lambda: task_what(step_slug, task_index, run_id), limit=limit)
+        return Completion(run_id, step_slug, task_index, text)
 
     def complete_tasks(
         self, completions: Sequence[Completion], *, conn: psycopg.Connection[Any] | None = None
@@ -222,6 +225,26 @@ class PgflowSqlClient(RunControl, Schedules, Workers):
         params = (*complete_tasks_args(completions), worker_id, int(qty))
         query = q.COMPLETE_TASKS_AND_CLAIM
         return self._fetch_as(started_task_row, query, params, conn, worker_id=str(worker_id))
+
+    def complete_tasks_claim_and_read(
+        self,
+        completions: Sequence[Completion],
+        worker_id: uuid.UUID | str,
+        qty: int,
+        queue_name: str,
+        vt: int,
+        *,
+        conn: psycopg.Connection[Any] | None = None,
+    ) -> list[tuple[StepTask, QueueMessage]]:
+        """:meth:`complete_tasks_and_claim`, then, in the same call and transaction,
+        :meth:`read_and_start_tasks` of ``queue_name`` (the flow of ``worker_id``) for the part
+        of ``qty`` the claim left: a completion batch that also takes the next queued tasks (the
+        worker's path when it serves one flow). Claimed tasks come first."""
+        if not completions:
+            return []
+        params = (*complete_tasks_args(completions), worker_id, int(qty), queue_name, worker_id, int(vt), int(qty))
+        query = q.COMPLETE_TASKS_CLAIM_AND_READ
+        return self._fetch_as(started_task_row, query, params, conn, flow_slug=queue_name, worker_id=str(worker_id))
 
     def fail_task(
         self,

@@ -38,6 +38,9 @@ DEFAULT_MAX_ERROR_CHARS: Final = 64 * 1024
 # A JSON "\u0000" escape that is not itself an escaped backslash followed by "u0000".
 _NUL_ESCAPE = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
 
+# json.dumps with these arguments would build this encoder again on every call.
+_ENCODER: Final = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
 
 def encode_json(
     value: Any, *, what: str | Callable[[], str], limit: int | None, error: type[InvalidInput] = InvalidOutput
@@ -50,13 +53,16 @@ def encode_json(
         return error(f"{what() if callable(what) else what} {problem}")
 
     try:
-        text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        text = _ENCODER.encode(value)
     except (TypeError, ValueError, RecursionError) as exc:
         raise fail(f"is not JSON-serialisable: {exc}") from None
-    try:
-        size = len(text.encode("utf-8"))
-    except UnicodeEncodeError:
-        raise fail("holds a string with a lone surrogate, which is not valid UTF-8") from None
+    if text.isascii():  # one byte a character, and no surrogate
+        size = len(text)
+    else:
+        try:
+            size = len(text.encode("utf-8"))
+        except UnicodeEncodeError:
+            raise fail("holds a string with a lone surrogate, which is not valid UTF-8") from None
     if limit is not None and size > limit:
         raise fail(f"is {size} bytes of JSON, over the limit of {limit} bytes (max_output_bytes)")
     if "\\u0000" in text and _NUL_ESCAPE.search(text):
@@ -102,6 +108,17 @@ def complete_tasks_args(completions: Sequence[Completion]) -> tuple[str, str, st
     )
 
 
+def _element(x: object) -> str:
+    """One element of an array literal: NULL, a bare UUID or integer (nothing in their text
+    needs quoting), or any other value's text quoted and escaped."""
+    kind = type(x)
+    if kind is uuid.UUID or kind is int:
+        return str(x)
+    if x is None:
+        return "NULL"
+    return '"' + str(x).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 def complete_tasks_params(completions: Sequence[Completion]) -> dict[str, str]:
     """:func:`complete_tasks_args` as the named parameters of ``queries.COMPLETE_TASKS``."""
     names = ("run_ids", "step_slugs", "task_indexes", "outputs")
@@ -109,15 +126,9 @@ def complete_tasks_params(completions: Sequence[Completion]) -> dict[str, str]:
 
 
 def array_literal(items: Sequence[object]) -> str:
-    """A PostgreSQL array literal of the items' text forms, every element quoted (so any text,
-    JSON included, round-trips); None becomes NULL."""
-    return (
-        "{"
-        + ",".join(
-            "NULL" if x is None else '"' + str(x).replace("\\", "\\\\").replace('"', '\\"') + '"' for x in items
-        )
-        + "}"
-    )
+    """A PostgreSQL array literal of the items' text forms, every element but UUIDs and integers
+    quoted (so any text, JSON included, round-trips); None becomes NULL."""
+    return "{" + ",".join(map(_element, items)) + "}"
 
 
 # ---- decoding -------------------------------------------------------------------------------

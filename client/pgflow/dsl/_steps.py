@@ -213,6 +213,11 @@ class StepDef:
     def is_root(self) -> bool:
         return not self.depends_on
 
+    @property
+    def takes_context(self) -> bool:
+        """The handler has a ``ctx`` parameter (the worker builds a context only for those)."""
+        return self._arity >= 2
+
     def _parse(self, task_input: Any) -> Any:
         parser = self._parser
         if isinstance(parser, _Unset):  # resolved on first use: annotations may be forward refs

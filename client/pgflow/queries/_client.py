@@ -10,6 +10,7 @@ __all__ = [
     "COMPLETE_TASK",
     "COMPLETE_TASKS",
     "COMPLETE_TASKS_AND_CLAIM",
+    "COMPLETE_TASKS_CLAIM_AND_READ",
     "COMPLETE_TASKS_COUNT",
     "ENSURE_FLOW_COMPILED",
     "FAIL_STALLED_TASKS",
@@ -111,6 +112,36 @@ from pgflow.complete_tasks_and_claim(
     run_ids => %s::uuid[], step_slugs => %s::text[], task_indexes => %s::int[], outputs => %s::jsonb[],
     worker_id => %s::uuid, qty => %s::int
 )"""
+
+# Positional: run_ids, step_slugs, task_indexes, outputs, worker_id, qty, then queue_name,
+# worker_id, vt, qty again. COMPLETE_TASKS_AND_CLAIM, then, in the same transaction,
+# pgflow.read_and_start_tasks for what qty leaves (not called when the claim filled it): the rows
+# of both, claimed tasks first. The read runs after the claim (its qty needs the claim's count)
+# and sees the completions (each statement of a volatile function takes a new snapshot).
+COMPLETE_TASKS_CLAIM_AND_READ: Final = """
+with claimed as materialized (
+    select
+        flow_slug, run_id, step_slug, input, msg_id, task_index, flow_input, attempts_count,
+        read_ct, enqueued_at, message_vt, message
+    from pgflow.complete_tasks_and_claim(
+        run_ids => %s::uuid[], step_slugs => %s::text[], task_indexes => %s::int[], outputs => %s::jsonb[],
+        worker_id => %s::uuid, qty => %s::int
+    )
+)
+select * from claimed
+union all
+select
+    r.flow_slug, r.run_id, r.step_slug, r.input, r.msg_id, r.task_index, r.flow_input, r.attempts_count,
+    r.read_ct, r.enqueued_at, r.message_vt, r.message
+from (
+    select
+        %s::text as queue_name, %s::uuid as worker_id, %s::int as vt,
+        %s::int - (select count(*)::int from claimed) as qty
+) as a
+cross join lateral pgflow.read_and_start_tasks(
+    queue_name => a.queue_name, worker_id => a.worker_id, vt => a.vt, qty => a.qty
+) as r
+where a.qty > 0"""
 
 COMPLETE_TASKS: Final = """
 select * from pgflow.complete_tasks(

@@ -54,7 +54,9 @@ are not installed every later result is. With ``claim_next_tasks`` (default) a b
 through ``pgflow.complete_tasks_and_claim`` instead: the tasks its results make ready in the
 batch's main flow (a chain's next step, a map's elements; up to one per result, steps without
 start delay) are started for this worker in the same transaction and run in the slots the
-finished tasks free, with no read, NOTIFY or poll in between; the rest are queued as usual.
+finished tasks free, with no read, NOTIFY or poll in between; the rest are queued as usual. A
+worker of one flow also reads and starts that flow's next queued tasks in the same call, for the
+slots the claim left (one round trip and one commit per batch instead of two).
 Without ``batch_completions`` every result is one ``pgflow.complete_task``.
 
 Connections. The read-and-start call and the completion batches share one connection of their

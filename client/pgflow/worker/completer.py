@@ -7,9 +7,12 @@
   once; a busy one pays one round trip and one transaction per batch instead of per task):
   ``pgflow.complete_tasks_count``, or ``pgflow.complete_tasks_and_claim`` when the batch may
   claim, which also starts, for this worker and in the same transaction, the tasks the results
-  make ready in the batch's main flow. Each claimed task takes over the slot of one of the
-  batch's submitters. When a batch call fails, its results fall back to the inline completer;
-  when the batched functions are not installed, every later result does too.
+  make ready in the batch's main flow; with ``read_vt`` (a worker serving one flow), it then
+  also reads and starts that flow's next queued tasks for the slots the claim left
+  (``complete_tasks_claim_and_read``: one round trip and one commit where a completion call and
+  a poll took two). Each task so started takes over the slot of one of the batch's submitters.
+  When a batch call fails, its results fall back to the inline completer; when the batched
+  functions are not installed, every later result does too.
 """
 
 from __future__ import annotations
@@ -103,12 +106,14 @@ class BatchCompleter:
         fallback: InlineCompleter,
         may_claim: MayClaim,
         on_claimed: OnClaimed,
+        read_vt: int | None = None,
     ) -> None:
         self._sql = sql
         self._hot = hot
         self._fallback = fallback
         self._may_claim = may_claim
         self._on_claimed = on_claimed
+        self._read_vt = read_vt  # claiming batches also read the flow's queue, with this visibility timeout
         self._pending: list[_Pending] = []
         self._wake = asyncio.Event()
         self.disabled = True  # until run() starts; again once the batched functions are missing
@@ -163,6 +168,10 @@ class BatchCompleter:
             async with self._hot.use() as conn:
                 if worker_id is None:
                     await self._sql.complete_tasks_count(completions, conn=conn)
+                elif self._read_vt is not None:
+                    claimed = await self._sql.complete_tasks_claim_and_read(
+                        completions, worker_id, len(batch), flow_slug, self._read_vt, conn=conn
+                    )
                 else:
                     claimed = await self._sql.complete_tasks_and_claim(completions, worker_id, len(batch), conn=conn)
             outcome = Outcome.RECORDED

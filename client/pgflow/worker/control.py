@@ -21,9 +21,10 @@ from __future__ import annotations
 import asyncio
 import math
 from datetime import timedelta
+from types import TracebackType
 from typing import Any, Final
 
-__all__ = ["DEFAULT_FLOW_TIMEOUT", "RetryAfter", "TaskDeadline", "retry_after_seconds", "step_timeout"]
+__all__ = ["DEFAULT_FLOW_TIMEOUT", "Deadlines", "RetryAfter", "TaskDeadline", "retry_after_seconds", "step_timeout"]
 
 DEFAULT_FLOW_TIMEOUT: Final = 60
 """``pgflow.create_flow``'s default ``timeout`` (seconds), for a flow that sets none."""
@@ -65,32 +66,108 @@ def step_timeout(flow: Any, step: Any) -> int:
     return DEFAULT_FLOW_TIMEOUT
 
 
+class Deadlines:
+    """The deadlines of the handlers running on one event loop, kept on ONE timer for all of them
+    (a per-task ``asyncio.timeout`` would schedule and cancel a timer per task, and wrap every
+    handler in an async context manager). The timer is set for the earliest deadline known when
+    it was set; when it fires it cancels the handlers whose deadline has passed and sets itself
+    for the earliest one left. Deadlines only move later, so the timer is never late; a task that
+    returns just leaves the set. Used on the loop's thread only."""
+
+    __slots__ = ("_held", "_loop", "_timer")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._held: set[TaskDeadline] = set()
+        self._timer: asyncio.TimerHandle | None = None
+
+    def deadline(self, timeout: int) -> TaskDeadline:
+        """A deadline ``timeout`` seconds from now, held while its ``with`` block runs."""
+        return TaskDeadline(timeout, self)
+
+    def __len__(self) -> int:
+        return len(self._held)
+
+    def _hold(self, deadline: TaskDeadline) -> None:
+        self._held.add(deadline)
+        timer = self._timer
+        if timer is None or deadline.at < timer.when():
+            if timer is not None:
+                timer.cancel()
+            self._timer = self._loop.call_at(deadline.at, self._expire)
+
+    def _let_go(self, deadline: TaskDeadline) -> None:
+        # The timer stays set even when nothing is held any more: tasks that come and go (the
+        # common case: handlers far quicker than their timeout) then cost no timer at all, and
+        # the timer fires, finding nothing due, at most once per timeout.
+        self._held.discard(deadline)
+
+    def _expire(self) -> None:
+        self._timer = None
+        now = self._loop.time()
+        due = [d for d in self._held if d.at <= now]
+        for d in due:
+            self._held.discard(d)
+            d._cancel()
+        if self._held:
+            self._timer = self._loop.call_at(min(d.at for d in self._held), self._expire)
+
+
 class TaskDeadline:
     """One running task's deadline on the event loop's clock: ``timeout`` seconds from when it is
-    made, moved later (never earlier) by :meth:`extend`. :meth:`scope` is the ``asyncio.timeout``
-    the handler runs in; :attr:`expired` tells its TimeoutError from one the handler raised."""
+    made, moved later (never earlier) by :meth:`extend`. Its ``with`` block is where the handler
+    runs: past the deadline the task is cancelled and the block raises TimeoutError (as
+    ``asyncio.timeout`` does); :attr:`expired` tells that TimeoutError from one the handler
+    raised. Made by :meth:`Deadlines.deadline`."""
 
-    __slots__ = ("_at", "_loop", "_scope", "timeout")
+    __slots__ = ("_cancelling", "_deadlines", "_expired", "_task", "at", "timeout")
 
-    def __init__(self, timeout: int, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, timeout: int, deadlines: Deadlines) -> None:
         self.timeout = timeout
-        self._loop = loop
-        self._at = loop.time() + timeout
-        self._scope: asyncio.Timeout | None = None
+        self._deadlines = deadlines
+        self.at: float = deadlines._loop.time() + timeout
+        """When it expires, on the loop's clock."""
+        self._task: asyncio.Task[Any] | None = None
+        self._cancelling = 0
+        self._expired = False
 
-    def scope(self) -> asyncio.Timeout:
-        self._scope = asyncio.timeout_at(self._at)
-        return self._scope
+    def __enter__(self) -> TaskDeadline:
+        task = asyncio.current_task()
+        if task is None:
+            raise RuntimeError("a task deadline must be entered inside an asyncio task")
+        self._task = task
+        self._cancelling = task.cancelling()
+        self._deadlines._hold(self)
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._deadlines._let_go(self)
+        task = self._task
+        self._task = None
+        if (
+            self._expired
+            and exc_type is asyncio.CancelledError
+            and task is not None
+            and task.uncancel() <= self._cancelling
+        ):
+            raise TimeoutError from exc
+
+    def _cancel(self) -> None:
+        if self._task is not None:
+            self._expired = True
+            self._task.cancel()
 
     @property
     def expired(self) -> bool:
-        return self._scope is not None and self._scope.expired()
+        """The deadline passed while the handler ran (and cancelled it)."""
+        return self._expired
 
     def extend(self, seconds: float) -> None:
-        """At least ``seconds`` from now (on the loop's thread)."""
-        self._at = max(self._at, self._loop.time() + seconds)
-        if self._scope is not None and not self._scope.expired():
-            self._scope.reschedule(self._at)
+        """At least ``seconds`` from now (on the loop's thread). The shared timer needs no
+        change: it fires no later than this deadline's old value, and looks again then."""
+        self.at = max(self.at, self._deadlines._loop.time() + seconds)
 
     def message(self, step_slug: str) -> str:
         return f"TimeoutError: step {step_slug} exceeded its timeout of {self.timeout} s"

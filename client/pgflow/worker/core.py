@@ -267,7 +267,10 @@ class Worker(HookDecorators):
             inline = InlineCompleter(sql)
             completer: Completer = inline
             if options.batch_completions:
-                batch = BatchCompleter(sql, self._hot, inline, self._may_claim, self._run_claimed)
+                # one flow: completion batches also take its next queued tasks (with several,
+                # that would starve the other flows' pollers of slots)
+                read_vt = options.visibility_timeout if len(self._flows) == 1 else None
+                batch = BatchCompleter(sql, self._hot, inline, self._may_claim, self._run_claimed, read_vt)
                 completer = batch
                 services.start(batch)
             contexts = ContextFactory(self.worker_ids, self._lifecycle.draining, sql.get_flow_input, loop)

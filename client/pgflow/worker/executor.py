@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import dataclasses
 import functools
 import logging
 from collections.abc import Mapping, MutableMapping
@@ -22,15 +23,25 @@ from pgflow.errors import InvalidOutput
 from pgflow.types import Context, QueueMessage, StepTask
 from pgflow.worker.completer import Completer
 from pgflow.worker.context import ContextFactory, task_extra
-from pgflow.worker.control import TaskDeadline, retry_after_seconds, step_timeout
+from pgflow.worker.control import Deadlines, TaskDeadline, retry_after_seconds, step_timeout
 from pgflow.worker.flows import FlowLike, StepLike
-from pgflow.worker.observe import Observers, QuietObservation, TaskObservation
+from pgflow.worker.observe import Observers, TaskObservation
 from pgflow.worker.retry import report_with_retry
 from pgflow.worker.slots import Slot
 
 __all__ = ["Executor"]
 
 logger = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Plan:
+    """What the executor needs of one step, worked out once per step (not per task)."""
+
+    step: StepLike
+    timeout: int
+    takes_flow_input: bool  # a root single step's handler gets the run's input
+    takes_context: bool  # the handler has a ``ctx`` parameter (every non-DSL step is assumed to)
 
 
 class Executor:
@@ -53,19 +64,38 @@ class Executor:
         self._completer = completer
         self._stats = stats
         self._observers = observers
+        self._plans: dict[tuple[str, str], _Plan] = {}
+        self._deadlines: Deadlines | None = None  # made on the loop, on the first task
+
+    def _plan(self, flow_slug: str, step_slug: str) -> _Plan | None:
+        flow = self._flows[flow_slug]
+        step = flow.steps.get(step_slug)
+        if step is None:
+            return None
+        plan = _Plan(
+            step=step,
+            timeout=step_timeout(flow, step),
+            takes_flow_input=step.step_type == "single" and not step.depends_on,
+            takes_context=getattr(step, "takes_context", True),
+        )
+        self._plans[(flow_slug, step_slug)] = plan
+        return plan
 
     async def execute(self, flow_slug: str, task: StepTask, message: QueueMessage | None, slot: Slot) -> None:
         """Run the task's handler and report its result; give its slot back (or hand it over);
-        then tell the observers (hooks, span, metrics) what became of it."""
+        then tell the observers (hooks, span, metrics) what became of it. With nothing observing
+        (no hooks, no tracer, no metrics) the task costs nothing for them."""
         obs = self._observers.task(flow_slug, task)
         try:
             await self._execute(flow_slug, task, message, slot, obs)
         except BaseException:
-            obs.abandon()
+            if obs is not None:
+                obs.abandon()
             raise
         finally:
             slot.release()
-        await obs.finish()
+        if obs is not None:
+            await obs.finish()
 
     async def _execute(
         self,
@@ -73,61 +103,83 @@ class Executor:
         task: StepTask,
         message: QueueMessage | None,
         slot: Slot,
-        obs: TaskObservation | QuietObservation,
+        obs: TaskObservation | None,
     ) -> None:
         debug = logger.isEnabledFor(logging.DEBUG)
-        flow = self._flows[flow_slug]
-        step = flow.steps.get(task.step_slug)
-        if step is None:
-            message_text = f"PgflowError: step {task.step_slug!r} is not defined in this worker's flow {flow.slug!r}"
+        plan = self._plans.get((flow_slug, task.step_slug)) or self._plan(flow_slug, task.step_slug)
+        if plan is None:
+            message_text = (
+                f"PgflowError: step {task.step_slug!r} is not defined in this worker's flow "
+                f"{self._flows[flow_slug].slug!r}"
+            )
             await self.fail(task, message_text)
-            obs.failed(None, message_text)
+            if obs is not None:
+                obs.failed(None, message_text)
             return
-        loop = asyncio.get_running_loop()
-        deadline = TaskDeadline(step_timeout(flow, step), loop)
-        ctx = self._contexts.build(flow_slug, task, message, functools.partial(self._extend, task, deadline))
-        handler_input = task.flow_input if step.step_type == "single" and not step.depends_on else task.input
+        step = plan.step
+        deadlines = self._deadlines
+        if deadlines is None:
+            deadlines = self._deadlines = Deadlines(asyncio.get_running_loop())
+        deadline = deadlines.deadline(plan.timeout)
+        ctx = (
+            self._contexts.build(flow_slug, task, message, functools.partial(self._extend, task, deadline))
+            if plan.takes_context
+            else None
+        )
+        handler_input = task.flow_input if plan.takes_flow_input else task.input
         if debug:
             logger.debug("task started", extra=task_extra(task))
-        await obs.start()
         try:
-            with obs.running():
-                async with deadline.scope():
-                    if step.is_async:
-                        output = step.to_output(await step.invoke(handler_input, ctx))
-                    else:
-                        # the handler's thread sees the caller's context (the task's span, if any)
-                        run = contextvars.copy_context().run
-                        output = await loop.run_in_executor(self._threads, run, _run_sync, step, handler_input, ctx)
+            if obs is None:
+                with deadline:
+                    output = await self._run_handler(step, handler_input, ctx)
+            else:
+                await obs.start()
+                with obs.running(), deadline:
+                    output = await self._run_handler(step, handler_input, ctx)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            obs.handler_returned()
+            if obs is not None:
+                obs.handler_returned()
             if isinstance(exc, TimeoutError) and deadline.expired:
                 # async: cancelled; sync: abandoned, its thread runs on and its result is dropped
                 logger.warning("task timed out after %s s", deadline.timeout, extra=task_extra(task))
                 error_message = deadline.message(task.step_slug)
                 await self.fail(task, error_message)
-                obs.failed(exc, error_message)
+                if obs is not None:
+                    obs.failed(exc, error_message)
                 return
             logger.warning("task failed: %s: %s", type(exc).__name__, exc, extra=task_extra(task), exc_info=exc)
             error_message = f"{type(exc).__name__}: {exc}"
             await self.fail(task, error_message, retry_after_seconds(exc))
-            obs.failed(exc, error_message)
+            if obs is not None:
+                obs.failed(exc, error_message)
             return
-        obs.handler_returned()
+        if obs is not None:
+            obs.handler_returned()
         try:
             await self._completer.complete(task, output, slot)
         except InvalidOutput as exc:
             logger.warning("task output rejected: %s", exc, extra=task_extra(task))
             error_message = f"InvalidOutput: {exc}"
             await self.fail(task, error_message)
-            obs.failed(exc, error_message)
+            if obs is not None:
+                obs.failed(exc, error_message)
             return
-        obs.completed(output)
+        if obs is not None:
+            obs.completed(output)
         self._stats["completed"] += 1
         if debug:
             logger.debug("task completed", extra=task_extra(task))
+
+    async def _run_handler(self, step: StepLike, handler_input: Any, ctx: Context | None) -> Any:
+        """The handler's result as JSON data: async handlers on the loop, sync ones in the pool."""
+        if step.is_async:
+            return step.to_output(await step.invoke(handler_input, ctx))
+        # the handler's thread sees the caller's context (the task's span, if any)
+        run = contextvars.copy_context().run
+        return await asyncio.get_running_loop().run_in_executor(self._threads, run, _run_sync, step, handler_input, ctx)
 
     async def fail(self, task: StepTask, message: str, retry_after: int | None = None) -> None:
         """Report a failed attempt (with ``retry_after``: its retry waits that many seconds).
@@ -160,6 +212,6 @@ class Executor:
         return new
 
 
-def _run_sync(step: StepLike, handler_input: Any, ctx: Context) -> Any:
+def _run_sync(step: StepLike, handler_input: Any, ctx: Context | None) -> Any:
     """Runs in the worker's thread pool: the handler and the conversion of its result."""
     return step.to_output(step.invoke(handler_input, ctx))

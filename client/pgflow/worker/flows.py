@@ -9,7 +9,9 @@ __all__ = ["FlowLike", "StepLike"]
 
 
 class StepLike(Protocol):
-    """What the worker needs of a step (pgflow.dsl.StepDef provides it)."""
+    """What the worker needs of a step (pgflow.dsl.StepDef provides it). A step may also say
+    ``takes_context = False`` (StepDef does, for a handler without a ``ctx`` parameter): the
+    worker then builds no context for its tasks and passes None."""
 
     @property
     def slug(self) -> str: ...

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable
+from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 __all__ = ["InFlight"]
@@ -22,8 +22,8 @@ class InFlight:
     def __len__(self) -> int:
         return len(self._tasks)
 
-    def spawn(self, coro: Awaitable[T]) -> asyncio.Task[T]:
-        task: asyncio.Task[T] = asyncio.ensure_future(coro)
+    def spawn(self, coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
+        task = asyncio.create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._forget)
         return task

@@ -1,6 +1,6 @@
 """What watches each task: the user's hooks, the task's span, the Prometheus metrics. The executor
 asks :class:`Observers` for one :class:`TaskObservation` per task and tells it what happens; when
-nothing watches (no hooks, no tracing, no metrics) every call is a cheap no-op."""
+nothing watches (no hooks, no tracing, no metrics) it gets None, and skips every call."""
 
 from __future__ import annotations
 
@@ -8,14 +8,14 @@ import contextlib
 import time
 import uuid
 from collections.abc import Iterator, Mapping
-from typing import Any, Final
+from typing import Any
 
 from pgflow.types import StepTask
 from pgflow.worker.hooks import Hooks, TaskCompleted, TaskFailed, TaskStarted
 from pgflow.worker.metrics import TaskMetrics
 from pgflow.worker.tracing import TaskTracer
 
-__all__ = ["Observers", "QuietObservation", "TaskObservation"]
+__all__ = ["Observers", "TaskObservation"]
 
 
 class Observers:
@@ -31,10 +31,10 @@ class Observers:
         self.tracer = tracer
         self.metrics = metrics
 
-    def task(self, flow_slug: str, task: StepTask) -> TaskObservation | QuietObservation:
-        """The task's observation (a shared no-op one when nothing watches)."""
+    def task(self, flow_slug: str, task: StepTask) -> TaskObservation | None:
+        """The task's observation (None when nothing watches)."""
         if self.tracer is None and self.metrics is None and not self.hooks.has_any():
-            return _QUIET
+            return None
         return TaskObservation(self, flow_slug, task)
 
 
@@ -133,33 +133,3 @@ class TaskObservation:
                 "on_task_error",
                 TaskFailed(**base, duration=duration, error=self._error, error_message=self._error_message),
             )
-
-
-class QuietObservation:
-    """What the executor gets when nothing watches: every call does nothing."""
-
-    __slots__ = ()
-
-    async def start(self) -> None:
-        return None
-
-    def running(self) -> contextlib.nullcontext[None]:
-        return contextlib.nullcontext()
-
-    def handler_returned(self) -> None:
-        return None
-
-    def completed(self, output: Any) -> None:
-        return None
-
-    def failed(self, error: BaseException | None, error_message: str) -> None:
-        return None
-
-    def abandon(self) -> None:
-        return None
-
-    async def finish(self) -> None:
-        return None
-
-
-_QUIET: Final = QuietObservation()

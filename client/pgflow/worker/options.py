@@ -92,7 +92,9 @@ class WorkerOptions:
 
     ``batch_completions`` sends results in batches (``pgflow.complete_tasks_count``), and with
     ``claim_next_tasks`` a batch also starts the tasks its results make ready
-    (``pgflow.complete_tasks_and_claim``); without them every result is one ``complete_task``.
+    (``pgflow.complete_tasks_and_claim``) and, in a worker of one flow, the flow's next queued
+    tasks (``pgflow.read_and_start_tasks`` in the same transaction); without them every result is
+    one ``complete_task``.
 
     ``schedule_tick_interval``: seconds between the worker's ``pgflow.tick_schedules`` calls
     (0 or None: the worker starts no scheduled runs); ``schedule_clock`` (default: the

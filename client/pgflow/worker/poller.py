@@ -16,7 +16,8 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, MutableMapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, MutableMapping, Sequence
+from typing import Any
 
 import psycopg
 
@@ -35,7 +36,7 @@ __all__ = ["Poller"]
 logger = logging.getLogger(__name__)
 
 # execute(flow_slug, task, message, slot): run a started task in the slot it holds.
-Execute = Callable[[str, StepTask, QueueMessage | None, Slot], Awaitable[None]]
+Execute = Callable[[str, StepTask, QueueMessage | None, Slot], Coroutine[Any, Any, None]]
 
 
 class Poller:

@@ -112,3 +112,37 @@ async def test_a_failing_batch_is_reported_task_by_task(db_dsn: str) -> None:
         refused = await (await conn.execute("select is_called from public.wb_batch_updates")).fetchone()
     assert refused == (True,), "the first batched update was refused"
     assert row == (10, 10), "each task completed once, on its first attempt"
+
+
+@pytest.mark.parametrize("flows", [1, 2])
+async def test_a_one_flow_workers_completion_batch_also_starts_its_next_queued_tasks(db_dsn: str, flows: int) -> None:
+    """A worker that serves one flow: each completion batch reads and starts the flow's next
+    queued tasks in its own transaction (each task after the first starts at the very now() its
+    predecessor completed at). A worker of two flows leaves reading to its pollers (a completion
+    batch taking queued tasks of one flow would starve the other of slots)."""
+    slugs = [f"wb_read_{flows}_{i}" for i in range(flows)]
+    defined = []
+    for slug in slugs:
+        f = Flow(slug)
+
+        @f.step("only")
+        async def only(x: int) -> int:
+            return x + 1
+
+        defined.append(f)
+    worker = Worker(defined, db_dsn, concurrency=1, batch_size=1, **FAST)
+    async with await psycopg.AsyncConnection.connect(db_dsn, autocommit=True) as conn:
+        client = AsyncPgflowSqlClient(conn)
+        for f in defined:  # compiled, then queued before the worker starts
+            for stmt in f.compile():
+                await conn.execute(stmt.encode())
+        runs = [await client.start_flow(slugs[0], i) for i in range(5)]
+        async with running(worker):
+            states = [await client.wait_for_run(r.run_id, timeout=30) for r in runs]
+        rows = await (await conn.execute(
+            "select started_at, completed_at from pgflow.step_tasks where flow_slug = %s order by started_at",
+            (slugs[0],),
+        )).fetchall()
+    assert [s.run.output for s in states] == [{"only": i + 1} for i in range(5)]
+    started_as_predecessor_completed = sum(rows[i][0] == rows[i - 1][1] for i in range(1, len(rows)))
+    assert started_as_predecessor_completed == (4 if flows == 1 else 0)
