@@ -10,7 +10,10 @@
   make ready in the batch's main flow; with ``read_vt`` (a worker serving one flow), it then
   also reads and starts that flow's next queued tasks for the slots the claim left
   (``complete_tasks_claim_and_read``: one round trip and one commit where a completion call and
-  a poll took two). Each task so started takes over the slot of one of the batch's submitters.
+  a poll took two), unless two of the batch's results are of one run: tasks of one run (a map)
+  complete under that run's row lock, which the read would hold longer, and the other workers
+  completing the same map wait for it (a 10,000-task map took 3.3-3.8 s instead of 2.5-2.7 s
+  at K = 4). Each task so started takes over the slot of one of the batch's submitters.
   When a batch call fails, its results fall back to the inline completer; when the batched
   functions are not installed, every later result does too.
 """
@@ -168,7 +171,7 @@ class BatchCompleter:
             async with self._hot.use() as conn:
                 if worker_id is None:
                     await self._sql.complete_tasks_count(completions, conn=conn)
-                elif self._read_vt is not None:
+                elif self._read_vt is not None and len({c.run_id for c in completions}) == len(completions):
                     claimed = await self._sql.complete_tasks_claim_and_read(
                         completions, worker_id, len(batch), flow_slug, self._read_vt, conn=conn
                     )

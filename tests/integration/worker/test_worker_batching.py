@@ -4,6 +4,7 @@ pgflow.complete_task when the batched call is unavailable or fails."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -146,3 +147,33 @@ async def test_a_one_flow_workers_completion_batch_also_starts_its_next_queued_t
     assert [s.run.output for s in states] == [{"only": i + 1} for i in range(5)]
     started_as_predecessor_completed = sum(rows[i][0] == rows[i - 1][1] for i in range(1, len(rows)))
     assert started_as_predecessor_completed == (4 if flows == 1 else 0)
+
+
+async def test_a_batch_with_two_results_of_one_run_leaves_reading_to_the_poller(db_dsn: str) -> None:
+    """Results of one run (a map's tasks) complete under that run's row lock: their batch does not
+    also read the next tasks (the other workers completing the same map would wait for the read),
+    so no task starts in the transaction that completed two of its siblings."""
+    slug = "wb_read_map"
+    f = Flow(slug)
+    pair = asyncio.Barrier(2)
+
+    @f.map("each")
+    async def each(x: int) -> int:
+        await pair.wait()  # the two tasks of a poll finish together: one batch of two results
+        return x * 10
+
+    worker = Worker([f], db_dsn, concurrency=2, batch_size=2, **FAST)
+    async with await psycopg.AsyncConnection.connect(db_dsn, autocommit=True) as conn:
+        client = AsyncPgflowSqlClient(conn)
+        for stmt in f.compile():
+            await conn.execute(stmt.encode())
+        run = await client.start_flow(slug, list(range(6)))
+        async with running(worker):
+            state = await client.wait_for_run(run.run_id, timeout=30)
+        rows = await (await conn.execute(
+            "select started_at, completed_at from pgflow.step_tasks where run_id = %s", (run.run_id,),
+        )).fetchall()
+    assert state.run.output == {"each": [x * 10 for x in range(6)]}
+    completed_at = {r[1] for r in rows}
+    assert len(completed_at) == 3, "three batches of two results"
+    assert not any(r[0] in completed_at for r in rows), "no task started in a completing transaction"
