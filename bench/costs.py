@@ -11,7 +11,9 @@ Starts a throwaway PostgreSQL (durable settings unless ``--fast``) with pg_stat_
 * row writes per table (heap inserts, updates of which HOT, deletes) from pg_stat_xact_user_tables;
 * WAL records and bytes, shared buffers hit and read, of the call (its pg_stat_statements entry,
   which includes everything it ran);
-* server time (ms, the only load-dependent figure, printed for orientation).
+* server time (ms, load-dependent, printed for orientation), and the CPU the call's backend used
+  (``/proc/<pid>/schedstat``, commit included; on this machine only, and steadier than the time
+  under load, though pg_stat_statements' own bookkeeping is in it).
 
 Then ``start_flow`` of a ``--map-size`` map: each statement it ran and each trigger those fired
 (auto_explain with log_analyze, log_triggers and log_nested_statements), by time.
@@ -58,6 +60,7 @@ class CallCost:
     blks_hit: float
     blks_read: float
     ms: float
+    backend_cpu_ms: float | None
     writes_by_table: dict[str, float] = field(default_factory=dict)
     top_statements: list[tuple[float, str]] = field(default_factory=list)
 
@@ -182,6 +185,16 @@ def _xact_writes(conn: psycopg.Connection[Any]) -> dict[str, tuple[int, int, int
     }
 
 
+def _backend_cpu_ns(conn: psycopg.Connection[Any]) -> int | None:
+    """CPU time (ns) used so far by this connection's backend; None off this machine."""
+    row = conn.execute("select pg_backend_pid()").fetchone()
+    try:
+        with open(f"/proc/{row[0] if row else 0}/schedstat", encoding="ascii") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def measure(conn: psycopg.Connection[Any], name: str, stmt: str, prepare: Prepare, n: int, top: int) -> CallCost:
     conn.autocommit = True
     params = prepare(conn, n)
@@ -193,6 +206,7 @@ def measure(conn: psycopg.Connection[Any], name: str, stmt: str, prepare: Prepar
     conn.execute("select pg_stat_statements_reset()")
     writes: dict[str, list[int]] = {}
     times: list[float] = []
+    cpu0 = _backend_cpu_ns(conn)
     conn.autocommit = False
     for p in params:
         # pending counters survive commits until they are flushed: take the call's difference
@@ -206,6 +220,7 @@ def measure(conn: psycopg.Connection[Any], name: str, stmt: str, prepare: Prepar
                 acc[j] += v - before.get(table, (0, 0, 0, 0))[j]
         conn.commit()
     conn.autocommit = True
+    cpu1 = _backend_cpu_ns(conn)
     key = stmt.split("(")[0]
     rows = conn.execute(
         "select s.toplevel, s.calls, s.query, s.wal_records, s.wal_bytes, s.shared_blks_hit, s.shared_blks_read, "
@@ -231,6 +246,7 @@ def measure(conn: psycopg.Connection[Any], name: str, stmt: str, prepare: Prepar
         blks_hit=sum(r[5] for r in top_entry) / calls,
         blks_read=sum(r[6] for r in top_entry) / calls,
         ms=statistics.median(times),
+        backend_cpu_ms=None if cpu0 is None or cpu1 is None else (cpu1 - cpu0) / len(params) / 1e6,
         writes_by_table={t: sum(w) / calls for t, w in sorted(writes.items())},
         top_statements=sorted(((r[1] / calls, " ".join(r[2].split())[:90]) for r in nested), reverse=True)[:top],
     )
@@ -308,13 +324,13 @@ def time_big_map(conn: psycopg.Connection[Any], size: int, reps: int = 3) -> tup
 
 def print_table(costs: list[CallCost], top: int) -> None:
     print("| call | statements | FK checks | rows inserted | updated (HOT) | deleted | WAL records | WAL bytes "
-          "| buffers hit | read | server ms |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+          "| buffers hit | read | server ms | backend CPU ms |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for c in costs:
         print(
             f"| {c.name} | {c.statements:.1f} | {c.fk_checks:.1f} | {c.inserts:.1f} | {c.updates:.1f} "
             f"({c.hot_updates:.1f}) | {c.deletes:.1f} | {c.wal_records:.0f} | {c.wal_bytes:,.0f} | {c.blks_hit:,.0f} "
-            f"| {c.blks_read:.0f} | {c.ms:.2f} |"
+            f"| {c.blks_read:.0f} | {c.ms:.2f} | {'-' if c.backend_cpu_ms is None else f'{c.backend_cpu_ms:.2f}'} |"
         )
     if top:
         for c in costs:
