@@ -12,8 +12,9 @@ Starts a throwaway PostgreSQL (durable settings unless ``--fast``) with pg_stat_
 * WAL records and bytes, shared buffers hit and read, of the call (its pg_stat_statements entry,
   which includes everything it ran);
 * server time (ms, load-dependent, printed for orientation), and the CPU the call's backend used
-  (``/proc/<pid>/schedstat``, commit included; on this machine only, and steadier than the time
-  under load, though pg_stat_statements' own bookkeeping is in it).
+  (``/proc/<pid>/schedstat``, commit included, on this machine only; steadier than the time under
+  load), from a second series of the same calls with nothing else in between and
+  pg_stat_statements tracking nothing.
 
 Then ``start_flow`` of a ``--map-size`` map: each statement it ran and each trigger those fired
 (auto_explain with log_analyze, log_triggers and log_nested_statements), by time.
@@ -195,6 +196,22 @@ def _backend_cpu_ns(conn: psycopg.Connection[Any]) -> int | None:
         return None
 
 
+def _backend_cpu_ms(conn: psycopg.Connection[Any], stmt: str, params: list[dict[str, Any]]) -> float | None:
+    """The backend CPU per call of a second series of the same calls, nothing else in between
+    (no per-call statistics queries; pg_stat_statements told to track nothing)."""
+    conn.execute("analyze")
+    conn.execute("set pg_stat_statements.track = 'none'")
+    cpu0 = _backend_cpu_ns(conn)
+    conn.autocommit = False
+    for p in params:
+        conn.execute(stmt, p).fetchall()
+        conn.commit()
+    conn.autocommit = True
+    cpu1 = _backend_cpu_ns(conn)
+    conn.execute("reset pg_stat_statements.track")
+    return None if cpu0 is None or cpu1 is None or not params else (cpu1 - cpu0) / len(params) / 1e6
+
+
 def measure(conn: psycopg.Connection[Any], name: str, stmt: str, prepare: Prepare, n: int, top: int) -> CallCost:
     conn.autocommit = True
     params = prepare(conn, n)
@@ -206,7 +223,6 @@ def measure(conn: psycopg.Connection[Any], name: str, stmt: str, prepare: Prepar
     conn.execute("select pg_stat_statements_reset()")
     writes: dict[str, list[int]] = {}
     times: list[float] = []
-    cpu0 = _backend_cpu_ns(conn)
     conn.autocommit = False
     for p in params:
         # pending counters survive commits until they are flushed: take the call's difference
@@ -220,7 +236,6 @@ def measure(conn: psycopg.Connection[Any], name: str, stmt: str, prepare: Prepar
                 acc[j] += v - before.get(table, (0, 0, 0, 0))[j]
         conn.commit()
     conn.autocommit = True
-    cpu1 = _backend_cpu_ns(conn)
     key = stmt.split("(")[0]
     rows = conn.execute(
         "select s.toplevel, s.calls, s.query, s.wal_records, s.wal_bytes, s.shared_blks_hit, s.shared_blks_read, "
@@ -232,6 +247,7 @@ def measure(conn: psycopg.Connection[Any], name: str, stmt: str, prepare: Prepar
     calls = len(params)
     fk = sum(r[1] for r in nested if "FOR KEY SHARE OF x" in r[2])
     total_writes = [sum(w[j] for w in writes.values()) for j in range(4)]
+    cpu_ms = _backend_cpu_ms(conn, stmt, prepare(conn, n))
     return CallCost(
         name=name,
         calls=calls,
@@ -246,7 +262,7 @@ def measure(conn: psycopg.Connection[Any], name: str, stmt: str, prepare: Prepar
         blks_hit=sum(r[5] for r in top_entry) / calls,
         blks_read=sum(r[6] for r in top_entry) / calls,
         ms=statistics.median(times),
-        backend_cpu_ms=None if cpu0 is None or cpu1 is None else (cpu1 - cpu0) / len(params) / 1e6,
+        backend_cpu_ms=cpu_ms,
         writes_by_table={t: sum(w) / calls for t, w in sorted(writes.items())},
         top_statements=sorted(((r[1] / calls, " ".join(r[2].split())[:90]) for r in nested), reverse=True)[:top],
     )
