@@ -22,7 +22,8 @@
 --     When no step of the flow has a condition, a dependent made ready with tasks to run starts
 --     in the update that counts its dependencies down (one row version instead of two); its
 --     messages, tasks and step:<slug>:started follow where start_ready_steps would send them
---     (pgflow._start_ready_steps_of_runs, with the run's other ready steps after a cascade).
+--     (pgflow._start_one_step for one such step; pgflow._start_ready_steps_of_runs for several,
+--     or with the run's other ready steps after a cascade).
 -- A bounded number of statements whatever the DAG width or map size.
 -- Called by workers.
 -- LOCKS: the run row, then the step_states row (FOR UPDATE), then the task row, then dependents'
